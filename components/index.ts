@@ -1,0 +1,4 @@
+/** The spire-mesh library. Importing it creates nothing; construct the components in your stack. */
+
+export * from "./spireEntry";
+export * from "./spireInstallation";

@@ -1,0 +1,127 @@
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
+import { serverExecPrefix } from "../spire/settings";
+import { parseTrustDomain } from "../spire/spiffeId";
+import { Checker, parseDuration } from "../spire/validation";
+import { packageRoot } from "./packageRoot";
+import type { SpireInstallation } from "./spireInstallation";
+
+export interface SpireEntryArgs extends EntrySpec {
+  /** The installation whose server registers the entry. Or give `serverExecPrefix` and `trustDomain`. */
+  readonly installation?: SpireInstallation;
+  /** argv that runs the server CLI, for a SPIRE this stack does not manage. Conflicts with `installation`. */
+  readonly serverExecPrefix?: readonly string[];
+  /** Trust domain of that server; required with `serverExecPrefix`. */
+  readonly trustDomain?: string;
+  /** Admin socket of that server, when not SPIRE's default. */
+  readonly serverSocketPath?: string;
+  /**
+   * Environment for the commands: KUBECONFIG (a path) and SPIRE_MESH_KUBE_CONTEXT (a context name). Kubernetes
+   * access never goes into argv or into the command text kept in state.
+   */
+  readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * One SPIRE registration entry, kept by `spire-server entry create|update|delete` run through the server's exec
+ * prefix. The entry ID is derived from project, stack and name, so creating again converges instead of
+ * duplicating, and changes to selectors or TTL update the entry in place.
+ *
+ * `pulumi refresh` cannot see drift: @pulumi/command has no read step. `pulumi up` repairs an entry deleted
+ * out of band only when the entry's inputs change (update recreates a missing entry).
+ */
+export class SpireEntry extends pulumi.ComponentResource {
+  public readonly entryId: pulumi.Output<string>;
+  public readonly spiffeId: pulumi.Output<string>;
+  /** The argv of each lifecycle step, for review. */
+  public readonly commands: pulumi.Output<Record<string, string[]>>;
+
+  /**
+   * @param name The _unique_ name of the entry within the stack; the entry ID derives from it.
+   * @param args The entry and the SPIRE server that holds it.
+   * @param opts A bag of options that control this resource's behavior.
+   */
+  constructor(name: string, args: SpireEntryArgs, opts?: pulumi.ComponentResourceOptions) {
+    const target = serverTarget(name, args);
+    const entry = resolveEntry(
+      `SpireEntry ${name}`,
+      deriveEntryId(pulumi.getProject(), pulumi.getStack(), name),
+      args,
+      target,
+    );
+    const commands = entryCommands(target.prefix, entry, target.socketPath);
+    const plans = entryPlans(commands, entry);
+    super("spire-mesh:index:SpireEntry", name, {}, opts);
+
+    const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry.js"));
+    new command.local.Command(
+      `${name}-entry`,
+      {
+        interpreter: ["node", runner],
+        create: plans.create,
+        update: plans.update,
+        delete: plans.delete,
+        environment: args.environment,
+        addPreviousOutputInEnv: false,
+      },
+      // Waiting on the installation means the server is ready before create, and entries go before it on destroy.
+      { parent: this, dependsOn: args.installation ? [args.installation] : [] },
+    );
+
+    this.entryId = pulumi.output(entry.entryId);
+    this.spiffeId = pulumi.output(entry.spiffeId);
+    this.commands = pulumi.output<Record<string, string[]>>({
+      create: [...commands.create],
+      update: [...commands.update],
+      delete: [...commands.delete],
+    });
+    this.registerOutputs({ entryId: this.entryId, spiffeId: this.spiffeId, commands: this.commands });
+  }
+}
+
+function serverTarget(name: string, args: SpireEntryArgs) {
+  const c = new Checker(`SpireEntry ${name}`);
+  if (args.installation) {
+    c.check(
+      args.serverExecPrefix === undefined,
+      "serverExecPrefix",
+      args.serverExecPrefix,
+      "conflicts with installation",
+    );
+    c.check(
+      args.trustDomain === undefined,
+      "trustDomain",
+      args.trustDomain,
+      "conflicts with installation (it has one)",
+    );
+    c.done();
+    const s = args.installation.settings;
+    return {
+      prefix: serverExecPrefix(s),
+      socketPath: s.serverSocketPath,
+      trustDomain: s.trustDomain,
+      selectorTypes: s.selectorTypes,
+      // An adopted server's CA lifetime is unknown to us; SPIRE itself caps SVIDs at the CA's expiry.
+      maxTtlSeconds: s.mode === "install" ? parseDuration(s.caTtl) : undefined,
+    };
+  }
+  c.check(
+    Array.isArray(args.serverExecPrefix) &&
+      args.serverExecPrefix.length > 0 &&
+      args.serverExecPrefix.every((a) => typeof a === "string" && a !== ""),
+    "serverExecPrefix",
+    args.serverExecPrefix,
+    "is required without installation: a non-empty argv of non-empty strings",
+  );
+  c.attempt("trustDomain", args.trustDomain, () => parseTrustDomain(args.trustDomain as string));
+  c.done();
+  return {
+    prefix: [...(args.serverExecPrefix as string[])],
+    socketPath: args.serverSocketPath,
+    trustDomain: args.trustDomain as string,
+    selectorTypes: ["k8s_psat", "k8s", "unix", "spiffe_id", "join_token"],
+    maxTtlSeconds: undefined as number | undefined,
+  };
+}

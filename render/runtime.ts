@@ -1,0 +1,187 @@
+/**
+ * Evaluates the real stack program (index.ts) under Pulumi's mock runtime and records what it registers.
+ * This is the only way anything here "renders": the same program `pulumi up` runs, with the engine mocked.
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
+import { readStackConfig } from "./stackConfig";
+
+export interface RecordedResource {
+  readonly type: string;
+  readonly name: string;
+  readonly urn: string;
+  readonly parent?: string;
+  readonly custom: boolean;
+  /** URNs of explicit dependsOn edges. */
+  readonly dependsOn: readonly string[];
+  readonly inputs: Record<string, unknown>;
+}
+
+export interface RenderResult {
+  readonly resources: readonly RecordedResource[];
+  readonly outputs: Record<string, unknown>;
+  readonly warnings: readonly string[];
+}
+
+export interface RenderOptions {
+  /** Stack name; its Pulumi.<stack>.yaml is read from the project directory. */
+  readonly stack: string;
+  /** `key=value` overrides, as `pulumi config set` would make them for this run only. */
+  readonly overrides?: Readonly<Record<string, string>>;
+  /** Project directory holding Pulumi.yaml and the program. Default: this repository. */
+  readonly projectDir?: string;
+  /** Run as a preview (outputs the engine computes stay unknown). Default false. */
+  readonly preview?: boolean;
+}
+
+/** Cloud-only values appear as marked placeholders, never as invented real-looking values. */
+export const placeholder = (what: string) => `<placeholder: ${what}, known after pulumi up>`;
+
+function cloudState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const state: Record<string, unknown> = { ...inputs };
+  if (type.startsWith("aws:")) {
+    state.arn = placeholder(`ARN of ${type} ${name}`);
+    if (type === "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+      state.url = placeholder(`OIDC issuer of ${name}`);
+  }
+  if (type === "eks:index:Cluster") {
+    const kubeconfig = placeholder(`kubeconfig of EKS cluster ${name}`);
+    Object.assign(state, {
+      kubeconfig,
+      kubeconfigJson: kubeconfig,
+      oidcProviderArn: placeholder(`OIDC provider ARN of ${name}`),
+      oidcProviderUrl: placeholder(`OIDC issuer URL of ${name}`),
+      oidcIssuer: placeholder(`OIDC issuer of ${name}`),
+      eksCluster: { name: placeholder(`EKS cluster name of ${name}`) },
+      core: {
+        oidcProvider: {
+          arn: placeholder(`OIDC provider ARN of ${name}`),
+          url: placeholder(`OIDC URL of ${name}`),
+        },
+      },
+    });
+  }
+  return state;
+}
+
+/** SDK internals the recorder relies on; typed here because the SDK's declarations keep them private. */
+interface Internal {
+  newUrn(parent: string, type: string, name: string): string;
+}
+const waitForRPCs = (runtimeSettings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs;
+
+class RecordingMonitor extends MockMonitor {
+  readonly recorded: RecordedResource[] = [];
+  readonly failures: string[] = [];
+
+  // biome-ignore lint/suspicious/noExplicitAny: the gRPC request/callback types are internal to the SDK.
+  override async registerResource(req: any, callback: (err: any, res: any) => void): Promise<void> {
+    const recorded = {
+      type: req.getType() as string,
+      name: req.getName() as string,
+      urn: (this as unknown as Internal).newUrn(req.getParent(), req.getType(), req.getName()),
+      parent: (req.getParent() as string) || undefined,
+      custom: req.getCustom() as boolean,
+      dependsOn: req.getDependenciesList() as string[],
+      inputs: {},
+    };
+    const index = this.recorded.push(recorded) - 1;
+    return super.registerResource(req, (err, res) => {
+      if (err) this.failures.push(`${recorded.type} ${recorded.name}: ${err.message ?? err}`);
+      if (res) {
+        this.recorded[index] = {
+          ...recorded,
+          inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
+        };
+      }
+      callback(err, res);
+    });
+  }
+}
+
+async function resolve(value: unknown): Promise<unknown> {
+  if (pulumi.Output.isInstance(value)) {
+    return resolve(await new Promise((done) => (value as pulumi.Output<unknown>).apply(done)));
+  }
+  if (value instanceof Promise) return resolve(await value);
+  if (pulumi.Resource.isInstance(value))
+    return `<resource ${(value as { constructor: { name: string } }).constructor.name}>`;
+  if (Array.isArray(value)) return Promise.all(value.map(resolve));
+  if (value !== null && typeof value === "object") {
+    const entries = await Promise.all(
+      Object.entries(value).map(async ([k, v]) => [k, await resolve(v)] as const),
+    );
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+const repoRoot = path.resolve(__dirname, "..");
+
+export interface Recording<T> {
+  readonly resources: readonly RecordedResource[];
+  readonly warnings: readonly string[];
+  readonly value: T;
+}
+
+/**
+ * Runs `body` against a fresh recording mock monitor and waits for every registration to finish. Runs must not
+ * overlap: Pulumi's mock monitor is process-wide.
+ */
+export async function record<T>(
+  scope: { project: string; stack: string; preview?: boolean },
+  body: () => T | Promise<T>,
+): Promise<Recording<T>> {
+  const warnings: string[] = [];
+  const monitor = new RecordingMonitor({
+    newResource: (args) => ({
+      id: args.custom ? `${args.name}-id` : undefined,
+      state: cloudState(args.type, args.name, args.inputs),
+    }),
+    call: (args) => ({ ...args.inputs }),
+  });
+  // setMocks sets the runtime's feature flags; our monitor then replaces its plain one to record parents and edges.
+  await pulumi.runtime.setMocks(monitor.mocks, scope.project, scope.stack, scope.preview ?? false);
+  runtimeSettings.setMockOptions(monitor, scope.project, scope.stack, scope.preview ?? false);
+  const restoreWarn = captureWarnings(warnings);
+  try {
+    const value = await body();
+    await waitForRPCs();
+    if (monitor.failures.length > 0) throw new Error(`registration failed:\n${monitor.failures.join("\n")}`);
+    return { resources: monitor.recorded, warnings, value };
+  } finally {
+    restoreWarn();
+  }
+}
+
+/** Runs the stack program once, as `pulumi up` would, and resolves its exports (the stack outputs). */
+export async function renderProgram(options: RenderOptions): Promise<RenderResult> {
+  const projectDir = options.projectDir ?? repoRoot;
+  const { project, config, secretKeys, main } = readStackConfig(
+    projectDir,
+    options.stack,
+    options.overrides ?? {},
+  );
+  const recording = await record({ project, stack: options.stack, preview: options.preview }, async () => {
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    const programPath = require.resolve(path.resolve(projectDir, main));
+    delete require.cache[programPath];
+    const program = require(programPath) as Record<string, unknown>;
+    return (await resolve({ ...program })) as Record<string, unknown>;
+  });
+  return { resources: recording.resources, outputs: recording.value, warnings: recording.warnings };
+}
+
+/** pulumi.log.warn goes to the engine; under mocks we keep the messages so the render can show them. */
+function captureWarnings(into: string[]): () => void {
+  const original = pulumi.log.warn;
+  (pulumi.log as { warn: typeof pulumi.log.warn }).warn = (msg: string) => {
+    into.push(msg);
+    return Promise.resolve();
+  };
+  return () => {
+    (pulumi.log as { warn: typeof pulumi.log.warn }).warn = original;
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * server.conf and agent.conf for SPIRE 1.13. The Kubernetes platform (k8s_psat, k8s attestor, k8sbundle,
+ * in-pod paths) is one choice of `Platform`; the test harness swaps in a local one (join_token, unix attestor,
+ * temp paths) and keeps everything else identical, so what the tests prove is what we deploy.
+ */
+import { block, type HclBlock, type HclBody, plugin, renderHcl } from "./hcl";
+import type { SpireSettings } from "./settings";
+
+export interface ServerPlatform {
+  readonly bindAddress: string;
+  readonly bindPort: number;
+  readonly dataDir: string;
+  /** Admin API socket; undefined keeps SPIRE's default, which the in-pod CLI also defaults to. */
+  readonly socketPath?: string;
+  readonly healthBindAddress: string;
+  readonly healthPort: number;
+  readonly nodeAttestors: readonly HclBlock[];
+  readonly notifiers: readonly HclBlock[];
+  /** Extra `server` keys a platform needs (the harness turns the attestation rate limit off). */
+  readonly extraServer?: HclBody;
+}
+
+export interface AgentPlatform {
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  readonly dataDir: string;
+  readonly socketPath: string;
+  /** Exactly one of these: a bundle file written by the k8sbundle notifier, or bootstrap without one (tests). */
+  readonly trustBundlePath?: string;
+  readonly insecureBootstrap?: boolean;
+  readonly healthBindAddress: string;
+  readonly healthPort: number;
+  readonly nodeAttestor: HclBlock;
+  readonly keyManager: HclBlock;
+  readonly workloadAttestors: readonly HclBlock[];
+}
+
+/** In-pod locations shared by the config and the manifests that mount them. */
+export const podPaths = {
+  configDir: "/run/spire/config",
+  serverDataDir: "/run/spire/data",
+  agentDataDir: "/run/spire/data",
+  bundleDir: "/run/spire/bundle",
+  bundleKey: "bundle.crt",
+  agentTokenDir: "/var/run/secrets/tokens",
+  agentTokenFile: "spire-agent",
+  /** The CLI's default admin socket; an emptyDir lives here because the root filesystem is read-only. */
+  serverSocketDir: "/tmp/spire-server/private",
+} as const;
+
+export function kubernetesServerPlatform(s: SpireSettings): ServerPlatform {
+  return {
+    bindAddress: "0.0.0.0",
+    bindPort: s.serverPort,
+    dataDir: podPaths.serverDataDir,
+    healthBindAddress: "0.0.0.0",
+    healthPort: s.serverHealthPort,
+    nodeAttestors: [
+      plugin("NodeAttestor", "k8s_psat", [
+        [
+          "clusters",
+          {
+            [s.clusterName]: {
+              service_account_allow_list: [`${s.namespace}:${s.agentName}`],
+              audience: ["spire-server"],
+            },
+          },
+        ],
+      ]),
+    ],
+    notifiers: [
+      plugin("Notifier", "k8sbundle", [
+        ["namespace", s.namespace],
+        ["config_map", s.bundleConfigMap],
+        ["config_map_key", podPaths.bundleKey],
+      ]),
+    ],
+  };
+}
+
+export function kubernetesAgentPlatform(s: SpireSettings): AgentPlatform {
+  return {
+    serverAddress: `${s.serverName}.${s.namespace}.svc`,
+    serverPort: s.serverPort,
+    dataDir: podPaths.agentDataDir,
+    socketPath: s.agentSocketPath,
+    trustBundlePath: `${podPaths.bundleDir}/${podPaths.bundleKey}`,
+    healthBindAddress: "0.0.0.0",
+    healthPort: s.agentHealthPort,
+    nodeAttestor: plugin("NodeAttestor", "k8s_psat", [
+      ["cluster", s.clusterName],
+      ["token_path", `${podPaths.agentTokenDir}/${podPaths.agentTokenFile}`],
+    ]),
+    // Agent keys stay in memory: nothing private is written to the node.
+    keyManager: plugin("KeyManager", "memory"),
+    workloadAttestors: [
+      plugin("WorkloadAttestor", "k8s", [["skip_kubelet_verification", s.skipKubeletVerification]]),
+      plugin("WorkloadAttestor", "unix"),
+    ],
+  };
+}
+
+const healthChecks = (bindAddress: string, port: number): HclBlock =>
+  block(
+    "health_checks",
+    [],
+    [
+      ["listener_enabled", true],
+      ["bind_address", bindAddress],
+      ["bind_port", String(port)],
+      ["live_path", "/live"],
+      ["ready_path", "/ready"],
+    ],
+  );
+
+export function serverConfig(s: SpireSettings, p: ServerPlatform): HclBody {
+  const server: HclBody = [
+    ["bind_address", p.bindAddress],
+    ["bind_port", String(p.bindPort)],
+    ...(p.socketPath ? [["socket_path", p.socketPath] as const] : []),
+    ["trust_domain", s.trustDomain],
+    ["data_dir", p.dataDir],
+    ["log_level", s.logLevel],
+    ["ca_key_type", s.caKeyType],
+    ["ca_ttl", s.caTtl],
+    ["default_x509_svid_ttl", s.x509SvidTtl],
+    block(
+      "ca_subject",
+      [],
+      [
+        ["country", ["US"]],
+        ["organization", ["SPIFFE"]],
+        ["common_name", ""],
+      ],
+    ),
+    ...(s.serverCacheReloadInterval
+      ? [block("experimental", [], [["cache_reload_interval", s.serverCacheReloadInterval]])]
+      : []),
+    ...(p.extraServer ?? []),
+  ];
+  return [
+    block("server", [], server),
+    block(
+      "plugins",
+      [],
+      [
+        plugin("DataStore", "sql", [
+          ["database_type", "sqlite3"],
+          ["connection_string", `${p.dataDir}/datastore.sqlite3`],
+        ]),
+        plugin("KeyManager", "disk", [["keys_path", `${p.dataDir}/keys.json`]]),
+        ...p.nodeAttestors,
+        ...p.notifiers,
+      ],
+    ),
+    healthChecks(p.healthBindAddress, p.healthPort),
+  ];
+}
+
+export function agentConfig(s: SpireSettings, p: AgentPlatform): HclBody {
+  const agent: HclBody = [
+    ["data_dir", p.dataDir],
+    ["log_level", s.logLevel],
+    ["server_address", p.serverAddress],
+    ["server_port", String(p.serverPort)],
+    ["socket_path", p.socketPath],
+    ...(p.trustBundlePath ? [["trust_bundle_path", p.trustBundlePath] as const] : []),
+    ...(p.insecureBootstrap ? [["insecure_bootstrap", true] as const] : []),
+    ["trust_domain", s.trustDomain],
+    // Secret names: a SPIFFE ID returns that SVID and spiffe://<td> the bundle, which is what App Mesh and our
+    // Envoy bootstraps request. The defaults are spelled out so they can never shadow a SPIFFE ID.
+    block(
+      "sds",
+      [],
+      [
+        ["default_svid_name", "default"],
+        ["default_bundle_name", "ROOTCA"],
+        ["default_all_bundles_name", "ALL"],
+      ],
+    ),
+    ...(s.agentSyncInterval ? [block("experimental", [], [["sync_interval", s.agentSyncInterval]])] : []),
+  ];
+  return [
+    block("agent", [], agent),
+    block("plugins", [], [p.nodeAttestor, p.keyManager, ...p.workloadAttestors]),
+    healthChecks(p.healthBindAddress, p.healthPort),
+  ];
+}
+
+export const renderServerConf = (s: SpireSettings, p = kubernetesServerPlatform(s)): string =>
+  `${renderHcl(serverConfig(s, p))}\n`;
+
+export const renderAgentConf = (s: SpireSettings, p = kubernetesAgentPlatform(s)): string =>
+  `${renderHcl(agentConfig(s, p))}\n`;

@@ -1,0 +1,224 @@
+/**
+ * Registration entries: checking them the way the SPIRE server would, deriving stable entry IDs, and building
+ * the exact `spire-server entry ...` argv that SpireEntry's commands run. Pure: no Pulumi, no processes.
+ */
+import { createHash } from "node:crypto";
+import { checkEntryId, checkMemberId, checkWorkloadId } from "./spiffeId";
+import { Checker, parseDuration } from "./validation";
+
+export interface EntrySpec {
+  /** The workload's (or node alias's) SPIFFE ID. */
+  readonly spiffeId: string;
+  /** Parent ID; required unless `node` is set. */
+  readonly parentId?: string;
+  /** A node entry: an alias that agents matching the selectors take on; its parent is the server. */
+  readonly node?: boolean;
+  /** `type:value` selectors, e.g. `k8s:ns:default`. All must match. */
+  readonly selectors: readonly string[];
+  /** X.509-SVID lifetime, e.g. "1h". Default: the server's default_x509_svid_ttl. */
+  readonly x509SvidTtl?: string;
+  /** DNS SANs added to the SVID. */
+  readonly dnsNames?: readonly string[];
+}
+
+/** What the server stores for an entry; the shape commands compare against `entry show -output json`. */
+export interface ResolvedEntry {
+  readonly entryId: string;
+  readonly spiffeId: string;
+  readonly parentId: string;
+  readonly selectors: readonly { readonly type: string; readonly value: string }[];
+  /** Seconds; 0 means the server default. */
+  readonly x509SvidTtl: number;
+  readonly dnsNames: readonly string[];
+}
+
+export interface EntryContext {
+  readonly trustDomain: string;
+  /** Selector types the installation has attestors for. */
+  readonly selectorTypes: readonly string[];
+  /** Upper bound for entry TTLs (the CA lifetime), when known. */
+  readonly maxTtlSeconds?: number;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+const dnsName =
+  /^(\*\.)?([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$/;
+
+/** Splits on the first colon, as the CLI does. */
+export function parseSelector(selector: string): { type: string; value: string } {
+  if (typeof selector !== "string") throw new Error("must be a string of the form type:value");
+  const colon = selector.indexOf(":");
+  if (colon <= 0 || colon === selector.length - 1) {
+    throw new Error("must be formatted as type:value with a non-empty type and value");
+  }
+  return { type: selector.slice(0, colon), value: selector.slice(colon + 1) };
+}
+
+export function resolveEntry(
+  subject: string,
+  entryId: string,
+  spec: EntrySpec,
+  ctx: EntryContext,
+): ResolvedEntry {
+  const c = new Checker(subject);
+  c.attempt("entryId", entryId, () => checkEntryId(entryId));
+  c.attempt("spiffeId", spec.spiffeId, () => checkWorkloadId(spec.spiffeId, ctx.trustDomain));
+  const serverId = `spiffe://${ctx.trustDomain}/spire/server`;
+  if (spec.node === true) {
+    c.check(
+      spec.parentId === undefined,
+      "parentId",
+      spec.parentId,
+      "conflicts with node: a node entry's parent is the server",
+    );
+  } else if (
+    c.check(spec.parentId !== undefined, "parentId", spec.parentId, "is required unless node is true")
+  ) {
+    c.attempt("parentId", spec.parentId, () => checkMemberId(spec.parentId as string, ctx.trustDomain));
+  }
+  const selectors: { type: string; value: string }[] = [];
+  if (
+    c.check(
+      Array.isArray(spec.selectors) && spec.selectors.length > 0,
+      "selectors",
+      spec.selectors,
+      "at least one selector is required",
+    )
+  ) {
+    for (const [i, raw] of spec.selectors.entries()) {
+      const parsed = c.attempt(`selectors[${i}]`, raw, () => parseSelector(raw));
+      if (!parsed) continue;
+      if (
+        c.check(
+          ctx.selectorTypes.includes(parsed.type),
+          `selectors[${i}]`,
+          raw,
+          `selector type "${parsed.type}" has no attestor in this installation (have: ${ctx.selectorTypes.join(", ")})`,
+        )
+      ) {
+        selectors.push(parsed);
+      }
+    }
+    const unique = new Set(spec.selectors);
+    c.check(unique.size === spec.selectors.length, "selectors", spec.selectors, "must not repeat a selector");
+  }
+  let ttl = 0;
+  if (spec.x509SvidTtl !== undefined) {
+    const seconds = c.attempt("x509SvidTtl", spec.x509SvidTtl, () =>
+      parseDuration(spec.x509SvidTtl as string),
+    );
+    if (seconds !== undefined) {
+      const max = Math.min(INT32_MAX, ctx.maxTtlSeconds ?? INT32_MAX);
+      if (
+        c.check(seconds <= max, "x509SvidTtl", spec.x509SvidTtl, `must be at most ${max}s (the CA lifetime)`)
+      )
+        ttl = seconds;
+    }
+  }
+  for (const [i, name] of (spec.dnsNames ?? []).entries()) {
+    c.check(
+      typeof name === "string" && name.length <= 253 && dnsName.test(name),
+      `dnsNames[${i}]`,
+      name,
+      "must be a DNS name (letters, digits, '-', dots; at most one leading '*.')",
+    );
+  }
+  c.done();
+  return {
+    entryId,
+    spiffeId: spec.spiffeId,
+    parentId: spec.node ? serverId : (spec.parentId as string),
+    selectors: [...selectors].sort((a, b) => `${a.type}:${a.value}`.localeCompare(`${b.type}:${b.value}`)),
+    x509SvidTtl: ttl,
+    dnsNames: [...(spec.dnsNames ?? [])],
+  };
+}
+
+/**
+ * A deterministic entry ID from the project, stack and entry name. Readable when it can be; when characters had
+ * to be replaced or the ID shortened, a hash of the original keeps distinct names distinct.
+ */
+export function deriveEntryId(project: string, stack: string, name: string): string {
+  const original = `${project}.${stack}.${name}`;
+  const cleaned = original.replace(/[^A-Za-z0-9._-]/g, "_");
+  if (cleaned === original && cleaned.length <= 200) return cleaned;
+  const hash = createHash("sha256").update(original).digest("hex").slice(0, 12);
+  return `${cleaned.slice(0, 200)}-${hash}`;
+}
+
+/** Flags that describe the entry's content; shared by create and update, which replaces the whole entry. */
+function contentFlags(e: ResolvedEntry): string[] {
+  return [
+    "-entryID",
+    e.entryId,
+    "-spiffeID",
+    e.spiffeId,
+    "-parentID",
+    e.parentId,
+    ...e.selectors.flatMap((s) => ["-selector", `${s.type}:${s.value}`]),
+    ...(e.x509SvidTtl > 0 ? ["-x509SVIDTTL", String(e.x509SvidTtl)] : []),
+    ...e.dnsNames.flatMap((d) => ["-dns", d]),
+  ];
+}
+
+const socketFlag = (socketPath?: string) => (socketPath ? ["-socketPath", socketPath] : []);
+
+export interface EntryCommands {
+  readonly create: readonly string[];
+  readonly update: readonly string[];
+  readonly show: readonly string[];
+  readonly delete: readonly string[];
+}
+
+/** Full argv for each lifecycle step; `prefix` runs the server binary (locally or through kubectl exec). */
+export function entryCommands(
+  prefix: readonly string[],
+  e: ResolvedEntry,
+  socketPath?: string,
+): EntryCommands {
+  const sub = (verb: string, flags: string[]) => [
+    ...prefix,
+    "entry",
+    verb,
+    ...socketFlag(socketPath),
+    ...flags,
+    "-output",
+    "json",
+  ];
+  return {
+    create: sub("create", contentFlags(e)),
+    update: sub("update", contentFlags(e)),
+    show: sub("show", ["-entryID", e.entryId]),
+    delete: sub("delete", ["-entryID", e.entryId]),
+  };
+}
+
+export interface EntryPlans {
+  readonly create: string;
+  readonly update: string;
+  readonly delete: string;
+}
+
+/** The JSON plans bin/spire-entry.js executes for each lifecycle step (see that file for the semantics). */
+export function entryPlans(commands: EntryCommands, entry: ResolvedEntry): EntryPlans {
+  const { entryId } = entry;
+  return {
+    create: JSON.stringify({
+      step: "create",
+      entryId,
+      create: commands.create,
+      show: commands.show,
+      update: commands.update,
+      expect: entry,
+    }),
+    update: JSON.stringify({
+      step: "update",
+      entryId,
+      update: commands.update,
+      create: commands.create,
+      show: commands.show,
+      expect: entry,
+    }),
+    delete: JSON.stringify({ step: "delete", entryId, delete: commands.delete }),
+  };
+}

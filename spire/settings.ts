@@ -1,0 +1,386 @@
+/**
+ * SpireInstallation's arguments, their defaults, and the checks that turn them into settings the builders use.
+ * Kept free of Pulumi so the SPIRE test harness can build the very same configuration.
+ */
+import { parseTrustDomain, trustDomainId } from "./spiffeId";
+import {
+  Checker,
+  isAbsolutePath,
+  isDnsLabel,
+  isDnsSubdomain,
+  isPort,
+  isQuantity,
+  parseDuration,
+} from "./validation";
+
+export const SPIRE_VERSION = "1.13.3";
+
+/** Adopts a SPIRE that is already running (the walkthrough's "Option 2"); nothing is installed. */
+export interface ExistingSpireArgs {
+  /** Namespace of the SPIRE server pod, e.g. "spire". */
+  readonly namespace: string;
+  /** Name of a server pod to `kubectl exec` into, e.g. "spire-server-0". */
+  readonly serverPod: string;
+  /** Container of that pod that holds the server binary. Default "spire-server". */
+  readonly serverContainer?: string;
+  /** Path of the server binary inside the container. Default "/opt/spire/bin/spire-server". */
+  readonly serverBinary?: string;
+  /** The server's admin API socket, when it is not SPIRE's default /tmp/spire-server/private/api.sock. */
+  readonly serverSocketPath?: string;
+  /** The agent's Workload API/SDS socket on each node. Default "/run/spire/sockets/agent.sock". */
+  readonly agentSocketPath?: string;
+  /** ConfigMap the server publishes its bundle to. Default "spire-bundle". */
+  readonly bundleConfigMap?: string;
+}
+
+export interface ResourceSettings {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+export interface SpireInstallationArgs {
+  /** SPIFFE trust domain, e.g. "howto-k8s-mtls-sds-based.aws". Lowercase letters, digits, ".", "-", "_". */
+  readonly trustDomain: string;
+  /** Name agents attest with (k8s_psat `cluster`); it appears in node selectors. Default "k8s-cluster". */
+  readonly clusterName?: string;
+  /** Adopt a running SPIRE instead of installing one. Conflicts with every install-only argument. */
+  readonly existing?: ExistingSpireArgs;
+  /** Namespace to install into. Default "spire". */
+  readonly namespace?: string;
+  /** Server image. Default ghcr.io/spiffe/spire-server:1.13.3. */
+  readonly serverImage?: string;
+  /** Agent image. Default ghcr.io/spiffe/spire-agent:1.13.3. */
+  readonly agentImage?: string;
+  /** Default X.509-SVID lifetime (`default_x509_svid_ttl`), e.g. "1h". Default "1h". */
+  readonly x509SvidTtl?: string;
+  /** CA lifetime (`ca_ttl`). Must be longer than the SVID TTL. Default "24h". */
+  readonly caTtl?: string;
+  /** CA key type. Default "rsa-2048", as the walkthrough. */
+  readonly caKeyType?: string;
+  /** SPIRE log level. Default "INFO". */
+  readonly logLevel?: string;
+  /** Size of the server's data volume (sqlite datastore and CA keys). Default "1Gi". */
+  readonly storageSize?: string;
+  /** Storage class of that volume. Default: the cluster's default class. */
+  readonly storageClassName?: string;
+  /** Server gRPC port agents connect to. Default 8081. */
+  readonly serverPort?: number;
+  /** Host directory that holds the agent socket; mounted into meshed pods. Default "/run/spire/sockets". */
+  readonly agentSocketDir?: string;
+  /**
+   * Skip verifying the kubelet's serving certificate in the k8s workload attestor. Default true: the agent talks
+   * to the kubelet on 127.0.0.1 over the host network, and kubelet serving certificates (EKS included) are
+   * usually self-signed or issued for the node name, so verification against the cluster CA fails.
+   */
+  readonly skipKubeletVerification?: boolean;
+  /** How often the agent syncs entries from the server (`experimental.sync_interval`). Default SPIRE's "5s". */
+  readonly agentSyncInterval?: string;
+  /** How often the server reloads its entry cache (`experimental.cache_reload_interval`). Default SPIRE's "5s". */
+  readonly serverCacheReloadInterval?: string;
+  /** Server container requests. Default 100m CPU, 256Mi memory. */
+  readonly serverResources?: ResourceSettings;
+  /** Agent container requests. Default 50m CPU, 128Mi memory. */
+  readonly agentResources?: ResourceSettings;
+}
+
+/** Everything the builders need, defaults applied and checked. */
+export interface SpireSettings {
+  readonly mode: "install" | "existing";
+  readonly trustDomain: string;
+  readonly trustDomainId: string;
+  readonly clusterName: string;
+  readonly namespace: string;
+  readonly serverName: string;
+  readonly agentName: string;
+  readonly serverPod: string;
+  readonly serverContainer: string;
+  readonly serverBinary: string;
+  readonly serverSocketPath?: string;
+  readonly agentSocketDir: string;
+  readonly agentSocketPath: string;
+  readonly bundleConfigMap: string;
+  readonly serverImage: string;
+  readonly agentImage: string;
+  readonly x509SvidTtl: string;
+  readonly x509SvidTtlSeconds: number;
+  readonly caTtl: string;
+  readonly caKeyType: string;
+  readonly logLevel: string;
+  readonly storageSize: string;
+  readonly storageClassName?: string;
+  readonly serverPort: number;
+  readonly serverHealthPort: number;
+  readonly agentHealthPort: number;
+  readonly skipKubeletVerification: boolean;
+  readonly agentSyncInterval?: string;
+  readonly serverCacheReloadInterval?: string;
+  readonly serverResources: ResourceSettings;
+  readonly agentResources: ResourceSettings;
+  /** Selector types the installation has attestors for; entries using others can never match. */
+  readonly selectorTypes: readonly string[];
+}
+
+const installOnly = [
+  "namespace",
+  "serverImage",
+  "agentImage",
+  "x509SvidTtl",
+  "caTtl",
+  "caKeyType",
+  "logLevel",
+  "storageSize",
+  "storageClassName",
+  "serverPort",
+  "agentSocketDir",
+  "skipKubeletVerification",
+  "agentSyncInterval",
+  "serverCacheReloadInterval",
+  "serverResources",
+  "agentResources",
+] as const;
+
+const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
+const logLevels = ["DEBUG", "INFO", "WARN", "ERROR"];
+const imageRef =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const hostAndImage = /^([a-zA-Z0-9.-]+(:\d+)?\/)?(.+)$/;
+
+export const isImageRef = (s: unknown): boolean => {
+  if (typeof s !== "string") return false;
+  const match = hostAndImage.exec(s);
+  return match !== null && imageRef.test(match[3]);
+};
+
+/** Kubernetes selectors for the k8s_psat and k8s attestors we configure. */
+const kubernetesSelectorTypes = ["k8s_psat", "k8s", "unix", "spiffe_id"];
+
+export function spireSettings(args: SpireInstallationArgs): SpireSettings {
+  const c = new Checker("SpireInstallation");
+  const input = args ?? ({} as SpireInstallationArgs);
+  const trustDomain = c.attempt("trustDomain", input.trustDomain, () => parseTrustDomain(input.trustDomain));
+  const clusterName = input.clusterName ?? "k8s-cluster";
+  c.check(
+    typeof clusterName === "string" && /^[A-Za-z0-9._-]{1,63}$/.test(clusterName),
+    "clusterName",
+    clusterName,
+    "must be 1-63 characters of letters, digits, '.', '_' or '-' (it becomes the k8s_psat:cluster selector)",
+  );
+
+  if (input.existing !== undefined) {
+    const given = installOnly.filter((k) => input[k] !== undefined);
+    if (given.length > 0) {
+      c.fail(
+        "existing",
+        Object.keys(input.existing),
+        `conflicts with install-only arguments ${given.join(", ")}`,
+      );
+    }
+    const e = input.existing;
+    c.check(
+      isDnsLabel(e.namespace),
+      "existing.namespace",
+      e.namespace,
+      "must be a Kubernetes namespace name",
+    );
+    c.check(isDnsSubdomain(e.serverPod), "existing.serverPod", e.serverPod, "must name the server pod");
+    const serverContainer = e.serverContainer ?? "spire-server";
+    c.check(
+      isDnsLabel(serverContainer),
+      "existing.serverContainer",
+      serverContainer,
+      "must be a container name",
+    );
+    const serverBinary = e.serverBinary ?? "/opt/spire/bin/spire-server";
+    c.check(isAbsolutePath(serverBinary), "existing.serverBinary", serverBinary, "must be an absolute path");
+    if (e.serverSocketPath !== undefined) {
+      c.check(
+        isAbsolutePath(e.serverSocketPath),
+        "existing.serverSocketPath",
+        e.serverSocketPath,
+        "must be an absolute path",
+      );
+    }
+    const agentSocketPath = e.agentSocketPath ?? "/run/spire/sockets/agent.sock";
+    c.check(
+      isAbsolutePath(agentSocketPath),
+      "existing.agentSocketPath",
+      agentSocketPath,
+      "must be an absolute path",
+    );
+    const bundleConfigMap = e.bundleConfigMap ?? "spire-bundle";
+    c.check(
+      isDnsSubdomain(bundleConfigMap),
+      "existing.bundleConfigMap",
+      bundleConfigMap,
+      "must be a ConfigMap name",
+    );
+    c.done();
+    return {
+      ...defaults(trustDomain as string, clusterName),
+      mode: "existing",
+      namespace: e.namespace,
+      serverPod: e.serverPod,
+      serverContainer,
+      serverBinary,
+      serverSocketPath: e.serverSocketPath,
+      agentSocketDir: agentSocketPath.slice(0, agentSocketPath.lastIndexOf("/")) || "/",
+      agentSocketPath,
+      bundleConfigMap,
+    };
+  }
+
+  const base = defaults(trustDomain as string, clusterName);
+  const namespace = input.namespace ?? base.namespace;
+  c.check(
+    isDnsLabel(namespace),
+    "namespace",
+    namespace,
+    "must be a Kubernetes namespace name (RFC 1123 label)",
+  );
+  const serverImage = input.serverImage ?? base.serverImage;
+  c.check(
+    isImageRef(serverImage),
+    "serverImage",
+    serverImage,
+    "must be an image reference such as repo/name:tag",
+  );
+  const agentImage = input.agentImage ?? base.agentImage;
+  c.check(
+    isImageRef(agentImage),
+    "agentImage",
+    agentImage,
+    "must be an image reference such as repo/name:tag",
+  );
+  const x509SvidTtl = input.x509SvidTtl ?? base.x509SvidTtl;
+  const svidSeconds = c.attempt("x509SvidTtl", x509SvidTtl, () => parseDuration(x509SvidTtl));
+  const caTtl = input.caTtl ?? base.caTtl;
+  const caSeconds = c.attempt("caTtl", caTtl, () => parseDuration(caTtl));
+  if (svidSeconds !== undefined && caSeconds !== undefined) {
+    c.check(caSeconds > svidSeconds, "caTtl", caTtl, `must be longer than x509SvidTtl (${x509SvidTtl})`);
+  }
+  const caKeyType = input.caKeyType ?? base.caKeyType;
+  c.check(caKeyTypes.includes(caKeyType), "caKeyType", caKeyType, `must be one of ${caKeyTypes.join(", ")}`);
+  const logLevel = input.logLevel ?? base.logLevel;
+  c.check(logLevels.includes(logLevel), "logLevel", logLevel, `must be one of ${logLevels.join(", ")}`);
+  const storageSize = input.storageSize ?? base.storageSize;
+  c.check(isQuantity(storageSize), "storageSize", storageSize, 'must be a Kubernetes quantity such as "1Gi"');
+  if (input.storageClassName !== undefined) {
+    c.check(
+      isDnsSubdomain(input.storageClassName),
+      "storageClassName",
+      input.storageClassName,
+      "must be a StorageClass name",
+    );
+  }
+  const serverPort = input.serverPort ?? base.serverPort;
+  c.check(isPort(serverPort), "serverPort", serverPort, "must be an integer port in 1-65535");
+  c.check(
+    serverPort !== base.serverHealthPort,
+    "serverPort",
+    serverPort,
+    `must differ from the health port ${base.serverHealthPort}`,
+  );
+  const agentSocketDir = input.agentSocketDir ?? base.agentSocketDir;
+  c.check(
+    isAbsolutePath(agentSocketDir) && agentSocketDir.length + "/agent.sock".length <= 107,
+    "agentSocketDir",
+    agentSocketDir,
+    "must be an absolute path short enough for a Unix socket (108 bytes with /agent.sock)",
+  );
+  for (const key of ["agentSyncInterval", "serverCacheReloadInterval"] as const) {
+    const v = input[key];
+    if (v !== undefined) c.attempt(key, v, () => parseDuration(v));
+  }
+  const serverResources = input.serverResources ?? base.serverResources;
+  const agentResources = input.agentResources ?? base.agentResources;
+  for (const [field, r] of [
+    ["serverResources", serverResources],
+    ["agentResources", agentResources],
+  ] as const) {
+    c.check(isQuantity(r?.cpu), `${field}.cpu`, r?.cpu, 'must be a Kubernetes quantity such as "100m"');
+    c.check(
+      isQuantity(r?.memory),
+      `${field}.memory`,
+      r?.memory,
+      'must be a Kubernetes quantity such as "128Mi"',
+    );
+  }
+  const skipKubeletVerification = input.skipKubeletVerification ?? true;
+  c.check(
+    typeof skipKubeletVerification === "boolean",
+    "skipKubeletVerification",
+    skipKubeletVerification,
+    "must be a boolean",
+  );
+  c.done();
+  return {
+    ...base,
+    namespace,
+    serverImage,
+    agentImage,
+    x509SvidTtl,
+    x509SvidTtlSeconds: svidSeconds as number,
+    caTtl,
+    caKeyType,
+    logLevel,
+    storageSize,
+    storageClassName: input.storageClassName,
+    serverPort,
+    agentSocketDir,
+    agentSocketPath: `${agentSocketDir}/agent.sock`,
+    skipKubeletVerification,
+    agentSyncInterval: input.agentSyncInterval,
+    serverCacheReloadInterval: input.serverCacheReloadInterval,
+    serverResources,
+    agentResources,
+  };
+}
+
+function defaults(trustDomain: string, clusterName: string): SpireSettings {
+  return {
+    mode: "install",
+    trustDomain,
+    trustDomainId: trustDomainId(trustDomain),
+    clusterName,
+    namespace: "spire",
+    serverName: "spire-server",
+    agentName: "spire-agent",
+    serverPod: "spire-server-0",
+    serverContainer: "spire-server",
+    serverBinary: "/opt/spire/bin/spire-server",
+    agentSocketDir: "/run/spire/sockets",
+    agentSocketPath: "/run/spire/sockets/agent.sock",
+    bundleConfigMap: "spire-bundle",
+    serverImage: `ghcr.io/spiffe/spire-server:${SPIRE_VERSION}`,
+    agentImage: `ghcr.io/spiffe/spire-agent:${SPIRE_VERSION}`,
+    x509SvidTtl: "1h",
+    x509SvidTtlSeconds: 3600,
+    caTtl: "24h",
+    caKeyType: "rsa-2048",
+    logLevel: "INFO",
+    storageSize: "1Gi",
+    serverPort: 8081,
+    serverHealthPort: 8080,
+    agentHealthPort: 9982,
+    skipKubeletVerification: true,
+    serverResources: { cpu: "100m", memory: "256Mi" },
+    agentResources: { cpu: "50m", memory: "128Mi" },
+    selectorTypes: kubernetesSelectorTypes,
+  };
+}
+
+/** argv that runs the server CLI inside the server pod; the image has no shell, so no `sh -c`. */
+export function serverExecPrefix(s: SpireSettings): string[] {
+  return [
+    "kubectl",
+    "exec",
+    "-i",
+    "-n",
+    s.namespace,
+    s.serverPod,
+    "-c",
+    s.serverContainer,
+    "--",
+    s.serverBinary,
+  ];
+}

@@ -1,0 +1,133 @@
+/**
+ * The stack's typed configuration. Pulumi.yaml declares every key (type, default, description); this module
+ * applies those declarations, adds the rules Pulumi.yaml cannot express (choices, ranges, conflicts), and reports
+ * every problem in one error.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { type Problem, ValidationError } from "../spire/validation";
+
+type Declared = { type: "string" | "integer" | "boolean"; default?: unknown; description?: string };
+
+export interface StackConfig {
+  readonly cluster: "existing" | "eks";
+  readonly kubeconfig: string;
+  readonly kubeContext: string;
+  readonly eksVersion: string;
+  readonly eksInstanceType: string;
+  readonly eksMinNodes: number;
+  readonly eksDesiredNodes: number;
+  readonly eksMaxNodes: number;
+  readonly dataPlane: "appmesh";
+  readonly trustDomain: string;
+  readonly clusterName: string;
+  readonly spire: "install" | "existing";
+  readonly spireExistingNamespace: string;
+  readonly spireExistingServerPod: string;
+  readonly spireExistingServerContainer: string;
+  readonly spireExistingAgentSocketPath: string;
+  readonly svidTtl: string;
+  readonly caTtl: string;
+  readonly spireStorageSize: string;
+  readonly spireStorageClass: string;
+  readonly appNamespace: string;
+  readonly meshName: string;
+  readonly registerGreen: boolean;
+}
+
+const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
+  cluster: ["existing", "eks"],
+  dataPlane: ["appmesh"],
+  spire: ["install", "existing"],
+};
+
+export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {
+  const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    config: Record<string, Declared>;
+  };
+  return project.config;
+}
+
+function typed(key: string, raw: string, decl: Declared, problems: Problem[]): unknown {
+  if (decl.type === "integer") {
+    if (!/^-?\d+$/.test(raw)) problems.push({ field: key, value: raw, rule: "must be an integer" });
+    return Number(raw);
+  }
+  if (decl.type === "boolean") {
+    if (raw !== "true" && raw !== "false")
+      problems.push({ field: key, value: raw, rule: "must be true or false" });
+    return raw === "true";
+  }
+  return raw;
+}
+
+/** Reads and checks the stack's config; throws one ValidationError naming every problem. */
+export function readStackConfig(): StackConfig {
+  const project = pulumi.getProject();
+  const declared = declaredConfig();
+  const given = pulumi.runtime.allConfig();
+  const problems: Problem[] = [];
+  const values: Record<string, unknown> = {};
+
+  for (const fullKey of Object.keys(given)) {
+    const [namespace, key] = fullKey.split(":");
+    if (namespace === project && !(key in declared)) {
+      problems.push({
+        field: key,
+        value: given[fullKey],
+        rule: `is not a config key of ${project} (see Pulumi.yaml)`,
+      });
+    }
+  }
+  for (const [key, decl] of Object.entries(declared)) {
+    const raw = given[`${project}:${key}`] ?? (decl.default === undefined ? undefined : String(decl.default));
+    values[key] = raw === undefined ? undefined : typed(key, raw, decl, problems);
+  }
+  const config = values as unknown as StackConfig;
+
+  for (const [key, allowed] of Object.entries(choices)) {
+    const value = values[key];
+    if (!allowed?.includes(value as string)) {
+      problems.push({ field: key, value, rule: `must be one of ${allowed?.join(", ")}` });
+    }
+  }
+  const conflict = (field: string, value: unknown, rule: string) => problems.push({ field, value, rule });
+  if (config.cluster === "eks") {
+    if (config.kubeconfig)
+      conflict(
+        "kubeconfig",
+        "(set)",
+        "conflicts with cluster=eks (the kubeconfig comes from the new cluster)",
+      );
+    if (config.kubeContext) conflict("kubeContext", config.kubeContext, "conflicts with cluster=eks");
+    for (const key of ["eksMinNodes", "eksDesiredNodes", "eksMaxNodes"] as const) {
+      if (!(config[key] >= 1 && config[key] <= 100)) conflict(key, config[key], "must be between 1 and 100");
+    }
+    if (!(config.eksMinNodes <= config.eksDesiredNodes && config.eksDesiredNodes <= config.eksMaxNodes)) {
+      conflict(
+        "eksDesiredNodes",
+        config.eksDesiredNodes,
+        "must satisfy eksMinNodes <= eksDesiredNodes <= eksMaxNodes",
+      );
+    }
+  }
+  const existingKeys = [
+    "spireExistingNamespace",
+    "spireExistingServerPod",
+    "spireExistingServerContainer",
+    "spireExistingAgentSocketPath",
+  ] as const;
+  if (config.spire === "existing") {
+    for (const key of ["spireExistingNamespace", "spireExistingServerPod"] as const) {
+      if (!config[key]) conflict(key, config[key], "is required when spire=existing");
+    }
+  } else {
+    for (const key of existingKeys) {
+      if (config[key]) conflict(key, config[key], "only applies when spire=existing");
+    }
+  }
+  if (problems.length > 0) throw new ValidationError(`stack ${pulumi.getStack()} config`, problems);
+  return config;
+}

@@ -1,0 +1,53 @@
+/** Renders of the real stack program, cached per configuration: one evaluation serves many assertions. */
+import { type RecordedResource, type RenderResult, renderProgram } from "../../render/runtime";
+import { isKubernetesObject, kubernetesObject } from "../../render/write";
+
+const cache = new Map<string, Promise<RenderResult>>();
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Renders run strictly one after another: the mock monitor is process-wide. */
+export function renderStack(
+  stack: string,
+  overrides: Record<string, string> = {},
+  projectDir?: string,
+): Promise<RenderResult> {
+  const key = JSON.stringify([stack, overrides, projectDir]);
+  let result = cache.get(key);
+  if (!result) {
+    result = queue.then(() => renderProgram({ stack, overrides, projectDir }));
+    queue = result.catch(() => undefined);
+    cache.set(key, result);
+  }
+  return result;
+}
+
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: tests walk arbitrary manifest fields.
+  [field: string]: any;
+};
+
+export const kubernetesObjects = (r: RenderResult): KubeObject[] =>
+  r.resources.filter(isKubernetesObject).map((x) => kubernetesObject(x) as KubeObject);
+
+export function findObject(r: RenderResult, kind: string, name: string, namespace?: string): KubeObject {
+  const found = kubernetesObjects(r).filter(
+    (o) =>
+      o.kind === kind &&
+      o.metadata.name === name &&
+      (namespace === undefined || o.metadata.namespace === namespace),
+  );
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind} ${namespace ?? ""}/${name}, found ${found.length}`);
+  return found[0];
+}
+
+export const resourcesOfType = (r: RenderResult, type: string): RecordedResource[] =>
+  r.resources.filter((x) => x.type === type);
