@@ -21,7 +21,7 @@ const ALREADY_EXISTS = 6;
 /** @param {readonly string[]} argv */
 function withContext(argv) {
   const context = process.env.SPIRE_MESH_KUBE_CONTEXT;
-  if (!context || !argv[0] || !argv[0].endsWith("kubectl")) return [...argv];
+  if (!context || !argv[0]?.endsWith("kubectl")) return [...argv];
   return [argv[0], "--context", context, ...argv.slice(1)];
 }
 

@@ -1,11 +1,11 @@
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { packageRoot } from "../app/packageRoot";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
 import { serverExecPrefix } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
 import { Checker, parseDuration } from "../spire/validation";
-import { packageRoot } from "./packageRoot";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
