@@ -4,7 +4,8 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import { SpireEntry, SpireInstallation } from "./components";
+import { ColorApp, SpireEntry, SpireInstallation } from "./components";
+import { colorAppSpec, workloads } from "./mesh/colorApp";
 import { walkthroughEntries } from "./spire/registrations";
 import { readStackConfig } from "./stack/config";
 
@@ -46,19 +47,33 @@ const entryEnvironment: Record<string, pulumi.Input<string>> = {
   ...(config.kubeContext ? { SPIRE_MESH_KUBE_CONTEXT: config.kubeContext } : {}),
 };
 
+const colorAppArgs = {
+  namespace: config.appNamespace,
+  meshName: config.meshName,
+  trustDomain: config.trustDomain,
+};
+const demo = colorAppSpec(colorAppArgs);
+
 const entries = Object.entries(
   walkthroughEntries({
     trustDomain: config.trustDomain,
     clusterName: config.clusterName,
     agentNamespace: spire.settings.namespace,
     agentServiceAccount: spire.settings.agentName,
-    appNamespace: config.appNamespace,
-    colors: ["blue", "green", "red"],
-    unregisteredColors: config.registerGreen ? [] : ["green"],
+    appNamespace: demo.namespace,
+    workloads: workloads(demo),
+    unregistered: config.registerGreen ? [] : ["colorgreen"],
     x509SvidTtl: config.svidTtl,
   }),
-).map(
-  ([name, spec]) => new SpireEntry(name, { ...spec, installation: spire, environment: entryEnvironment }),
+).map(([name, spec]) => ({
+  spec,
+  resource: new SpireEntry(name, { ...spec, installation: spire, environment: entryEnvironment }),
+}));
+
+const app = new ColorApp(
+  "colorapp",
+  { ...colorAppArgs, registeredIdentities: entries.map((e) => e.spec.spiffeId) },
+  { providers, dependsOn: [spire] },
 );
 
 export const spireNamespace = spire.namespace;
@@ -68,7 +83,9 @@ export const agentSocketPath = spire.agentSocketPath;
 export const trustDomain = spire.trustDomain;
 export const trustDomainId = spire.trustDomainId;
 export const bundleConfigMap = spire.bundleConfigMapName;
-export const registeredIdentities = entries.map((e) => e.spiffeId);
+export const registeredIdentities = entries.map((e) => e.resource.spiffeId);
+export const appNamespace = app.namespace;
+export const identities = app.identities;
 export const showEntriesCommand = spire.serverExecPrefix.apply((prefix) =>
   [...prefix, "entry", "show"].join(" "),
 );

@@ -1,4 +1,6 @@
 /** The spire-mesh library. Importing it creates nothing; construct the components in your stack. */
 
+export * from "./colorApp";
+export * from "./mtlsVirtualNode";
 export * from "./spireEntry";
 export * from "./spireInstallation";

@@ -1,5 +1,12 @@
-/** The walkthrough's registration entries (register_server_entries.sh), built from the mesh's names. */
+/** The walkthrough's registration entries (register_server_entries.sh), built from the mesh's workloads. */
 import type { EntrySpec } from "./entries";
+
+export interface RegisteredWorkload {
+  /** Entry name, e.g. "front" or "colorblue". */
+  readonly entryName: string;
+  readonly identity: string;
+  readonly podLabels: Readonly<Record<string, string>>;
+}
 
 export interface WalkthroughNames {
   readonly trustDomain: string;
@@ -10,25 +17,16 @@ export interface WalkthroughNames {
   readonly agentServiceAccount: string;
   /** Namespace of the meshed apps. */
   readonly appNamespace: string;
-  /** The colour apps, e.g. ["blue", "green", "red"]. */
-  readonly colors: readonly string[];
-  /** Colours left unregistered (the walkthrough leaves out green until its registerGreen step). */
-  readonly unregisteredColors: readonly string[];
+  readonly workloads: readonly RegisteredWorkload[];
+  /** Entry names left out (the walkthrough registers colorgreen only in its registerGreen step). */
+  readonly unregistered: readonly string[];
   /** SVID lifetime of workload entries. */
   readonly x509SvidTtl: string;
 }
 
 /** Entry name -> spec. `spire-agent` is the node alias; workloads are children of it. */
 export function walkthroughEntries(n: WalkthroughNames): Record<string, EntrySpec> {
-  const td = `spiffe://${n.trustDomain}`;
-  const agentAlias = `${td}/ns/${n.agentNamespace}/sa/${n.agentServiceAccount}`;
-  // Every SVID is bound to the sidecar container named "envoy", so the app container itself never gets one.
-  const workload = (app: string, extra: string[]): EntrySpec => ({
-    spiffeId: `${td}/${app}`,
-    parentId: agentAlias,
-    selectors: [`k8s:ns:${n.appNamespace}`, "k8s:sa:default", ...extra, "k8s:container-name:envoy"],
-    x509SvidTtl: n.x509SvidTtl,
-  });
+  const agentAlias = `spiffe://${n.trustDomain}/ns/${n.agentNamespace}/sa/${n.agentServiceAccount}`;
   const entries: Record<string, EntrySpec> = {
     "spire-agent": {
       spiffeId: agentAlias,
@@ -39,14 +37,22 @@ export function walkthroughEntries(n: WalkthroughNames): Record<string, EntrySpe
         `k8s_psat:agent_sa:${n.agentServiceAccount}`,
       ],
     },
-    front: workload("front", ["k8s:pod-label:app:front"]),
   };
-  for (const color of n.colors) {
-    if (n.unregisteredColors.includes(color)) continue;
-    entries[`color${color}`] = workload(`color${color}`, [
-      "k8s:pod-label:app:color",
-      `k8s:pod-label:version:${color}`,
-    ]);
+  for (const w of n.workloads) {
+    if (n.unregistered.includes(w.entryName)) continue;
+    entries[w.entryName] = {
+      spiffeId: w.identity,
+      parentId: agentAlias,
+      // Pods run as the default ServiceAccount; the SVID is bound to the sidecar container named "envoy", so
+      // the app container itself never gets one.
+      selectors: [
+        `k8s:ns:${n.appNamespace}`,
+        "k8s:sa:default",
+        ...Object.entries(w.podLabels).map(([k, v]) => `k8s:pod-label:${k}:${v}`),
+        "k8s:container-name:envoy",
+      ],
+      x509SvidTtl: n.x509SvidTtl,
+    };
   }
   return entries;
 }

@@ -1,0 +1,286 @@
+/**
+ * One service's mesh identity and mTLS policy, checked, and rendered as an App Mesh VirtualNode
+ * (appmesh.k8s.aws/v1beta2) exactly as the walkthrough writes them. Pure: no Pulumi.
+ */
+import type { K8sObject } from "../spire/k8s";
+import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
+import { Checker, isDnsLabel, isPort } from "../spire/validation";
+
+/** Listener TLS modes of App Mesh. */
+export enum TlsMode {
+  Strict = "STRICT",
+  Permissive = "PERMISSIVE",
+  Disabled = "DISABLED",
+}
+
+export enum ListenerProtocol {
+  Http = "http",
+  Http2 = "http2",
+  Grpc = "grpc",
+  Tcp = "tcp",
+}
+
+export interface HealthCheckArgs {
+  /** HTTP path probed on the listener. Default "/ping". */
+  readonly path?: string;
+  /** 2-10. Default 2. */
+  readonly healthyThreshold?: number;
+  /** 2-10. Default 2. */
+  readonly unhealthyThreshold?: number;
+  /** 2000-60000. Default 2000. */
+  readonly timeoutMillis?: number;
+  /** 5000-300000. Default 5000. */
+  readonly intervalMillis?: number;
+}
+
+export interface VirtualNodeArgs {
+  /** Kubernetes name of the node, e.g. "blue". */
+  readonly name: string;
+  readonly namespace: string;
+  /** Labels of the pods this node stands for. */
+  readonly podSelector: Readonly<Record<string, string>>;
+  readonly trustDomain: string;
+  /**
+   * The node's SPIFFE ID: its SDS certificate secret name, and what peers see in its certificate. Needed for
+   * listener TLS and for client TLS to backends.
+   */
+  readonly identity?: string;
+  /** Listener port. Default 8080. */
+  readonly port?: number;
+  /** Listener protocol. Default http. */
+  readonly protocol?: ListenerProtocol;
+  /** Active health check on the listener. Defaults are the walkthrough's. */
+  readonly healthCheck?: HealthCheckArgs;
+  /** Listener TLS. Unset: plaintext, as the walkthrough's front. */
+  readonly tlsMode?: TlsMode;
+  /** SPIFFE IDs allowed to call this node (listener SAN exact match). STRICT requires at least one. */
+  readonly allowedCallers?: readonly string[];
+  /** Names of the virtual services this node calls. */
+  readonly backends?: readonly string[];
+  /** SPIFFE IDs this node accepts from its backends (client SAN exact match). Enables client TLS. */
+  readonly allowedServers?: readonly string[];
+  /** DNS name the mesh resolves the node by. Default `<name>.<namespace>.svc.cluster.local`. */
+  readonly hostname?: string;
+}
+
+export interface VirtualNodeSpec {
+  readonly name: string;
+  readonly namespace: string;
+  readonly podSelector: Readonly<Record<string, string>>;
+  readonly trustDomainId: string;
+  readonly identity?: string;
+  readonly port: number;
+  readonly protocol: ListenerProtocol;
+  readonly healthCheck: Required<HealthCheckArgs>;
+  readonly tlsMode?: TlsMode;
+  readonly allowedCallers: readonly string[];
+  readonly backends: readonly string[];
+  readonly allowedServers: readonly string[];
+  readonly hostname: string;
+}
+
+export const walkthroughHealthCheck: Required<HealthCheckArgs> = {
+  path: "/ping",
+  healthyThreshold: 2,
+  unhealthyThreshold: 2,
+  timeoutMillis: 2000,
+  intervalMillis: 5000,
+};
+
+const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const inRange = (n: unknown, min: number, max: number) =>
+  Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
+
+export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
+  const c = new Checker(`MtlsVirtualNode ${args?.name}`);
+  c.check(isDnsLabel(args.name), "name", args.name, "must be a Kubernetes name (RFC 1123 label)");
+  c.check(isDnsLabel(args.namespace), "namespace", args.namespace, "must be a Kubernetes namespace name");
+  const trustDomain = c.attempt("trustDomain", args.trustDomain, () => parseTrustDomain(args.trustDomain));
+  const selector = args.podSelector ?? {};
+  c.check(
+    Object.keys(selector).length > 0,
+    "podSelector",
+    selector,
+    "must select the node's pods by at least one label",
+  );
+  for (const [k, v] of Object.entries(selector)) {
+    c.check(
+      typeof v === "string" && v.length <= 63 && labelValue.test(v),
+      `podSelector.${k}`,
+      v,
+      "must be a label value",
+    );
+  }
+  const spiffe = (field: string, id: string) =>
+    trustDomain !== undefined && c.attempt(field, id, () => checkWorkloadId(id, trustDomain));
+  if (args.identity !== undefined) spiffe("identity", args.identity);
+
+  const port = args.port ?? 8080;
+  c.check(isPort(port), "port", port, "must be an integer port in 1-65535");
+  const protocol = args.protocol ?? ListenerProtocol.Http;
+  const protocols = Object.values(ListenerProtocol) as string[];
+  c.check(protocols.includes(protocol), "protocol", protocol, `must be one of ${protocols.join(", ")}`);
+
+  const healthCheck = { ...walkthroughHealthCheck, ...args.healthCheck };
+  c.check(
+    /^\/\S*$/.test(healthCheck.path),
+    "healthCheck.path",
+    healthCheck.path,
+    "must be an absolute HTTP path",
+  );
+  // App Mesh's limits, from the VirtualNode CRD.
+  c.check(
+    inRange(healthCheck.healthyThreshold, 2, 10),
+    "healthCheck.healthyThreshold",
+    healthCheck.healthyThreshold,
+    "must be an integer in 2-10",
+  );
+  c.check(
+    inRange(healthCheck.unhealthyThreshold, 2, 10),
+    "healthCheck.unhealthyThreshold",
+    healthCheck.unhealthyThreshold,
+    "must be an integer in 2-10",
+  );
+  c.check(
+    inRange(healthCheck.timeoutMillis, 2000, 60000),
+    "healthCheck.timeoutMillis",
+    healthCheck.timeoutMillis,
+    "must be an integer in 2000-60000",
+  );
+  c.check(
+    inRange(healthCheck.intervalMillis, 5000, 300000),
+    "healthCheck.intervalMillis",
+    healthCheck.intervalMillis,
+    "must be an integer in 5000-300000",
+  );
+
+  const callers = [...(args.allowedCallers ?? [])];
+  const servers = [...(args.allowedServers ?? [])];
+  const backends = [...(args.backends ?? [])];
+  callers.forEach((id, i) => spiffe(`allowedCallers[${i}]`, id));
+  servers.forEach((id, i) => spiffe(`allowedServers[${i}]`, id));
+  backends.forEach((b, i) =>
+    c.check(isDnsLabel(b), `backends[${i}]`, b, "must name a virtual service (RFC 1123 label)"),
+  );
+
+  const modes = Object.values(TlsMode) as string[];
+  if (args.tlsMode !== undefined) {
+    c.check(modes.includes(args.tlsMode), "tlsMode", args.tlsMode, `must be one of ${modes.join(", ")}`);
+    if (args.tlsMode === TlsMode.Disabled) {
+      c.check(
+        callers.length === 0,
+        "allowedCallers",
+        callers,
+        "conflicts with tlsMode DISABLED (no TLS, so no peer check)",
+      );
+    } else {
+      c.check(
+        args.identity !== undefined,
+        "identity",
+        args.identity,
+        `is required by tlsMode ${args.tlsMode}: it is the listener's certificate`,
+      );
+    }
+    if (args.tlsMode === TlsMode.Strict) {
+      c.check(
+        callers.length > 0,
+        "allowedCallers",
+        callers,
+        "STRICT needs validation: at least one allowed caller SPIFFE ID",
+      );
+    }
+  } else {
+    c.check(callers.length === 0, "allowedCallers", callers, "needs listener TLS (set tlsMode)");
+  }
+  if (servers.length > 0) {
+    c.check(
+      args.identity !== undefined,
+      "identity",
+      args.identity,
+      "is required for client TLS to backends: it is the client certificate",
+    );
+    c.check(
+      backends.length > 0,
+      "backends",
+      backends,
+      "client TLS (allowedServers) needs at least one backend",
+    );
+  }
+  const hostname = args.hostname ?? `${args.name}.${args.namespace}.svc.cluster.local`;
+  c.check(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(hostname), "hostname", hostname, "must be a DNS name");
+  c.done();
+  return {
+    name: args.name,
+    namespace: args.namespace,
+    podSelector: { ...selector },
+    trustDomainId: trustDomainId(trustDomain as string),
+    identity: args.identity,
+    port,
+    protocol,
+    healthCheck,
+    tlsMode: args.tlsMode,
+    allowedCallers: callers,
+    backends,
+    allowedServers: servers,
+    hostname,
+  };
+}
+
+/** The App Mesh TLS validation block: the trust bundle over SDS plus an exact SAN list. */
+const validation = (trustDomainSecret: string, sans: readonly string[]) => ({
+  trust: { sds: { secretName: trustDomainSecret } },
+  ...(sans.length > 0 ? { subjectAlternativeNames: { match: { exact: [...sans] } } } : {}),
+});
+
+export function appMeshVirtualNode(n: VirtualNodeSpec): K8sObject {
+  const listener = {
+    portMapping: { port: n.port, protocol: n.protocol },
+    healthCheck: {
+      protocol: n.protocol === ListenerProtocol.Tcp ? "tcp" : n.protocol,
+      ...(n.protocol === ListenerProtocol.Tcp ? {} : { path: n.healthCheck.path }),
+      healthyThreshold: n.healthCheck.healthyThreshold,
+      unhealthyThreshold: n.healthCheck.unhealthyThreshold,
+      timeoutMillis: n.healthCheck.timeoutMillis,
+      intervalMillis: n.healthCheck.intervalMillis,
+    },
+    ...(n.tlsMode
+      ? {
+          tls: {
+            mode: n.tlsMode,
+            ...(n.identity ? { certificate: { sds: { secretName: n.identity } } } : {}),
+            ...(n.tlsMode !== TlsMode.Disabled
+              ? { validation: validation(n.trustDomainId, n.allowedCallers) }
+              : {}),
+          },
+        }
+      : {}),
+  };
+  return {
+    apiVersion: "appmesh.k8s.aws/v1beta2",
+    kind: "VirtualNode",
+    metadata: { name: n.name, namespace: n.namespace },
+    spec: {
+      podSelector: { matchLabels: { ...n.podSelector } },
+      listeners: [listener],
+      ...(n.backends.length > 0
+        ? { backends: n.backends.map((name) => ({ virtualService: { virtualServiceRef: { name } } })) }
+        : {}),
+      ...(n.allowedServers.length > 0
+        ? {
+            backendDefaults: {
+              clientPolicy: {
+                // The walkthrough also writes `mode: STRICT` here. ClientPolicyTLS has no `mode` field in the
+                // v1beta2 CRD (enforce, ports, certificate, validation), so it is left out.
+                tls: {
+                  enforce: true,
+                  certificate: { sds: { secretName: n.identity } },
+                  validation: validation(n.trustDomainId, n.allowedServers),
+                },
+              },
+            },
+          }
+        : {}),
+      serviceDiscovery: { dns: { hostname: n.hostname } },
+    },
+  };
+}
