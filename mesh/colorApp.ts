@@ -96,14 +96,15 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
       "must list 1-10 colours (a route has at most 10 targets)",
     )
   ) {
-    colors.forEach((color, i) =>
+    for (const [i, color] of colors.entries()) {
+      const usable = isDnsLabel(color) && color.length <= 40;
       c.check(
-        isDnsLabel(color) && color.length <= 40,
+        usable,
         `colors[${i}]`,
         color,
         "must be a lowercase name usable in Kubernetes and SPIFFE names",
-      ),
-    );
+      );
+    }
     c.check(new Set(colors).size === colors.length, "colors", colors, "must not repeat a colour");
     c.check(!colors.includes("front"), "colors", colors, 'must not contain "front" (the front app\'s name)');
   }

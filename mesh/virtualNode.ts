@@ -157,11 +157,11 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
   const callers = [...(args.allowedCallers ?? [])];
   const servers = [...(args.allowedServers ?? [])];
   const backends = [...(args.backends ?? [])];
-  callers.forEach((id, i) => spiffe(`allowedCallers[${i}]`, id));
-  servers.forEach((id, i) => spiffe(`allowedServers[${i}]`, id));
-  backends.forEach((b, i) =>
-    c.check(isDnsLabel(b), `backends[${i}]`, b, "must name a virtual service (RFC 1123 label)"),
-  );
+  for (const [i, id] of callers.entries()) spiffe(`allowedCallers[${i}]`, id);
+  for (const [i, id] of servers.entries()) spiffe(`allowedServers[${i}]`, id);
+  for (const [i, b] of backends.entries()) {
+    c.check(isDnsLabel(b), `backends[${i}]`, b, "must name a virtual service (RFC 1123 label)");
+  }
 
   const modes = Object.values(TlsMode) as string[];
   if (args.tlsMode !== undefined) {
