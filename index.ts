@@ -2,62 +2,35 @@
  * The stack program: one environment of the walkthrough per stack (Pulumi.<stack>.yaml). `pulumi up` runs it;
  * `npm run render` runs this same file under Pulumi's mock runtime.
  */
-import * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { ColorApp, SpireEntry, SpireInstallation } from "./components";
 import { colorAppSpec, workloads } from "./mesh/colorApp";
+import { verificationCommands } from "./mesh/verification";
 import { walkthroughEntries } from "./spire/registrations";
+import { appMeshController } from "./stack/appmeshController";
+import { colorAppArgs, spireArgs } from "./stack/args";
+import { stackCluster } from "./stack/cluster";
 import { readStackConfig } from "./stack/config";
 
 const config = readStackConfig();
+const cluster = stackCluster(config);
+const providers = { kubernetes: cluster.provider };
 
-const provider = new k8s.Provider("cluster", {
-  ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
-  ...(config.kubeContext ? { context: config.kubeContext } : {}),
+const spire = new SpireInstallation("spire", spireArgs(config), { providers });
+
+// The controller's CRDs and webhook must be ready before any App Mesh resource or meshed pod is created.
+const controller = appMeshController({
+  config,
+  provider: cluster.provider,
+  agentSocketPath: spire.agentSocketPath,
+  oidc: cluster.oidc,
 });
-const providers = { kubernetes: provider };
 
-const spire = new SpireInstallation(
-  "spire",
-  config.spire === "existing"
-    ? {
-        trustDomain: config.trustDomain,
-        clusterName: config.clusterName,
-        existing: {
-          namespace: config.spireExistingNamespace,
-          serverPod: config.spireExistingServerPod,
-          serverContainer: config.spireExistingServerContainer || undefined,
-          agentSocketPath: config.spireExistingAgentSocketPath || undefined,
-        },
-      }
-    : {
-        trustDomain: config.trustDomain,
-        clusterName: config.clusterName,
-        x509SvidTtl: config.svidTtl,
-        caTtl: config.caTtl,
-        storageSize: config.spireStorageSize,
-        storageClassName: config.spireStorageClass || undefined,
-      },
-  { providers },
-);
-
-// Entry commands reach the cluster with the same kubeconfig and context as the provider, via the environment.
-const entryEnvironment: Record<string, pulumi.Input<string>> = {
-  ...(config.kubeconfig ? { KUBECONFIG: config.kubeconfig } : {}),
-  ...(config.kubeContext ? { SPIRE_MESH_KUBE_CONTEXT: config.kubeContext } : {}),
-};
-
-const colorAppArgs = {
-  namespace: config.appNamespace,
-  meshName: config.meshName,
-  trustDomain: config.trustDomain,
-};
-const demo = colorAppSpec(colorAppArgs);
-
+const demo = colorAppSpec(colorAppArgs(config));
 const entries = Object.entries(
   walkthroughEntries({
-    trustDomain: config.trustDomain,
-    clusterName: config.clusterName,
+    trustDomain: spire.settings.trustDomain,
+    clusterName: spire.settings.clusterName,
     agentNamespace: spire.settings.namespace,
     agentServiceAccount: spire.settings.agentName,
     appNamespace: demo.namespace,
@@ -65,17 +38,30 @@ const entries = Object.entries(
     unregistered: config.registerGreen ? [] : ["colorgreen"],
     x509SvidTtl: config.svidTtl,
   }),
-).map(([name, spec]) => ({
-  spec,
-  resource: new SpireEntry(name, { ...spec, installation: spire, environment: entryEnvironment }),
-}));
-
-const app = new ColorApp(
-  "colorapp",
-  { ...colorAppArgs, registeredIdentities: entries.map((e) => e.spec.spiffeId) },
-  { providers, dependsOn: [spire] },
+).map(
+  ([name, spec]) =>
+    new SpireEntry(name, { ...spec, installation: spire, environment: cluster.commandEnvironment }),
 );
 
+// Meshed pods mount the agent socket (hostPath type Socket), so the agents must be up first: depending on the
+// installation waits for all of its children, the agent DaemonSet included.
+const app = new ColorApp(
+  "colorapp",
+  { ...colorAppArgs(config), registeredIdentities: entries.map((e) => e.spiffeIdValue) },
+  { providers, dependsOn: [spire, controller] },
+);
+
+const checks = verificationCommands({
+  namespace: demo.namespace,
+  front: demo.front,
+  colors: demo.colorWorkloads,
+  frontHost: `${demo.front.service}.${demo.namespace}.svc.cluster.local:${demo.port}`,
+  routeHeader: demo.routeHeader,
+  adminPort: 9901,
+  curlImage: "public.ecr.aws/k8m1l3p1/alpine/curler:latest",
+});
+
+export const kubeconfig: pulumi.Output<string> | undefined = cluster.eksCluster?.kubeconfigJson;
 export const spireNamespace = spire.namespace;
 export const spireServerPod = spire.serverPodName;
 export const spireServerExecPrefix = spire.serverExecPrefix;
@@ -83,9 +69,18 @@ export const agentSocketPath = spire.agentSocketPath;
 export const trustDomain = spire.trustDomain;
 export const trustDomainId = spire.trustDomainId;
 export const bundleConfigMap = spire.bundleConfigMapName;
-export const registeredIdentities = entries.map((e) => e.resource.spiffeId);
-export const appNamespace = app.namespace;
-export const identities = app.identities;
+export const registeredIdentities = entries.map((e) => e.spiffeId);
 export const showEntriesCommand = spire.serverExecPrefix.apply((prefix) =>
   [...prefix, "entry", "show"].join(" "),
 );
+export const appNamespace = app.namespace;
+export const identities = app.identities;
+export const podNameCommands = checks.podNames;
+export const verify = {
+  sdsClusterHealth: checks.sdsClusterHealth,
+  certs: checks.certs,
+  clusterHealth: checks.clusterHealth,
+  handshakes: checks.handshakes,
+  curl: checks.curl,
+  registerGreen: checks.registerGreen,
+};

@@ -9,10 +9,11 @@
  *   update: entry update; if the entry vanished out of band, create it again.
  *   delete: entry delete; an entry that is already gone counts as deleted.
  *
- * Kubernetes access comes from the environment: KUBECONFIG, and SPIRE_MESH_KUBE_CONTEXT for a context.
+ * Kubernetes access comes from the environment: KUBECONFIG (a path) or SPIRE_MESH_KUBECONFIG (the contents),
+ * and SPIRE_MESH_KUBE_CONTEXT for a context.
  */
 
-const { spawnSync } = require("node:child_process");
+const { spawn } = require("node:child_process");
 
 const OK = 0;
 const NOT_FOUND = 5;
@@ -25,17 +26,45 @@ function withContext(argv) {
   return [argv[0], "--context", context, ...argv.slice(1)];
 }
 
-/** Runs argv; returns parsed JSON stdout. Throws with stderr when the process fails. */
+/**
+ * Runs argv; resolves to parsed JSON stdout, rejects with stderr when the process fails. An inline kubeconfig
+ * (SPIRE_MESH_KUBECONFIG) is handed to kubectl through a pipe on fd 3, so it never touches the disk.
+ */
 function run(/** @type {readonly string[]} */ argv) {
   const [file, ...args] = withContext(argv);
-  const result = spawnSync(file, args, { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
-  if (result.error) throw new Error(`could not start ${file}: ${result.error.message}`);
-  if (result.status !== 0) {
-    const err = new Error(`${[file, ...args].join(" ")} exited ${result.status}: ${result.stderr.trim()}`);
-    /** @type {any} */ (err).stderr = result.stderr;
-    throw err;
-  }
-  return JSON.parse(result.stdout);
+  const inlineKubeconfig = process.env.SPIRE_MESH_KUBECONFIG;
+  const env = { ...process.env };
+  delete env.SPIRE_MESH_KUBECONFIG;
+  if (inlineKubeconfig) env.KUBECONFIG = "/dev/fd/3";
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, stdio: ["pipe", "pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", (e) => reject(new Error(`could not start ${file}: ${e.message}`)));
+    child.on("close", (status) => {
+      if (status !== 0) {
+        const err = new Error(`${[file, ...args].join(" ")} exited ${status}: ${stderr.trim()}`);
+        /** @type {any} */ (err).stderr = stderr;
+        reject(err);
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout));
+      } catch {
+        reject(new Error(`${file} printed no JSON: ${stdout.slice(0, 200)}`));
+      }
+    });
+    const fd3 = /** @type {import("node:stream").Writable} */ (child.stdio[3]);
+    fd3.on("error", () => {}); // the child may never read it
+    fd3.end(inlineKubeconfig ?? "");
+    child.stdin.end();
+  });
 }
 
 /** The status of the single result of a create/update/delete call. */
@@ -67,21 +96,23 @@ function normalizeExpected(expect, /** @type {number} */ serverDefaultTtl) {
   };
 }
 
-function show(/** @type {any} */ plan) {
+async function show(/** @type {any} */ plan) {
   try {
-    return run(plan.show).entries?.[0];
+    return (await run(plan.show)).entries?.[0];
   } catch (e) {
-    if (/NotFound|not found/.test(String(/** @type {any} */ (e).stderr ?? e))) return undefined;
+    // Only the server's own NotFound for the entry; a kubectl "pod not found" must stay an error.
+    if (/code = NotFound desc = entry not found/.test(String(/** @type {any} */ (e).stderr ?? e)))
+      return undefined;
     throw e;
   }
 }
 
-/** @returns {string} the outcome */
-function createStep(/** @type {any} */ plan) {
-  const created = statusOf(run(plan.create));
+/** @returns {Promise<string>} the outcome */
+async function createStep(/** @type {any} */ plan) {
+  const created = statusOf(await run(plan.create));
   if (created.code === OK) return "created";
   if (created.code !== ALREADY_EXISTS) throw new Error(`entry create failed: ${created.message}`);
-  const existing = show(plan);
+  const existing = await show(plan);
   if (!existing) {
     throw new Error(
       `entry create: ${created.message}, but not under ID ${plan.expect.entryId}: an entry with the same parent, ` +
@@ -92,37 +123,35 @@ function createStep(/** @type {any} */ plan) {
   // An unset TTL shows as the server default; treat "default" as matching whatever the server reports.
   const want = normalizeExpected(plan.expect, have.x509SvidTtl);
   if (JSON.stringify(have) === JSON.stringify(want)) return "unchanged";
-  const updated = statusOf(run(plan.update));
+  const updated = statusOf(await run(plan.update));
   if (updated.code !== OK) throw new Error(`entry update of a differing entry failed: ${updated.message}`);
   return "updated";
 }
 
-function updateStep(/** @type {any} */ plan) {
-  const updated = statusOf(run(plan.update));
+async function updateStep(/** @type {any} */ plan) {
+  const updated = statusOf(await run(plan.update));
   if (updated.code === OK) return "updated";
   if (updated.code === NOT_FOUND) return createStep(plan);
   throw new Error(`entry update failed: ${updated.message}`);
 }
 
-function deleteStep(/** @type {any} */ plan) {
-  const deleted = statusOf(run(plan.delete));
+async function deleteStep(/** @type {any} */ plan) {
+  const deleted = statusOf(await run(plan.delete));
   if (deleted.code === OK) return "deleted";
   if (deleted.code === NOT_FOUND) return "already absent";
   throw new Error(`entry delete failed: ${deleted.message}`);
 }
 
-function main() {
+async function main() {
   const plan = JSON.parse(process.argv[2] ?? "{}");
   const steps = { create: createStep, update: updateStep, delete: deleteStep };
   const step = steps[/** @type {keyof typeof steps} */ (plan.step)];
   if (!step) throw new Error(`unknown step ${JSON.stringify(plan.step)}`);
-  const outcome = step(plan);
+  const outcome = await step(plan);
   process.stdout.write(`${JSON.stringify({ entryId: plan.entryId, outcome })}\n`);
 }
 
-try {
-  main();
-} catch (e) {
+main().catch((e) => {
   process.stderr.write(`spire-entry: ${/** @type {Error} */ (e).message}\n`);
   process.exit(1);
-}
+});

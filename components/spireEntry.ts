@@ -35,6 +35,8 @@ export interface SpireEntryArgs extends EntrySpec {
 export class SpireEntry extends pulumi.ComponentResource {
   public readonly entryId: pulumi.Output<string>;
   public readonly spiffeId: pulumi.Output<string>;
+  /** The SPIFFE ID as a plain value, for components that check identities at construction. */
+  public readonly spiffeIdValue: string;
   /** The argv of each lifecycle step, for review. */
   public readonly commands: pulumi.Output<Record<string, string[]>>;
 
@@ -70,6 +72,7 @@ export class SpireEntry extends pulumi.ComponentResource {
       { parent: this, dependsOn: args.installation ? [args.installation] : [] },
     );
 
+    this.spiffeIdValue = entry.spiffeId;
     this.entryId = pulumi.output(entry.entryId);
     this.spiffeId = pulumi.output(entry.spiffeId);
     this.commands = pulumi.output<Record<string, string[]>>({

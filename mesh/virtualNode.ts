@@ -243,7 +243,8 @@ export function appMeshVirtualNode(n: VirtualNodeSpec): K8sObject {
       timeoutMillis: n.healthCheck.timeoutMillis,
       intervalMillis: n.healthCheck.intervalMillis,
     },
-    ...(n.tlsMode
+    // The CRD requires a certificate on any listener tls: DISABLED without an identity is no tls block at all.
+    ...(n.tlsMode && (n.tlsMode !== TlsMode.Disabled || n.identity)
       ? {
           tls: {
             mode: n.tlsMode,

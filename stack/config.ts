@@ -7,7 +7,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
+import { colorAppSpec } from "../mesh/colorApp";
+import { spireSettings } from "../spire/settings";
 import { type Problem, ValidationError } from "../spire/validation";
+import { colorAppArgs, configKeyOf, spireArgs } from "./args";
 
 type Declared = { type: "string" | "integer" | "boolean"; default?: unknown; description?: string };
 
@@ -21,6 +24,8 @@ export interface StackConfig {
   readonly eksDesiredNodes: number;
   readonly eksMaxNodes: number;
   readonly dataPlane: "appmesh";
+  readonly appmeshControllerChart: string;
+  readonly appmeshControllerVersion: string;
   readonly trustDomain: string;
   readonly clusterName: string;
   readonly spire: "install" | "existing";
@@ -128,6 +133,23 @@ export function readStackConfig(): StackConfig {
       if (config[key]) conflict(key, config[key], "only applies when spire=existing");
     }
   }
+  problems.push(...componentProblems(config));
   if (problems.length > 0) throw new ValidationError(`stack ${pulumi.getStack()} config`, problems);
   return config;
+}
+
+/** The components' own checks, run early so one error lists config and component problems alike. */
+function componentProblems(config: StackConfig): Problem[] {
+  const problems: Problem[] = [];
+  for (const check of [() => spireSettings(spireArgs(config)), () => colorAppSpec(colorAppArgs(config))]) {
+    try {
+      check();
+    } catch (e) {
+      if (!(e instanceof ValidationError)) throw e;
+      for (const p of e.problems)
+        problems.push({ ...p, field: configKeyOf[p.field] ?? `${e.subject} ${p.field}` });
+    }
+  }
+  const unique = new Map(problems.map((p) => [`${p.field}|${p.rule}`, p]));
+  return [...unique.values()];
 }

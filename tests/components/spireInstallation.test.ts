@@ -8,7 +8,7 @@ describe("SpireInstallation (dev stack render)", () => {
   it("creates the walkthrough's objects in namespace spire", async () => {
     const r = await renderStack("dev");
     const names = kubernetesObjects(r)
-      .filter((o) => o.metadata.namespace === "spire" || o.kind === "Namespace")
+      .filter((o) => o.metadata.namespace === "spire" || (o.kind === "Namespace" && o.metadata.name === "spire"))
       .map((o) => `${o.kind}/${o.metadata.name}`)
       .sort();
     assert.deepEqual(names, [
@@ -162,7 +162,7 @@ describe("SpireInstallation (dev stack render)", () => {
       spireExistingAgentSocketPath: "/run/spire/agent-sockets/api.sock",
     });
     assert.deepEqual(
-      kubernetesObjects(r).filter((o) => o.metadata.namespace === "identity" || o.kind === "Namespace"),
+      kubernetesObjects(r).filter((o) => o.metadata.namespace === "identity" || o.metadata.name === "spire"),
       [],
     );
     const [component] = resourcesOfType(r, installType);

@@ -1,0 +1,59 @@
+/**
+ * The walkthrough's verification steps (Steps 4-6) as ready-to-run commands for this stack's names. They exec
+ * into `deploy/<name>` so no pod name has to be looked up first; the FRONT_POD-style lookups are given too.
+ */
+import type { Workload } from "./colorApp";
+
+export interface VerificationInput {
+  readonly namespace: string;
+  readonly front: Workload;
+  readonly colors: readonly Workload[];
+  readonly frontHost: string;
+  readonly routeHeader: string;
+  /** Envoy admin port inside the pod. */
+  readonly adminPort: number;
+  /** Image of the throwaway curl pod (the walkthrough's curler). */
+  readonly curlImage: string;
+}
+
+export interface VerificationCommands {
+  readonly podNames: Record<string, string>;
+  readonly sdsClusterHealth: string;
+  readonly certs: Record<string, string>;
+  readonly clusterHealth: string;
+  readonly handshakes: Record<string, string>;
+  readonly curl: Record<string, string>;
+  readonly registerGreen: string;
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function verificationCommands(v: VerificationInput): VerificationCommands {
+  const admin = (w: Workload, path: string) =>
+    `kubectl exec -n ${v.namespace} deploy/${w.name} -c envoy -- curl -s http://localhost:${v.adminPort}${path}`;
+  const all = [v.front, ...v.colors];
+  // The walkthrough finds front by app=front and each colour by version=<colour>.
+  const podLabel = (w: Workload) =>
+    w === v.front ? `app=${w.podLabels.app}` : `version=${w.podLabels.version}`;
+  const colorNames = v.colors.map((c) => c.name).join("|");
+  return {
+    podNames: Object.fromEntries(
+      all.map((w) => [
+        w.name,
+        `kubectl get pod -n ${v.namespace} -l ${podLabel(w)} -o jsonpath='{.items[0].metadata.name}'`,
+      ]),
+    ),
+    sdsClusterHealth: `${admin(v.front, "/clusters")} | grep -E ${q("(static_cluster_sds.*cx_active|static_cluster_sds.*healthy)")}`,
+    certs: Object.fromEntries(all.map((w) => [w.name, admin(w, "/certs")])),
+    clusterHealth: `${admin(v.front, "/clusters")} | grep -E ${q(`((${colorNames}).*health_flags)`)}`,
+    handshakes: Object.fromEntries(all.map((w) => [w.name, `${admin(w, "/stats")} | grep ssl.handshake`])),
+    curl: Object.fromEntries(
+      v.colors.map((w) => [
+        w.name,
+        `kubectl run curler-${w.name} -n default --rm -i --restart=Never --image=${v.curlImage} -- ` +
+          `curl -s -H ${q(`${v.routeHeader}: ${w.podLabels.version}`)} http://${v.frontHost}/`,
+      ]),
+    ),
+    registerGreen: "pulumi config set registerGreen true && pulumi up",
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Component arguments from the stack's config: the one mapping used both by the program and by the config check
+ * (which runs the components' own validators so that every problem is reported at once, under config key names).
+ */
+import type { ColorAppArgs } from "../mesh/colorApp";
+import type { SpireInstallationArgs } from "../spire/settings";
+import type { StackConfig } from "./config";
+
+export function spireArgs(config: StackConfig): SpireInstallationArgs {
+  if (config.spire === "existing") {
+    return {
+      trustDomain: config.trustDomain,
+      clusterName: config.clusterName,
+      existing: {
+        namespace: config.spireExistingNamespace,
+        serverPod: config.spireExistingServerPod,
+        serverContainer: config.spireExistingServerContainer || undefined,
+        agentSocketPath: config.spireExistingAgentSocketPath || undefined,
+      },
+    };
+  }
+  return {
+    trustDomain: config.trustDomain,
+    clusterName: config.clusterName,
+    x509SvidTtl: config.svidTtl,
+    caTtl: config.caTtl,
+    storageSize: config.spireStorageSize,
+    storageClassName: config.spireStorageClass || undefined,
+  };
+}
+
+export function colorAppArgs(config: StackConfig): ColorAppArgs {
+  return { namespace: config.appNamespace, meshName: config.meshName, trustDomain: config.trustDomain };
+}
+
+/** Component field -> the config key it comes from, so component problems read as config problems. */
+export const configKeyOf: Readonly<Record<string, string>> = {
+  trustDomain: "trustDomain",
+  clusterName: "clusterName",
+  x509SvidTtl: "svidTtl",
+  caTtl: "caTtl",
+  storageSize: "spireStorageSize",
+  storageClassName: "spireStorageClass",
+  "existing.namespace": "spireExistingNamespace",
+  "existing.serverPod": "spireExistingServerPod",
+  "existing.serverContainer": "spireExistingServerContainer",
+  "existing.agentSocketPath": "spireExistingAgentSocketPath",
+  namespace: "appNamespace",
+  meshName: "meshName",
+};

@@ -1,0 +1,147 @@
+/**
+ * The SPIRE test harness itself: it starts a healthy server and agent, serves a workload SVID, survives
+ * restarts, and never leaves a process behind, not even when a test fails without stopping it.
+ */
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { type SpireHarness, spireBinary, startSpire } from "../support/spireHarness";
+
+const REPO_ROOT = path.resolve(__dirname, "../..");
+const FIXTURE = "tests/fixtures/harness-failing.fixture.ts";
+
+/** PIDs whose command line mentions `text` (pgrep -f never lists itself). */
+function pidsMentioning(text: string): number[] {
+  const r = spawnSync("pgrep", ["-f", text], { encoding: "utf8" });
+  if (r.error) throw new Error(`pgrep: ${r.error.message}`);
+  return r.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+/** SIGKILL is asynchronous: give the kernel a moment before calling a process a survivor. */
+async function survivors(text: string, graceMs = 3000): Promise<number[]> {
+  const deadline = Date.now() + graceMs;
+  let pids = pidsMentioning(text);
+  while (pids.length > 0 && Date.now() < deadline) {
+    await delay(100);
+    pids = pidsMentioning(text);
+  }
+  return pids;
+}
+
+describe("SPIRE test harness", function () {
+  this.timeout(60_000);
+  let spire: SpireHarness;
+  const workloadId = "spiffe://howto-k8s-mtls-sds-based.aws/harness-workload";
+  const nodeAlias = "spiffe://howto-k8s-mtls-sds-based.aws/ns/spire/sa/spire-agent";
+
+  before(async () => {
+    spire = await startSpire({ agentAlias: nodeAlias });
+  });
+
+  after(async () => {
+    await spire?.stop();
+  });
+
+  it("starts a healthy server and agent whose only entry is the agent alias", () => {
+    const server = spire.server(["healthcheck"]);
+    assert.equal(server.status, 0, server.stderr);
+    assert.match(server.stdout, /Server is healthy\./);
+    const agent = spawnSync(spire.agentBin, ["healthcheck", "-socketPath", spire.agentSocket], {
+      encoding: "utf8",
+    });
+    assert.equal(agent.status, 0, agent.stderr);
+    assert.match(agent.stdout, /Agent is healthy\./);
+
+    const agents = JSON.parse(spire.server(["agent", "list", "-output", "json"]).stdout) as {
+      agents: { id: { path: string }; attestation_type: string }[];
+    };
+    assert.deepEqual(
+      agents.agents.map((a) => [a.attestation_type, a.id.path]),
+      [["join_token", new URL(spire.agentId).pathname]],
+    );
+    const entries = spire.entries();
+    assert.equal(entries.length, 1);
+    assert.equal(`spiffe://${entries[0].spiffe_id.trust_domain}${entries[0].spiffe_id.path}`, nodeAlias);
+    assert.deepEqual(entries[0].selectors, [{ type: "spiffe_id", value: spire.agentId }]);
+  });
+
+  it("hands a registered workload its X509-SVID through the agent", async () => {
+    const created = spire.server([
+      "entry",
+      "create",
+      "-parentID",
+      nodeAlias,
+      "-spiffeID",
+      workloadId,
+      "-selector",
+      spire.workloadSelector,
+    ]);
+    assert.equal(created.status, 0, created.stderr);
+    const fetched = await spire.fetchX509(30_000);
+    assert.deepEqual(fetched.spiffeIds, [workloadId]);
+    const svid = new X509Certificate(fs.readFileSync(fetched.svidPaths[0]));
+    assert.equal(svid.subjectAltName, `URI:${workloadId}`);
+    // The SVID chains to the bundle the agent was given.
+    assert.ok(svid.verify(new X509Certificate(fs.readFileSync(fetched.bundlePath)).publicKey));
+  });
+
+  it("a restarted agent keeps its identity without a new join token", async () => {
+    await spire.restartAgent();
+    assert.deepEqual((await spire.fetchX509(30_000)).spiffeIds, [workloadId]);
+    assert.match(fs.readFileSync(path.join(spire.dataDir, "agent.log"), "utf8"), /SVID loaded/);
+  });
+
+  it("a restarted server keeps its entries", async () => {
+    const before = spire.entries();
+    await spire.restartServer();
+    assert.deepEqual(spire.entries(), before);
+  });
+
+  it("a missing binary fails with the install command", () => {
+    assert.throws(
+      () => spireBinary("spire-server", path.join(REPO_ROOT, "no-such-dir")),
+      /spire-server not found at .*no-such-dir\/spire-server: run bash scripts\/install-spire\.sh/,
+    );
+  });
+
+  it("a test that fails without stopping the harness leaves no SPIRE process behind", async () => {
+    const mocha = require.resolve("mocha/bin/mocha.js");
+    const child = spawnSync(
+      process.execPath,
+      [
+        mocha,
+        "--no-config",
+        "--require",
+        "ts-node/register",
+        "--require",
+        "tests/setup.ts",
+        "--timeout",
+        "60000",
+        FIXTURE,
+      ],
+      { cwd: REPO_ROOT, encoding: "utf8", timeout: 90_000 },
+    );
+    const dir = /^HARNESS_DIR=(\S+)$/m.exec(child.stdout)?.[1];
+    assert.ok(dir, `the fixture never started the harness:\n${child.stdout}\n${child.stderr}`);
+    try {
+      assert.notEqual(child.status, 0, "the fixture's test should have failed");
+      assert.match(child.stdout, /deliberate failure/);
+      assert.deepEqual(await survivors(dir), [], `processes left running from ${dir}`);
+    } finally {
+      // Whatever the verdict, nothing may outlive this test: end any survivor, then drop its directory.
+      for (const pid of pidsMentioning(dir)) process.kill(pid, "SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Last on purpose: it stops this file's harness (the after hook's stop() is then a no-op).
+  it("stop() ends the server and agent and removes the temp dir", async () => {
+    assert.ok(pidsMentioning(spire.dataDir).length >= 2, "server and agent should be running before stop()");
+    await spire.stop();
+    assert.deepEqual(await survivors(spire.dataDir), []);
+    assert.equal(fs.existsSync(spire.dataDir), false);
+  });
+});
