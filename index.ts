@@ -2,7 +2,7 @@
  * The stack program: one environment of the walkthrough per stack (Pulumi.<stack>.yaml). `pulumi up` runs it;
  * `npm run render` runs this same file under Pulumi's mock runtime.
  */
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import { ColorApp, SpireEntry, SpireInstallation } from "./components";
 import { colorAppSpec, workloads } from "./mesh/colorApp";
 import { verificationCommands } from "./mesh/verification";
@@ -61,7 +61,7 @@ const checks = verificationCommands({
   curlImage: "public.ecr.aws/k8m1l3p1/alpine/curler:latest",
 });
 
-export const kubeconfig: pulumi.Output<string> | undefined = cluster.eksCluster?.kubeconfigJson;
+export const kubeconfig = cluster.eksCluster ? pulumi.secret(cluster.eksCluster.kubeconfigJson) : undefined;
 export const spireNamespace = spire.namespace;
 export const spireServerPod = spire.serverPodName;
 export const spireServerExecPrefix = spire.serverExecPrefix;

@@ -146,6 +146,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
       spec: {
         replicas: 1,
         serviceName: s.serverName,
+        // The data volume goes with the StatefulSet on destroy, so no CA keys or datastore are left behind.
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: "Delete", whenScaled: "Retain" },
         selector: { matchLabels: serverLabels },
         template: {
           metadata: {

@@ -1,0 +1,80 @@
+/** Stack config: every key declared, and bad config reported as one error naming every problem. */
+import assert from "node:assert/strict";
+import { ValidationError } from "../../spire/validation";
+import { declaredConfig } from "../../stack/config";
+import { renderStack } from "../support/render";
+
+async function configError(overrides: Record<string, string>): Promise<ValidationError> {
+  try {
+    await renderStack("dev", overrides);
+  } catch (e) {
+    const cause = (e as Error & { cause?: unknown }).cause ?? e;
+    if (cause instanceof ValidationError) return cause;
+    throw e;
+  }
+  assert.fail("the render should have failed");
+}
+
+describe("stack config", () => {
+  it("Pulumi.yaml declares every key with a type, a default and a description", () => {
+    const declared = declaredConfig();
+    assert.ok(Object.keys(declared).length >= 20);
+    for (const [key, d] of Object.entries(declared)) {
+      assert.ok(["string", "integer", "boolean"].includes(d.type), `${key} type`);
+      assert.notEqual(d.default, undefined, `${key} default`);
+      assert.ok((d.description ?? "").length > 10, `${key} description`);
+    }
+  });
+
+  it("lists an unknown key, a wrong type, an out-of-range value and a conflict in one error", async () => {
+    const error = await configError({
+      trustDomian: "typo.example",
+      registerGreen: "yes",
+      eksDesiredNodes: "0",
+      cluster: "eks",
+      kubeContext: "kind-dev",
+      svidTtl: "48h",
+    });
+    const rules = (field: string) =>
+      error.problems
+        .filter((p) => p.field === field)
+        .map((p) => p.rule)
+        .join("; ");
+    const byField = { get: rules };
+    assert.match(byField.get("trustDomian") ?? "", /not a config key/);
+    assert.match(byField.get("registerGreen") ?? "", /true or false/);
+    assert.match(byField.get("eksDesiredNodes") ?? "", /between 1 and 100/);
+    assert.match(byField.get("kubeContext") ?? "", /conflicts with cluster=eks/);
+    assert.match(
+      byField.get("caTtl") ?? "",
+      /longer than x509SvidTtl/,
+      "component checks are reported under config keys",
+    );
+    assert.match(error.message, /registerGreen = "yes"/);
+  });
+
+  it("rejects a data plane, cluster or SPIRE mode it does not know", async () => {
+    const error = await configError({ dataPlane: "istio", cluster: "gke", spire: "helm" });
+    assert.deepEqual(error.problems.map((p) => p.field).sort(), ["cluster", "dataPlane", "spire"]);
+  });
+
+  it("spire=existing needs the server's namespace and pod; install rejects the existing-only keys", async () => {
+    const missing = await configError({ spire: "existing" });
+    assert.deepEqual(missing.problems.map((p) => p.field).sort(), [
+      "spireExistingNamespace",
+      "spireExistingServerPod",
+    ]);
+    const stray = await configError({ spireExistingServerPod: "spire-server-0" });
+    assert.deepEqual(
+      stray.problems.map((p) => p.field),
+      ["spireExistingServerPod"],
+    );
+  });
+
+  it("reports component rules under config key names (trust domain, namespace)", async () => {
+    const error = await configError({ trustDomain: "Upper.Case", appNamespace: "Not_A_Namespace" });
+    const fields = error.problems.map((p) => p.field);
+    assert.ok(fields.includes("trustDomain"), fields.join());
+    assert.ok(fields.includes("appNamespace"), fields.join());
+  });
+});

@@ -1,0 +1,94 @@
+/** The stack's outputs: identities, pod lookups and the walkthrough's Step 4-6 checks as ready-to-run commands. */
+import assert from "node:assert/strict";
+import { renderStack } from "../support/render";
+
+type Verify = {
+  sdsClusterHealth: string;
+  certs: Record<string, string>;
+  clusterHealth: string;
+  handshakes: Record<string, string>;
+  curl: Record<string, string>;
+  registerGreen: string;
+};
+
+describe("stack outputs (dev)", () => {
+  let outputs: Record<string, unknown>;
+  before(async () => {
+    ({ outputs } = await renderStack("dev"));
+  });
+  const ns = "howto-k8s-mtls-sds-based";
+
+  it("finds each pod as the walkthrough's FRONT_POD, BLUE_POD, RED_POD and GREEN_POD do", () => {
+    assert.deepEqual(outputs.podNameCommands, {
+      front: `kubectl get pod -n ${ns} -l app=front -o jsonpath='{.items[0].metadata.name}'`,
+      blue: `kubectl get pod -n ${ns} -l version=blue -o jsonpath='{.items[0].metadata.name}'`,
+      green: `kubectl get pod -n ${ns} -l version=green -o jsonpath='{.items[0].metadata.name}'`,
+      red: `kubectl get pod -n ${ns} -l version=red -o jsonpath='{.items[0].metadata.name}'`,
+    });
+  });
+
+  it("gives Step 4's SDS cluster check, /certs and cluster health on the envoy sidecar's admin port", () => {
+    const verify = outputs.verify as Verify;
+    assert.equal(
+      verify.sdsClusterHealth,
+      `kubectl exec -n ${ns} deploy/front -c envoy -- curl -s http://localhost:9901/clusters | grep -E '(static_cluster_sds.*cx_active|static_cluster_sds.*healthy)'`,
+    );
+    assert.deepEqual(Object.keys(verify.certs).sort(), ["blue", "front", "green", "red"]);
+    assert.equal(
+      verify.certs.green,
+      `kubectl exec -n ${ns} deploy/green -c envoy -- curl -s http://localhost:9901/certs`,
+    );
+    assert.match(verify.clusterHealth, /\/clusters \| grep -E '\(\(blue\|green\|red\)\.\*health_flags\)'$/);
+  });
+
+  it("gives the ssl.handshake stats on front and on each backend", () => {
+    const { handshakes } = outputs.verify as Verify;
+    for (const w of ["front", "blue", "green", "red"]) {
+      assert.equal(
+        handshakes[w],
+        `kubectl exec -n ${ns} deploy/${w} -c envoy -- curl -s http://localhost:9901/stats | grep ssl.handshake`,
+      );
+    }
+  });
+
+  it("gives one curler command per colour header, against front", () => {
+    const { curl } = outputs.verify as Verify;
+    assert.deepEqual(Object.keys(curl).sort(), ["blue", "green", "red"]);
+    assert.equal(
+      curl.blue,
+      "kubectl run curler-blue -n default --rm -i --restart=Never --image=public.ecr.aws/k8m1l3p1/alpine/curler:latest -- " +
+        `curl -s -H 'color_header: blue' http://front.${ns}.svc.cluster.local:8080/`,
+    );
+  });
+
+  it("writes the walkthrough's registerGreen step as a config change", () => {
+    assert.equal(
+      (outputs.verify as Verify).registerGreen,
+      "pulumi config set registerGreen true && pulumi up",
+    );
+  });
+
+  it("shows the registered identities: green only after registerGreen", async () => {
+    const td = "spiffe://howto-k8s-mtls-sds-based.aws";
+    assert.ok(!(outputs.registeredIdentities as string[]).includes(`${td}/colorgreen`));
+    const green = await renderStack("dev", { registerGreen: "true" });
+    assert.ok((green.outputs.registeredIdentities as string[]).includes(`${td}/colorgreen`));
+  });
+
+  it("the EKS stack creates the cluster and outputs its kubeconfig as a marked placeholder", async () => {
+    const eks = await renderStack("eks");
+    assert.match(String(eks.outputs.kubeconfig), /^<placeholder: kubeconfig of EKS cluster/);
+    const cluster = eks.resources.find((r) => r.type === "eks:index:Cluster");
+    assert.deepEqual(
+      { ...cluster?.inputs },
+      {
+        createOidcProvider: true,
+        desiredCapacity: 2,
+        instanceType: "t3.medium",
+        maxSize: 3,
+        minSize: 2,
+        version: "1.33",
+      },
+    );
+  });
+});
