@@ -133,7 +133,8 @@ export function readStackConfig(): StackConfig {
       if (config[key]) conflict(key, config[key], "only applies when spire=existing");
     }
   }
-  problems.push(...componentProblems(config));
+  const reported = new Set(problems.map((p) => p.field));
+  problems.push(...componentProblems(config).filter((p) => !reported.has(p.field)));
   if (problems.length > 0) throw new ValidationError(`stack ${pulumi.getStack()} config`, problems);
   return config;
 }
