@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ColorApp, SpireEntry, SpireInstallation } from "./components";
 import { colorAppSpec, workloads } from "./mesh/colorApp";
+import { envoyPorts } from "./mesh/envoyBootstrap";
 import { verificationCommands } from "./mesh/verification";
 import { walkthroughEntries } from "./spire/registrations";
 import { appMeshController } from "./stack/appmeshController";
@@ -18,15 +19,14 @@ const providers = { kubernetes: cluster.provider };
 
 const spire = new SpireInstallation("spire", spireArgs(config), { providers });
 
-// The controller's CRDs and webhook must be ready before any App Mesh resource or meshed pod is created.
-const controller = appMeshController({
-  config,
-  provider: cluster.provider,
-  agentSocketPath: spire.agentSocketPath,
-  oidc: cluster.oidc,
-});
+// appmesh: the controller's CRDs and webhook must be ready before any App Mesh resource or meshed pod exists.
+const controller =
+  config.dataPlane === "appmesh"
+    ? appMeshController({ config, provider: cluster.provider, agentSocketPath: spire.agentSocketPath, oidc: cluster.oidc })
+    : undefined;
 
-const demo = colorAppSpec(colorAppArgs(config));
+const demoArgs = colorAppArgs(config, spire.settings.agentSocketPath);
+const demo = colorAppSpec(demoArgs);
 const entries = Object.entries(
   walkthroughEntries({
     trustDomain: spire.settings.trustDomain,
@@ -47,8 +47,8 @@ const entries = Object.entries(
 // installation waits for all of its children, the agent DaemonSet included.
 const app = new ColorApp(
   "colorapp",
-  { ...colorAppArgs(config), registeredIdentities: entries.map((e) => e.spiffeIdValue) },
-  { providers, dependsOn: [spire, controller] },
+  { ...demoArgs, registeredIdentities: entries.map((e) => e.spiffeIdValue) },
+  { providers, dependsOn: controller ? [spire, controller] : [spire] },
 );
 
 const checks = verificationCommands({
@@ -57,8 +57,9 @@ const checks = verificationCommands({
   colors: demo.colorWorkloads,
   frontHost: `${demo.front.service}.${demo.namespace}.svc.cluster.local:${demo.port}`,
   routeHeader: demo.routeHeader,
-  adminPort: 9901,
+  adminPort: envoyPorts.admin,
   curlImage: "public.ecr.aws/k8m1l3p1/alpine/curler:latest",
+  dataPlane: demo.dataPlane,
 });
 
 export const kubeconfig = cluster.eksCluster ? pulumi.secret(cluster.eksCluster.kubeconfigJson) : undefined;
@@ -75,6 +76,7 @@ export const showEntriesCommand = spire.serverExecPrefix.apply((prefix) =>
 );
 export const appNamespace = app.namespace;
 export const identities = app.identities;
+export const dataPlane = demo.dataPlane;
 export const podNameCommands = checks.podNames;
 export const verify = {
   sdsClusterHealth: checks.sdsClusterHealth,

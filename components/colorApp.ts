@@ -1,11 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import {
-  type ColorAppArgs,
-  colorAppObjects,
-  colorAppSpec,
-  colorAppVirtualNodes,
-  workloads,
-} from "../mesh/colorApp";
+import { type ColorAppArgs, colorAppSpec, colorAppVirtualNodes, workloads } from "../mesh/colorApp";
+import { colorAppMesh, colorAppNamespace, colorAppObjects } from "../mesh/colorAppObjects";
+import type { PodAdditions } from "../mesh/envoySidecar";
 import { kubernetesObject } from "./kubernetesObject";
 import { MtlsVirtualNode } from "./mtlsVirtualNode";
 
@@ -37,28 +33,36 @@ export class ColorApp extends pulumi.ComponentResource {
   constructor(name: string, args: ColorAppArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     const spec = colorAppSpec(args);
     const nodeArgs = colorAppVirtualNodes(spec);
-    const objects = colorAppObjects(spec);
     super("spire-mesh:index:ColorApp", name, {}, opts);
 
-    const make = (suffix: string, object: (typeof objects)["namespace"], dependsOn: pulumi.Resource[] = []) =>
+    const make = (suffix: string, object: ReturnType<typeof colorAppNamespace>, dependsOn: pulumi.Resource[] = []) =>
       kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
-    const namespace = make("namespace", objects.namespace);
-    const mesh = make("mesh", objects.mesh);
-    const code = make("code", objects.code, [namespace]);
+    const namespace = make("namespace", colorAppNamespace(spec));
+    const meshObject = colorAppMesh(spec);
+    // App Mesh resolves virtual nodes by mesh, so the mesh comes before them.
+    const mesh = meshObject ? make("mesh", meshObject) : undefined;
 
     const nodes: Record<string, MtlsVirtualNode> = {};
+    const pods: Record<string, PodAdditions> = {};
     for (const node of nodeArgs) {
       nodes[node.name] = new MtlsVirtualNode(
         `${name}-${node.name}`,
         { ...node, registeredIdentities: spec.registeredIdentities },
-        { parent: this, dependsOn: [namespace, mesh] },
+        { parent: this, dependsOn: mesh ? [namespace, mesh] : [namespace] },
       );
+      const additions = nodes[node.name].podAdditions;
+      if (additions) pods[node.name] = additions;
     }
-    const router = make("virtual-router", objects.virtualRouter, [namespace, mesh, ...Object.values(nodes)]);
-    make("virtual-service", objects.virtualService, [router]);
-    for (const [workload, service] of Object.entries(objects.services))
-      make(`${workload}-service`, service, [namespace]);
-    // The injector looks up the pod's virtual node when the pod is created, so nodes come first.
+    const objects = colorAppObjects(spec, pods);
+    const code = make("code", objects.code, [namespace]);
+    if (mesh && objects.virtualRouter && objects.virtualService) {
+      // Routes name virtual nodes, so the router comes after them.
+      const router = make("virtual-router", objects.virtualRouter, [namespace, mesh, ...Object.values(nodes)]);
+      make("virtual-service", objects.virtualService, [router]);
+    }
+    for (const [workload, service] of Object.entries(objects.services)) make(`${workload}-service`, service, [namespace]);
+    // App Mesh's injector looks up the pod's virtual node when the pod is created, and an envoy sidecar needs its
+    // bootstrap ConfigMap, so each node comes before its pods.
     for (const [workload, deployment] of Object.entries(objects.deployments)) {
       make(`${workload}-deployment`, deployment, [namespace, code, nodes[workload]]);
     }

@@ -1,11 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import { appMeshVirtualNode, type VirtualNodeArgs, virtualNodeSpec } from "../mesh/virtualNode";
+import type { PodAdditions } from "../mesh/envoySidecar";
+import { type MeshNodeArgs, meshNodePlan } from "../mesh/meshNode";
 import { kubernetesObject } from "./kubernetesObject";
 
+export { DataPlane } from "../mesh/envoySidecar";
+export type { EgressRouteArgs, EgressServiceArgs, MeshNodeArgs } from "../mesh/meshNode";
 export type { HealthCheckArgs, VirtualNodeArgs } from "../mesh/virtualNode";
 export { ListenerProtocol, TlsMode } from "../mesh/virtualNode";
 
-export interface MtlsVirtualNodeArgs extends VirtualNodeArgs {
+export interface MtlsVirtualNodeArgs extends MeshNodeArgs {
   /**
    * SPIFFE IDs that have a SPIRE entry in this stack. When given, the node warns at preview about its own or a
    * peer's identity that is missing: mTLS to or from that workload fails until it is registered.
@@ -16,15 +19,19 @@ export interface MtlsVirtualNodeArgs extends VirtualNodeArgs {
 /**
  * One service's mesh identity and mTLS policy: listener TLS (STRICT or PERMISSIVE) with its SVID and the trust
  * bundle over SDS and an exact list of allowed callers, client TLS to its backends with an exact list of
- * allowed servers, and an HTTP health check. Rendered as an App Mesh VirtualNode.
+ * allowed servers, and an HTTP health check. On the envoy data plane it renders the Envoy bootstrap into a
+ * ConfigMap and offers `podAdditions` (the sidecar, its volumes, host aliases) for the workload's pod template;
+ * on the appmesh data plane it is an App Mesh VirtualNode.
  */
 export class MtlsVirtualNode extends pulumi.ComponentResource {
   public readonly nodeName: pulumi.Output<string>;
   public readonly identity: pulumi.Output<string | undefined>;
   public readonly allowedCallers: pulumi.Output<string[]>;
   public readonly allowedServers: pulumi.Output<string[]>;
-  /** The App Mesh VirtualNode custom resource. */
-  public readonly virtualNode: pulumi.CustomResource;
+  /** What the workload's pod template must include on the envoy data plane; undefined on appmesh. */
+  public readonly podAdditions?: PodAdditions;
+  /** The envoy bootstrap, for review and validation; undefined on appmesh. */
+  public readonly bootstrap?: Record<string, unknown>;
 
   /**
    * @param name The _unique_ name of this component; children are named after it.
@@ -32,10 +39,16 @@ export class MtlsVirtualNode extends pulumi.ComponentResource {
    * @param opts A bag of options that control this resource's behavior.
    */
   constructor(name: string, args: MtlsVirtualNodeArgs, opts?: pulumi.ComponentResourceOptions) {
-    const spec = virtualNodeSpec(args);
+    const plan = meshNodePlan(args);
+    const spec = plan.spec;
     super("spire-mesh:index:MtlsVirtualNode", name, {}, opts);
 
-    this.virtualNode = kubernetesObject(`${name}-virtual-node`, appMeshVirtualNode(spec), { parent: this });
+    if (plan.appMesh) kubernetesObject(`${name}-virtual-node`, plan.appMesh, { parent: this });
+    if (plan.envoy) {
+      kubernetesObject(`${name}-envoy-bootstrap`, plan.envoy.configMap, { parent: this });
+      this.podAdditions = plan.envoy.pod;
+      this.bootstrap = plan.envoy.bootstrap;
+    }
     if (args.registeredIdentities) {
       for (const message of unregisteredWarnings(
         spec.name,

@@ -2,18 +2,13 @@
  * The walkthrough's demo: front calls virtual service `color`, whose router sends requests to blue, green or red
  * by the `color_header` header. Builds the names, identities, service graph and Kubernetes/App Mesh objects.
  */
-import { appSources } from "../app/sources";
-import {
-  CONFIG_HASH_ANNOTATION,
-  contentHash,
-  type K8sObject,
-  restrictedContainerSecurity,
-} from "../spire/k8s";
 import { isImageRef } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
 import { Checker, isDnsLabel, isDnsSubdomain } from "../spire/validation";
+import { DataPlane } from "./envoySidecar";
+import type { MeshNodeArgs } from "./meshNode";
 import { callerIdentities, type MeshGraph, serverIdentities } from "./serviceGraph";
-import { TlsMode, type VirtualNodeArgs } from "./virtualNode";
+import { TlsMode } from "./virtualNode";
 
 export interface ColorAppArgs {
   /** Namespace of the apps. Default "howto-k8s-mtls-sds-based". */
@@ -37,6 +32,12 @@ export interface ColorAppArgs {
    * preview: mTLS to or from them fails until it is registered.
    */
   readonly registeredIdentities?: readonly string[];
+  /** Data plane. Default envoy (self-managed sidecars); appmesh renders App Mesh custom resources. */
+  readonly dataPlane?: DataPlane;
+  /** envoy: sidecar image. */
+  readonly envoyImage?: string;
+  /** envoy: the SPIRE agent socket, e.g. the installation's agentSocketPath. */
+  readonly sdsSocketPath?: string;
 }
 
 export interface Workload {
@@ -64,6 +65,9 @@ export interface ColorAppSpec {
   readonly colorWorkloads: readonly Workload[];
   readonly virtualService: string;
   readonly port: number;
+  readonly dataPlane: DataPlane;
+  readonly envoyImage?: string;
+  readonly sdsSocketPath?: string;
 }
 
 const VIRTUAL_SERVICE = "color";
@@ -124,6 +128,12 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     if (image !== undefined)
       c.check(isImageRef(image), field, image, "must be an image reference such as repo/name:tag");
   }
+  const dataPlane = args.dataPlane ?? DataPlane.Envoy;
+  const planes = Object.values(DataPlane) as string[];
+  c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
+  if (dataPlane === DataPlane.AppMesh) {
+    c.check(args.envoyImage === undefined, "envoyImage", args.envoyImage, "only applies to the envoy data plane");
+  }
   c.done();
 
   const td = `spiffe://${trustDomain}`;
@@ -153,6 +163,9 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     })),
     virtualService: VIRTUAL_SERVICE,
     port: PORT,
+    dataPlane,
+    envoyImage: args.envoyImage,
+    sdsSocketPath: args.sdsSocketPath,
   };
 }
 
@@ -169,182 +182,58 @@ export function colorAppGraph(s: ColorAppSpec): MeshGraph {
 }
 
 /** The four virtual nodes, with SAN lists taken from the graph. */
-export function colorAppVirtualNodes(s: ColorAppSpec): VirtualNodeArgs[] {
+export function colorAppVirtualNodes(s: ColorAppSpec): MeshNodeArgs[] {
   const graph = colorAppGraph(s);
-  const common = { namespace: s.namespace, trustDomain: s.trustDomain, port: s.port };
-  return [
-    {
-      ...common,
-      name: s.front.name,
-      podSelector: s.front.podLabels,
-      identity: s.front.identity,
-      // No listener TLS: the walkthrough's curler is outside the mesh and calls front in plaintext.
-      backends: [s.virtualService],
-      allowedServers: serverIdentities(graph, s.front.name),
-      hostname: `${s.front.service}.${s.namespace}.svc.cluster.local`,
-    },
-    ...s.colorWorkloads.map((w) => ({
-      ...common,
-      name: w.name,
-      podSelector: w.podLabels,
-      identity: w.identity,
-      tlsMode: TlsMode.Strict,
-      allowedCallers: callerIdentities(graph, w.name),
-      hostname: `${w.service}.${s.namespace}.svc.cluster.local`,
-    })),
-  ];
-}
-
-const hostOf = (s: ColorAppSpec, service: string) => `${service}.${s.namespace}.svc.cluster.local`;
-
-export interface ColorAppObjects {
-  readonly namespace: K8sObject;
-  readonly mesh: K8sObject;
-  readonly virtualRouter: K8sObject;
-  readonly virtualService: K8sObject;
-  readonly code: K8sObject;
-  readonly services: Readonly<Record<string, K8sObject>>;
-  readonly deployments: Readonly<Record<string, K8sObject>>;
-}
-
-const CODE_CONFIGMAP = "colorapp-code";
-
-function deployment(
-  s: ColorAppSpec,
-  w: Workload,
-  file: string,
-  env: Record<string, string>,
-  codeHash: string,
-  image?: string,
-): K8sObject {
-  const fromConfigMap = image === undefined;
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name: w.name, namespace: s.namespace, labels: { ...w.podLabels } },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { ...w.podLabels } },
-      template: {
-        metadata: {
-          labels: { ...w.podLabels },
-          ...(fromConfigMap ? { annotations: { [CONFIG_HASH_ANNOTATION]: codeHash } } : {}),
-        },
-        spec: {
-          serviceAccountName: "default",
-          containers: [
+  const common = {
+    namespace: s.namespace,
+    trustDomain: s.trustDomain,
+    port: s.port,
+    dataPlane: s.dataPlane,
+    meshName: s.meshName,
+    ...(s.dataPlane === DataPlane.Envoy ? { envoyImage: s.envoyImage, sdsSocketPath: s.sdsSocketPath } : {}),
+  };
+  const colors = s.colorWorkloads.map((w) => ({
+    ...common,
+    name: w.name,
+    podSelector: w.podLabels,
+    identity: w.identity,
+    tlsMode: TlsMode.Strict,
+    allowedCallers: callerIdentities(graph, w.name),
+    hostname: hostOf(s, w.service),
+  }));
+  const front: MeshNodeArgs = {
+    ...common,
+    name: s.front.name,
+    podSelector: s.front.podLabels,
+    identity: s.front.identity,
+    // No listener TLS: the walkthrough's curler is outside the mesh and calls front in plaintext.
+    backends: [s.virtualService],
+    allowedServers: serverIdentities(graph, s.front.name),
+    hostname: hostOf(s, s.front.service),
+    // The envoy data plane carries the router itself: the same routes, in the same priority order.
+    ...(s.dataPlane === DataPlane.Envoy
+      ? {
+          egress: [
             {
-              name: "app",
-              image: image ?? s.nodeImage,
-              ...(fromConfigMap ? { command: ["node", `/app/${file}`] } : {}),
-              ports: [{ name: "http", containerPort: s.port, protocol: "TCP" }],
-              env: [
-                { name: "PORT", value: String(s.port) },
-                ...Object.entries(env).map(([name, value]) => ({ name, value })),
-              ],
-              resources: { requests: { cpu: "10m", memory: "32Mi" } },
-              // Container-level only: the App Mesh injector adds an init container that needs root and NET_ADMIN.
-              securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, runAsUser: 1000 },
-              ...(fromConfigMap
-                ? { volumeMounts: [{ name: "app-code", mountPath: "/app", readOnly: true }] }
-                : {}),
+              virtualService: s.virtualService,
+              hostname: hostOf(s, s.virtualService),
+              port: s.port,
+              routes: colors.map((target) => ({
+                name: routeName(s, target.name),
+                header: s.routeHeader,
+                value: target.name,
+                target,
+              })),
             },
           ],
-          ...(fromConfigMap ? { volumes: [{ name: "app-code", configMap: { name: CODE_CONFIGMAP } }] } : {}),
-        },
-      },
-    },
+        }
+      : {}),
   };
+  return [front, ...colors];
 }
 
-function service(s: ColorAppSpec, name: string, selector?: Readonly<Record<string, string>>): K8sObject {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name, namespace: s.namespace },
-    spec: {
-      ports: [{ name: "http", port: s.port, targetPort: s.port, protocol: "TCP" }],
-      ...(selector ? { selector: { ...selector } } : {}),
-    },
-  };
-}
+export const routeName = (s: ColorAppSpec, color: string) => `${s.virtualService}-route-${color}`;
 
-export function colorAppObjects(s: ColorAppSpec): ColorAppObjects {
-  const sources = appSources();
-  const codeHash = contentHash(...Object.entries(sources).flat());
-  const services: Record<string, K8sObject> = {
-    [s.front.name]: service(s, s.front.service, s.front.podLabels),
-    // Selectorless: exists only so the virtual service's name resolves in DNS; the sidecar routes the traffic.
-    [s.virtualService]: service(s, s.virtualService),
-  };
-  const deployments: Record<string, K8sObject> = {
-    [s.front.name]: deployment(
-      s,
-      s.front,
-      "front-app.js",
-      { COLOR_HOST: `${hostOf(s, s.virtualService)}:${s.port}` },
-      codeHash,
-      s.frontImage,
-    ),
-  };
-  for (const w of s.colorWorkloads) {
-    services[w.name] = service(s, w.service, w.podLabels);
-    deployments[w.name] = deployment(
-      s,
-      w,
-      "color-app.js",
-      { COLOR: w.podLabels.version },
-      codeHash,
-      s.colorImage,
-    );
-  }
-  return {
-    namespace: {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: {
-        name: s.namespace,
-        labels: { mesh: s.meshName, "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled" },
-      },
-    },
-    mesh: {
-      apiVersion: "appmesh.k8s.aws/v1beta2",
-      kind: "Mesh",
-      metadata: { name: s.meshName },
-      spec: { namespaceSelector: { matchLabels: { mesh: s.meshName } } },
-    },
-    virtualRouter: {
-      apiVersion: "appmesh.k8s.aws/v1beta2",
-      kind: "VirtualRouter",
-      metadata: { name: s.virtualService, namespace: s.namespace },
-      spec: {
-        listeners: [{ portMapping: { port: s.port, protocol: "http" } }],
-        routes: s.colorWorkloads.map((w, i) => ({
-          name: `${s.virtualService}-route-${w.name}`,
-          priority: (i + 1) * 10,
-          httpRoute: {
-            match: { prefix: "/", headers: [{ name: s.routeHeader, match: { exact: w.podLabels.version } }] },
-            action: { weightedTargets: [{ virtualNodeRef: { name: w.name }, weight: 1 }] },
-          },
-        })),
-      },
-    },
-    virtualService: {
-      apiVersion: "appmesh.k8s.aws/v1beta2",
-      kind: "VirtualService",
-      metadata: { name: s.virtualService, namespace: s.namespace },
-      spec: {
-        awsName: hostOf(s, s.virtualService),
-        provider: { virtualRouter: { virtualRouterRef: { name: s.virtualService } } },
-      },
-    },
-    code: {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: CODE_CONFIGMAP, namespace: s.namespace },
-      data: { ...sources },
-    },
-    services,
-    deployments,
-  };
+export function hostOf(s: ColorAppSpec, service: string): string {
+  return `${service}.${s.namespace}.svc.cluster.local`;
 }

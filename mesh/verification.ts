@@ -1,8 +1,11 @@
 /**
- * The walkthrough's verification steps (Steps 4-6) as ready-to-run commands for this stack's names. They exec
- * into `deploy/<name>` so no pod name has to be looked up first; the FRONT_POD-style lookups are given too.
+ * The walkthrough's verification steps (Steps 4-6) as ready-to-run commands for this stack's names. They address
+ * `deploy/<name>` so no pod name has to be looked up first; the FRONT_POD-style lookups are given too. App Mesh's
+ * Envoy image has curl and its admin port is reachable inside the pod; the upstream Envoy image has no curl and
+ * our admin listens on loopback only, so on the envoy data plane the same paths are read through a port-forward.
  */
 import type { Workload } from "./colorApp";
+import { DataPlane } from "./envoySidecar";
 
 export interface VerificationInput {
   readonly namespace: string;
@@ -14,6 +17,7 @@ export interface VerificationInput {
   readonly adminPort: number;
   /** Image of the throwaway curl pod (the walkthrough's curler). */
   readonly curlImage: string;
+  readonly dataPlane: DataPlane;
 }
 
 export interface VerificationCommands {
@@ -29,8 +33,12 @@ export interface VerificationCommands {
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export function verificationCommands(v: VerificationInput): VerificationCommands {
+  const local = v.adminPort + 10000;
   const admin = (w: Workload, path: string) =>
-    `kubectl exec -n ${v.namespace} deploy/${w.name} -c envoy -- curl -s http://localhost:${v.adminPort}${path}`;
+    v.dataPlane === DataPlane.AppMesh
+      ? `kubectl exec -n ${v.namespace} deploy/${w.name} -c envoy -- curl -s http://localhost:${v.adminPort}${path}`
+      : `(kubectl port-forward -n ${v.namespace} deploy/${w.name} ${local}:${v.adminPort} >/dev/null & pf=$!; ` +
+        `sleep 2; curl -s http://localhost:${local}${path}; kill $pf)`;
   const all = [v.front, ...v.colors];
   // The walkthrough finds front by app=front and each colour by version=<colour>.
   const podLabel = (w: Workload) =>

@@ -3,6 +3,7 @@
  * (which runs the components' own validators so that every problem is reported at once, under config key names).
  */
 import type { ColorAppArgs } from "../mesh/colorApp";
+import { DataPlane } from "../mesh/envoySidecar";
 import type { SpireInstallationArgs } from "../spire/settings";
 import type { StackConfig } from "./config";
 
@@ -29,8 +30,16 @@ export function spireArgs(config: StackConfig): SpireInstallationArgs {
   };
 }
 
-export function colorAppArgs(config: StackConfig): ColorAppArgs {
-  return { namespace: config.appNamespace, meshName: config.meshName, trustDomain: config.trustDomain };
+export function colorAppArgs(config: StackConfig, sdsSocketPath?: string): ColorAppArgs {
+  const envoy = config.dataPlane === "envoy";
+  return {
+    namespace: config.appNamespace,
+    meshName: config.meshName,
+    trustDomain: config.trustDomain,
+    dataPlane: envoy ? DataPlane.Envoy : DataPlane.AppMesh,
+    // The image key always has its default, so it is passed only where it means something.
+    ...(envoy ? { envoyImage: config.envoyImage, sdsSocketPath } : {}),
+  };
 }
 
 /** Component field -> the config key it comes from, so component problems read as config problems. */
@@ -47,4 +56,5 @@ export const configKeyOf: Readonly<Record<string, string>> = {
   "existing.agentSocketPath": "spireExistingAgentSocketPath",
   namespace: "appNamespace",
   meshName: "meshName",
+  envoyImage: "envoyImage",
 };

@@ -23,7 +23,8 @@ export interface StackConfig {
   readonly eksMinNodes: number;
   readonly eksDesiredNodes: number;
   readonly eksMaxNodes: number;
-  readonly dataPlane: "appmesh";
+  readonly dataPlane: "envoy" | "appmesh";
+  readonly envoyImage: string;
   readonly appmeshControllerChart: string;
   readonly appmeshControllerVersion: string;
   readonly trustDomain: string;
@@ -44,7 +45,7 @@ export interface StackConfig {
 
 const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   cluster: ["existing", "eks"],
-  dataPlane: ["appmesh"],
+  dataPlane: ["envoy", "appmesh"],
   spire: ["install", "existing"],
 };
 

@@ -8,7 +8,9 @@ describe("SpireInstallation (dev stack render)", () => {
   it("creates the walkthrough's objects in namespace spire", async () => {
     const r = await renderStack("dev");
     const names = kubernetesObjects(r)
-      .filter((o) => o.metadata.namespace === "spire" || (o.kind === "Namespace" && o.metadata.name === "spire"))
+      .filter(
+        (o) => o.metadata.namespace === "spire" || (o.kind === "Namespace" && o.metadata.name === "spire"),
+      )
       .map((o) => `${o.kind}/${o.metadata.name}`)
       .sort();
     assert.deepEqual(names, [

@@ -1,11 +1,11 @@
 /** The App Mesh controller: SDS on, pointed at the agent socket; on EKS its AWS access is scoped by IRSA. */
 import assert from "node:assert/strict";
 import { irsaTrustPolicy } from "../../stack/appmeshController";
-import { renderStack } from "../support/render";
+import { appMesh, renderStack } from "../support/render";
 
 describe("App Mesh controller", () => {
   it("is a Helm release in appmesh-system with sds.enabled and the agent socket", async () => {
-    const r = await renderStack("dev");
+    const r = await renderStack("dev", appMesh);
     const release = r.resources.find((x) => x.type === "kubernetes:helm.sh/v3:Release");
     const inputs = release?.inputs as { namespace: string; chart: string; values: Record<string, unknown> };
     assert.equal(inputs.namespace, "appmesh-system");
@@ -14,7 +14,7 @@ describe("App Mesh controller", () => {
   });
 
   it("on EKS gets a role only its ServiceAccount can assume, with App Mesh and Cloud Map policies", async () => {
-    const r = await renderStack("eks");
+    const r = await renderStack("eks", appMesh);
     const role = r.resources.find((x) => x.type === "aws:iam/role:Role");
     const release = r.resources.find((x) => x.type === "kubernetes:helm.sh/v3:Release");
     const values = (

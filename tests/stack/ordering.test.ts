@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ResourceGraph } from "../support/graph";
-import { renderStack } from "../support/render";
+import { appMesh, renderStack } from "../support/render";
 
 const k8s = {
   statefulSet: "kubernetes:apps/v1:StatefulSet",
@@ -17,7 +17,7 @@ const entryCommand = "command:local:Command";
 describe("stack ordering (dev)", () => {
   let graph: ResourceGraph;
   before(async () => {
-    graph = new ResourceGraph((await renderStack("dev", { registerGreen: "true" })).resources);
+    graph = new ResourceGraph((await renderStack("dev", { ...appMesh, registerGreen: "true" })).resources);
   });
 
   it("meshed pods wait for the SPIRE agent DaemonSet (their socket hostPath must exist)", () => {

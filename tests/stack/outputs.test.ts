@@ -1,6 +1,6 @@
 /** The stack's outputs: identities, pod lookups and the walkthrough's Step 4-6 checks as ready-to-run commands. */
 import assert from "node:assert/strict";
-import { renderStack } from "../support/render";
+import { appMesh, renderStack } from "../support/render";
 
 type Verify = {
   sdsClusterHealth: string;
@@ -27,8 +27,17 @@ describe("stack outputs (dev)", () => {
     });
   });
 
-  it("gives Step 4's SDS cluster check, /certs and cluster health on the envoy sidecar's admin port", () => {
+  it("envoy data plane: reads the sidecar's loopback-only admin port through a port-forward", () => {
     const verify = outputs.verify as Verify;
+    assert.equal(
+      verify.certs.front,
+      `(kubectl port-forward -n ${ns} deploy/front 19901:9901 >/dev/null & pf=$!; sleep 2; curl -s http://localhost:19901/certs; kill $pf)`,
+    );
+    assert.match(verify.sdsClusterHealth, /curl -s http:\/\/localhost:19901\/clusters; kill \$pf\) \| grep -E '\(static_cluster_sds/);
+  });
+
+  it("appmesh: gives Step 4's SDS cluster check, /certs and cluster health on the envoy sidecar's admin port", async () => {
+    const verify = (await renderStack("dev", appMesh)).outputs.verify as Verify;
     assert.equal(
       verify.sdsClusterHealth,
       `kubectl exec -n ${ns} deploy/front -c envoy -- curl -s http://localhost:9901/clusters | grep -E '(static_cluster_sds.*cx_active|static_cluster_sds.*healthy)'`,
@@ -41,8 +50,8 @@ describe("stack outputs (dev)", () => {
     assert.match(verify.clusterHealth, /\/clusters \| grep -E '\(\(blue\|green\|red\)\.\*health_flags\)'$/);
   });
 
-  it("gives the ssl.handshake stats on front and on each backend", () => {
-    const { handshakes } = outputs.verify as Verify;
+  it("gives the ssl.handshake stats on front and on each backend", async () => {
+    const { handshakes } = (await renderStack("dev", appMesh)).outputs.verify as Verify;
     for (const w of ["front", "blue", "green", "red"]) {
       assert.equal(
         handshakes[w],
@@ -76,7 +85,7 @@ describe("stack outputs (dev)", () => {
   });
 
   it("the EKS stack creates the cluster and outputs its kubeconfig as a marked placeholder", async () => {
-    const eks = await renderStack("eks");
+    const eks = await renderStack("eks", appMesh);
     assert.match(String(eks.outputs.kubeconfig), /^<placeholder: kubeconfig of EKS cluster/);
     const cluster = eks.resources.find((r) => r.type === "eks:index:Cluster");
     assert.deepEqual(

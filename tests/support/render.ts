@@ -2,6 +2,9 @@
 import { type RecordedResource, type RenderResult, renderProgram } from "../../render/runtime";
 import { isKubernetesObject, kubernetesObject } from "../../render/write";
 
+/** Config override that selects the App Mesh data plane (the default is envoy). */
+export const appMesh: Readonly<Record<string, string>> = { dataPlane: "appmesh" };
+
 const cache = new Map<string, Promise<RenderResult>>();
 let queue: Promise<unknown> = Promise.resolve();
 

@@ -1,0 +1,74 @@
+/**
+ * What the self-managed data plane adds to a meshed pod: the Envoy sidecar (named `envoy`, so SPIRE's
+ * `k8s:container-name:envoy` selectors match it as they matched App Mesh's), its bootstrap ConfigMap, the agent
+ * socket directory, and the host aliases that send the app's backend calls to the sidecar's egress listeners.
+ */
+import { CONFIG_HASH_ANNOTATION, contentHash, type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
+import { type BootstrapInput, envoyBootstrap } from "./envoyBootstrap";
+
+export enum DataPlane {
+  /** Self-managed Envoy sidecars with App Mesh's mTLS semantics; works on any cluster. */
+  Envoy = "envoy",
+  /** App Mesh custom resources and its controller's injected sidecars (App Mesh was discontinued 2026-09-30). */
+  AppMesh = "appmesh",
+}
+
+export const ENVOY_IMAGE = "envoyproxy/envoy:v1.34.13";
+/** The image's envoy user; iptables-free, so no special UID is needed beyond running unprivileged. */
+const ENVOY_UID = 101;
+
+export interface PodAdditions {
+  readonly containers: readonly Record<string, unknown>[];
+  readonly volumes: readonly Record<string, unknown>[];
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly hostAliases: readonly { ip: string; hostnames: string[] }[];
+}
+
+export interface SidecarResult {
+  readonly bootstrap: Record<string, unknown>;
+  readonly configMap: K8sObject;
+  readonly pod: PodAdditions;
+}
+
+export function envoySidecar(input: BootstrapInput, image: string): SidecarResult {
+  const bootstrap = envoyBootstrap(input);
+  const text = `${JSON.stringify(bootstrap, null, 2)}\n`;
+  const configMapName = `${input.node.name}-envoy`;
+  const socketDir = input.sdsSocketPath.slice(0, input.sdsSocketPath.lastIndexOf("/")) || "/";
+  return {
+    bootstrap,
+    configMap: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: configMapName, namespace: input.node.namespace },
+      data: { "bootstrap.json": text },
+    },
+    pod: {
+      containers: [
+        {
+          name: "envoy",
+          image,
+          args: ["-c", "/etc/envoy/bootstrap.json", "--log-level", "info"],
+          ports: [
+            { name: "mesh", containerPort: input.ports.ingress, protocol: "TCP" },
+            { name: "ready", containerPort: input.ports.readiness, protocol: "TCP" },
+          ],
+          readinessProbe: { httpGet: { path: "/ready", port: "ready" }, periodSeconds: 5, failureThreshold: 3 },
+          resources: { requests: { cpu: "50m", memory: "64Mi" } },
+          securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, runAsUser: ENVOY_UID, runAsGroup: ENVOY_UID },
+          volumeMounts: [
+            { name: "envoy-bootstrap", mountPath: "/etc/envoy", readOnly: true },
+            { name: "spire-agent-socket", mountPath: socketDir, readOnly: true },
+          ],
+        },
+      ],
+      volumes: [
+        { name: "envoy-bootstrap", configMap: { name: configMapName } },
+        // The agent DaemonSet creates this directory; Directory (not OrCreate) makes a missing agent visible.
+        { name: "spire-agent-socket", hostPath: { path: socketDir, type: "Directory" } },
+      ],
+      annotations: { [`${CONFIG_HASH_ANNOTATION}-envoy`]: contentHash(text) },
+      hostAliases: input.egress.map((e) => ({ ip: e.listenAddress, hostnames: [e.hostname] })),
+    },
+  };
+}

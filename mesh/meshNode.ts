@@ -1,0 +1,117 @@
+/**
+ * A virtual node on either data plane: the App Mesh custom resource, or an Envoy sidecar with the same
+ * semantics. Checks the envoy-only arguments (how the node reaches its backends) against the node's policy.
+ */
+import { isImageRef } from "../spire/settings";
+import type { K8sObject } from "../spire/k8s";
+import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../spire/validation";
+import { type EgressService, envoyPorts } from "./envoyBootstrap";
+import { DataPlane, ENVOY_IMAGE, envoySidecar, type SidecarResult } from "./envoySidecar";
+import { appMeshVirtualNode, type VirtualNodeArgs, type VirtualNodeSpec, virtualNodeSpec } from "./virtualNode";
+
+export interface EgressRouteArgs {
+  /** Route name, e.g. "color-route-blue". */
+  readonly name: string;
+  /** Header the route matches, e.g. "color_header". */
+  readonly header: string;
+  /** The exact header value, e.g. "blue". */
+  readonly value: string;
+  /** The virtual node the route sends to. */
+  readonly target: VirtualNodeArgs;
+}
+
+export interface EgressServiceArgs {
+  /** One of the node's `backends`. */
+  readonly virtualService: string;
+  /** Host name the app dials for it, e.g. color.<ns>.svc.cluster.local. */
+  readonly hostname: string;
+  /** Port the app dials. Default 8080. */
+  readonly port?: number;
+  /** The virtual router's routes, in priority order (first match wins). */
+  readonly routes: readonly EgressRouteArgs[];
+}
+
+export interface MeshNodeArgs extends VirtualNodeArgs {
+  /** Data plane. Default envoy. */
+  readonly dataPlane?: DataPlane;
+  /** Mesh name, used in Envoy's App Mesh-style cluster names. Default: the namespace. */
+  readonly meshName?: string;
+  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.34.13. */
+  readonly envoyImage?: string;
+  /** envoy: the SPIRE agent socket the sidecar fetches secrets from. Default /run/spire/sockets/agent.sock. */
+  readonly sdsSocketPath?: string;
+  /** envoy: how each backend is reached. Required for every backend on the envoy data plane. */
+  readonly egress?: readonly EgressServiceArgs[];
+}
+
+export interface MeshNodePlan {
+  readonly spec: VirtualNodeSpec;
+  readonly dataPlane: DataPlane;
+  readonly appMesh?: K8sObject;
+  readonly envoy?: SidecarResult;
+}
+
+export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
+  const spec = virtualNodeSpec(args);
+  const dataPlane = args.dataPlane ?? DataPlane.Envoy;
+  const c = new Checker(`MtlsVirtualNode ${args.name}`);
+  const planes = Object.values(DataPlane) as string[];
+  c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
+  if (dataPlane === DataPlane.AppMesh) {
+    for (const key of ["envoyImage", "egress"] as const) {
+      c.check(args[key] === undefined, key, args[key], "only applies to the envoy data plane");
+    }
+    c.done();
+    return { spec, dataPlane, appMesh: appMeshVirtualNode(spec) };
+  }
+
+  const meshName = args.meshName ?? spec.namespace;
+  c.check(isDnsLabel(meshName), "meshName", meshName, "must be a lowercase DNS label");
+  const image = args.envoyImage ?? ENVOY_IMAGE;
+  c.check(isImageRef(image), "envoyImage", image, "must be an image reference such as repo/name:tag");
+  const sdsSocketPath = args.sdsSocketPath ?? "/run/spire/sockets/agent.sock";
+  c.check(isAbsolutePath(sdsSocketPath), "sdsSocketPath", sdsSocketPath, "must be an absolute path");
+  if (spec.tlsMode !== undefined || spec.allowedServers.length > 0) {
+    c.check(spec.identity !== undefined, "identity", spec.identity, "is required for TLS on the envoy data plane");
+  }
+
+  const egressArgs = args.egress ?? [];
+  const egress: EgressService[] = [];
+  for (const [i, e] of egressArgs.entries()) {
+    const field = `egress[${i}]`;
+    c.check(spec.backends.includes(e.virtualService), `${field}.virtualService`, e.virtualService, "must be one of backends");
+    const port = e.port ?? 8080;
+    c.check(isPort(port), `${field}.port`, port, "must be an integer port in 1-65535");
+    c.check(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(e.hostname ?? ""), `${field}.hostname`, e.hostname, "must be a DNS name");
+    c.check((e.routes ?? []).length > 0, `${field}.routes`, e.routes, "needs at least one route");
+    const routes = (e.routes ?? []).flatMap((r, j) => {
+      const target = c.attempt(`${field}.routes[${j}].target`, r.target?.name, () => virtualNodeSpec(r.target));
+      c.check(/^[a-z0-9_-]{1,50}$/.test(r.header), `${field}.routes[${j}].header`, r.header, "must be a lowercase header name of 1-50 characters");
+      if (target) {
+        c.check(
+          target.identity !== undefined && spec.allowedServers.includes(target.identity),
+          `${field}.routes[${j}].target`,
+          target.identity,
+          "its identity must be one of allowedServers (mTLS to a backend checks its SAN)",
+        );
+      }
+      return target ? [{ name: r.name, header: r.header, value: r.value, target }] : [];
+    });
+    // A loopback address per virtual service, so its port never collides with the app's on 127.0.0.1.
+    egress.push({ virtualService: e.virtualService, hostname: e.hostname, port, listenAddress: `127.0.0.${i + 2}`, routes });
+  }
+  for (const backend of spec.backends) {
+    c.check(
+      egressArgs.some((e) => e.virtualService === backend),
+      "egress",
+      backend,
+      `backend ${backend} needs an egress entry (its routes) on the envoy data plane`,
+    );
+  }
+  c.done();
+  return {
+    spec,
+    dataPlane,
+    envoy: envoySidecar({ meshName, node: spec, egress, sdsSocketPath, ports: envoyPorts }, image),
+  };
+}

@@ -1,0 +1,390 @@
+/**
+ * The GitHub workflows: actionlint finds nothing in them (and is shown to find real mistakes), and the structure
+ * that matters holds: tests on every push, previews on pull requests for both stacks, `pulumi up` only from main.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parse } from "yaml";
+
+const repoRoot = path.resolve(__dirname, "../..");
+const workflowsDir = path.join(repoRoot, ".github", "workflows");
+const actionlintBin = path.join(repoRoot, ".cache", "bin", "actionlint");
+
+/** A GitHub expression as it appears in a workflow, `${{ body }}`. */
+const expr = (body: string): string => `\${{ ${body} }}`;
+
+interface Step {
+  readonly name?: string;
+  readonly id?: string;
+  readonly if?: string;
+  readonly uses?: string;
+  readonly run?: string;
+  readonly with?: Readonly<Record<string, unknown>>;
+  readonly env?: Readonly<Record<string, unknown>>;
+}
+interface Job {
+  readonly if?: string;
+  readonly "runs-on"?: unknown;
+  readonly environment?: unknown;
+  readonly permissions?: unknown;
+  readonly concurrency?: { readonly group?: string; readonly "cancel-in-progress"?: unknown };
+  readonly strategy?: {
+    readonly matrix?: Readonly<Record<string, unknown>>;
+    readonly "max-parallel"?: number;
+    readonly "fail-fast"?: boolean;
+  };
+  readonly env?: Readonly<Record<string, unknown>>;
+  readonly steps: readonly Step[];
+}
+interface Workflow {
+  readonly on: unknown;
+  readonly permissions?: unknown;
+  readonly jobs: Readonly<Record<string, Job>>;
+}
+
+const workflowFiles = (): string[] =>
+  readdirSync(workflowsDir)
+    .filter((name) => name.endsWith(".yml") || name.endsWith(".yaml"))
+    .sort();
+
+function workflow(file: string): Workflow {
+  // The yaml package follows YAML 1.2, so the `on:` key stays the string "on" (YAML 1.1 would make it `true`).
+  return parse(readFileSync(path.join(workflowsDir, file), "utf8")) as Workflow;
+}
+
+/** `on:` as an event map, whichever of its three spellings (string, list, map) the file uses. */
+function triggers(wf: Workflow): Record<string, unknown> {
+  if (typeof wf.on === "string") return { [wf.on]: null };
+  if (Array.isArray(wf.on)) return Object.fromEntries(wf.on.map((event: string) => [event, null]));
+  return { ...(wf.on as Record<string, unknown>) };
+}
+
+const allSteps = (wf: Workflow): Step[] => Object.values(wf.jobs).flatMap((job) => [...job.steps]);
+
+/** The one job of the workflow that has a step using `action` (any version), with that step. */
+function jobUsing(wf: Workflow, action: string): { job: Job; step: Step; index: number } {
+  const found = Object.values(wf.jobs).flatMap((job) =>
+    job.steps.flatMap((step, index) => (step.uses?.split("@")[0] === action ? [{ job, step, index }] : [])),
+  );
+  assert.equal(found.length, 1, `expected exactly one step using ${action}`);
+  return found[0];
+}
+
+/** The actionlint version tools/actionlint/go.mod pins: the binary must be that one, not whatever is lying around. */
+function pinnedActionlintVersion(): string {
+  const goMod = readFileSync(path.join(repoRoot, "tools", "actionlint", "go.mod"), "utf8");
+  const match = /^\s*(?:require\s+)?github\.com\/rhysd\/actionlint\s+(v\S+)/m.exec(goMod);
+  assert.ok(match, "tools/actionlint/go.mod does not require github.com/rhysd/actionlint");
+  return match[1];
+}
+
+/**
+ * Runs actionlint on the given files. shellcheck and pyflakes are switched off: actionlint uses them only when
+ * they happen to be on PATH (they are on GitHub's runners, not here), and the verdict must not depend on the
+ * machine.
+ */
+function actionlint(files: readonly string[]): { status: number | null; output: string } {
+  // A missing linter is a failure, never a skip: a skipped check looks exactly like a passing one.
+  assert.ok(existsSync(actionlintBin), "actionlint not found: run bash scripts/install-actionlint.sh");
+  const version = spawnSync(actionlintBin, ["-version"], { encoding: "utf8" });
+  assert.ifError(version.error);
+  const expected = pinnedActionlintVersion();
+  assert.equal(
+    version.stdout.split("\n")[0],
+    expected,
+    `${actionlintBin} is not actionlint ${expected}: run bash scripts/install-actionlint.sh`,
+  );
+  const result = spawnSync(actionlintBin, ["-no-color", "-shellcheck=", "-pyflakes=", ...files], {
+    cwd: repoRoot,
+    encoding: "utf8",
+  });
+  assert.ifError(result.error);
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/**
+ * Every action pinned to a major tag. pulumi/actions@v7 is newer than actionlint 1.7.12's table of known actions,
+ * so actionlint cannot check its inputs; PULUMI_INPUTS (its action.yml, unchanged from v6 but for the runtime)
+ * does that below.
+ */
+const PINNED: Readonly<Record<string, string>> = {
+  "actions/checkout": "v4",
+  "actions/setup-node": "v4",
+  "actions/setup-go": "v5",
+  "actions/cache": "v4",
+  "pulumi/actions": "v7",
+  "aws-actions/configure-aws-credentials": "v4",
+};
+const PULUMI_INPUTS = new Set([
+  "always-include-summary",
+  "cloud-url",
+  "color",
+  "command",
+  "comment-on-pr",
+  "comment-on-pr-number",
+  "comment-on-summary",
+  "config-map",
+  "continue-on-error",
+  "debug",
+  "diff",
+  "edit-pr-comment",
+  "exclude",
+  "exclude-dependents",
+  "exclude-protected",
+  "expect-no-changes",
+  "github-token",
+  "log-flow",
+  "log-verbosity",
+  "message",
+  "parallel",
+  "plan",
+  "policyPackConfigs",
+  "policyPacks",
+  "pulumi-version",
+  "pulumi-version-file",
+  "refresh",
+  "remove",
+  "replace",
+  "secrets-provider",
+  "stack-name",
+  "suppress-outputs",
+  "suppress-progress",
+  "target",
+  "target-dependents",
+  "upsert",
+  "work-dir",
+]);
+
+describe("GitHub workflows", () => {
+  it("has the test, preview and deploy workflows", () => {
+    const files = workflowFiles();
+    for (const file of ["deploy.yml", "preview.yml", "test.yml"]) assert.ok(files.includes(file), file);
+  });
+
+  describe("actionlint", () => {
+    it("finds no problem in any workflow", () => {
+      const files = workflowFiles().map((name) => path.join(".github", "workflows", name));
+      const { status, output } = actionlint(files);
+      assert.equal(output, "", `actionlint findings:\n${output}`);
+      assert.equal(status, 0);
+    });
+
+    it("really checks: it rejects a workflow with an undefined matrix key and an unknown runner label", () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "actionlint-"));
+      try {
+        const broken = path.join(dir, "broken.yml");
+        writeFileSync(
+          broken,
+          [
+            "on: push",
+            "jobs:",
+            "  build:",
+            "    runs-on: ubuntu-nonexistent-label",
+            "    strategy:",
+            "      matrix:",
+            "        stack: [dev, eks]",
+            "    steps:",
+            `      - run: echo ${expr("matrix.nope")}`,
+            "",
+          ].join("\n"),
+        );
+        const { status, output } = actionlint([broken]);
+        // 1 is "problems found"; 2 and 3 would be actionlint itself failing, which proves nothing.
+        assert.equal(status, 1, output);
+        assert.match(output, /property "nope" is not defined/);
+        assert.match(output, /label "ubuntu-nonexistent-label" is unknown/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it("pins every action to its major version tag", () => {
+    for (const file of workflowFiles()) {
+      for (const step of allSteps(workflow(file))) {
+        if (!step.uses) continue;
+        const [ref, tag] = step.uses.split("@");
+        // actions/cache/restore and actions/cache/save are parts of actions/cache and share its tag.
+        const action = ref.split("/").slice(0, 2).join("/");
+        assert.ok(action in PINNED, `${file}: ${step.uses} is not one of the allowed actions`);
+        assert.equal(tag, PINNED[action], `${file}: ${step.uses} must be pinned to @${PINNED[action]}`);
+      }
+    }
+  });
+
+  it("passes pulumi/actions only inputs its action.yml declares", () => {
+    for (const file of workflowFiles()) {
+      for (const step of allSteps(workflow(file))) {
+        if (step.uses?.split("@")[0] !== "pulumi/actions") continue;
+        for (const input of Object.keys(step.with ?? {})) {
+          assert.ok(PULUMI_INPUTS.has(input), `${file}: pulumi/actions has no input "${input}"`);
+        }
+      }
+    }
+  });
+
+  it("runs `pulumi up` from deploy.yml only, and no workflow destroys", () => {
+    for (const file of workflowFiles()) {
+      for (const step of allSteps(workflow(file))) {
+        if (step.uses?.split("@")[0] === "pulumi/actions") {
+          assert.notEqual(step.with?.command, "destroy", `${file} destroys a stack`);
+          if (file !== "deploy.yml") assert.notEqual(step.with?.command, "up", `${file} deploys`);
+        }
+        assert.doesNotMatch(step.run ?? "", /\bpulumi\s+(up|update|destroy)\b/, `${file} runs pulumi itself`);
+      }
+    }
+  });
+
+  describe("test.yml", () => {
+    const wf = () => workflow("test.yml");
+
+    it("runs on every push and pull request, unfiltered", () => {
+      const on = triggers(wf());
+      assert.deepEqual(Object.keys(on).sort(), ["pull_request", "push"]);
+      // A branch or path filter would let some pushes through untested.
+      assert.equal(on.push, null);
+      assert.equal(on.pull_request, null);
+    });
+
+    it("only reads the repository", () => {
+      assert.deepEqual(wf().permissions, { contents: "read" });
+    });
+
+    it("runs `bash .ci/run`, the CI entry point, after Node 20 and Go 1.26 are set up", () => {
+      const steps = [...wf().jobs.test.steps];
+      const run = steps.findIndex((step) => step.run?.trim() === "bash .ci/run");
+      assert.ok(run >= 0, "no step runs `bash .ci/run`");
+      const node = steps.findIndex((step) => step.uses === "actions/setup-node@v4");
+      const go = steps.findIndex((step) => step.uses === "actions/setup-go@v5");
+      assert.ok(node >= 0 && node < run, "setup-node must come before .ci/run");
+      assert.ok(go >= 0 && go < run, "setup-go must come before .ci/run");
+      assert.equal(String(steps[node].with?.["node-version"]), "20");
+      assert.equal(steps[node].with?.cache, "npm");
+      assert.equal(steps[go].with?.["go-version"], "1.26");
+      assert.equal(steps[go].with?.cache, true);
+    });
+
+    it("restores .cache/spire before .ci/run, keyed on tools/spire/go.sum and install-spire.sh", () => {
+      const steps = [...wf().jobs.test.steps];
+      const run = steps.findIndex((step) => step.run?.trim() === "bash .ci/run");
+      const restore = steps.findIndex((step) => step.uses === "actions/cache/restore@v4");
+      const save = steps.findIndex((step) => step.uses === "actions/cache/save@v4");
+      assert.ok(restore >= 0 && restore < run, "the SPIRE cache must be restored before .ci/run");
+      assert.ok(save > run, "the SPIRE cache must be saved after .ci/run");
+      for (const index of [restore, save]) assert.equal(steps[index].with?.path, ".cache/spire");
+      const key = String(steps[restore].with?.key);
+      assert.match(key, /hashFiles\('tools\/spire\/go\.sum', 'scripts\/install-spire\.sh'\)/);
+      assert.equal(steps[save].with?.key, expr(`steps.${steps[restore].id}.outputs.cache-primary-key`));
+    });
+  });
+
+  describe("preview.yml", () => {
+    const wf = () => workflow("preview.yml");
+
+    it("runs on pull requests only", () => {
+      assert.deepEqual(Object.keys(triggers(wf())), ["pull_request"]);
+    });
+
+    it("may comment on the PR and get an OIDC token, and otherwise only read", () => {
+      assert.deepEqual(wf().permissions, { contents: "read", "pull-requests": "write", "id-token": "write" });
+    });
+
+    it("previews both stacks with pulumi/actions@v7 and comments on the PR", () => {
+      const { job, step } = jobUsing(wf(), "pulumi/actions");
+      assert.equal(step.uses, "pulumi/actions@v7");
+      assert.deepEqual(job.strategy?.matrix, { stack: ["dev", "eks"] });
+      assert.equal(job.strategy?.["fail-fast"], false);
+      assert.equal(step.with?.command, "preview");
+      assert.equal(step.with?.["stack-name"], expr("matrix.stack"));
+      assert.equal(step.with?.["comment-on-pr"], true);
+      assert.equal(step.with?.["github-token"], expr("secrets.GITHUB_TOKEN"));
+      assert.equal(step.with?.["cloud-url"], expr("vars.PULUMI_BACKEND_URL"));
+    });
+
+    it("has one preview per PR and stack at a time", () => {
+      const { job } = jobUsing(wf(), "pulumi/actions");
+      assert.match(job.concurrency?.group ?? "", /github\.event\.pull_request\.number/);
+      assert.match(job.concurrency?.group ?? "", /matrix\.stack/);
+      assert.equal(job.concurrency?.["cancel-in-progress"], true);
+    });
+
+    it("runs no GitHub environment, so deploy protection rules never hold up a preview", () => {
+      const { job } = jobUsing(wf(), "pulumi/actions");
+      assert.equal(job.environment, undefined);
+    });
+
+    it("installs dependencies and credentials before previewing", () => expectCredentialSetup(wf()));
+  });
+
+  describe("deploy.yml", () => {
+    const wf = () => workflow("deploy.yml");
+
+    it("runs on pushes to main and by hand, and deploys only from main", () => {
+      const on = triggers(wf());
+      assert.deepEqual(Object.keys(on).sort(), ["push", "workflow_dispatch"]);
+      assert.deepEqual(on.push, { branches: ["main"] });
+      // workflow_dispatch may be started on any branch: the job itself must refuse anything but main.
+      const { job } = jobUsing(wf(), "pulumi/actions");
+      assert.equal(job.if, "github.ref == 'refs/heads/main'");
+    });
+
+    it("needs no PR permissions", () => {
+      assert.deepEqual(wf().permissions, { contents: "read", "id-token": "write" });
+    });
+
+    it("runs `pulumi up` per stack, one at a time, in the stack's GitHub environment", () => {
+      const { job, step } = jobUsing(wf(), "pulumi/actions");
+      assert.equal(step.uses, "pulumi/actions@v7");
+      assert.equal(step.with?.command, "up");
+      assert.equal(step.with?.["stack-name"], expr("matrix.stack"));
+      assert.equal(step.with?.["cloud-url"], expr("vars.PULUMI_BACKEND_URL"));
+      assert.deepEqual(job.strategy?.matrix, { stack: ["dev", "eks"] });
+      assert.equal(job.strategy?.["max-parallel"], 1);
+      assert.equal(job.environment, expr("matrix.stack"));
+    });
+
+    it("queues deploys of a stack and never cancels one in progress", () => {
+      const { job } = jobUsing(wf(), "pulumi/actions");
+      assert.match(job.concurrency?.group ?? "", /matrix\.stack/);
+      assert.equal(job.concurrency?.["cancel-in-progress"], false);
+    });
+
+    it("installs dependencies and credentials before deploying", () => expectCredentialSetup(wf()));
+  });
+});
+
+/**
+ * What preview and deploy both need before pulumi/actions runs: npm ci (the action does not install the program's
+ * dependencies), the passphrase of the DIY backend's secrets, AWS credentials through OIDC for the eks stack, and
+ * the dev cluster's kubeconfig written to a file that KUBECONFIG names.
+ */
+function expectCredentialSetup(wf: Workflow): void {
+  const { job, index: pulumi } = jobUsing(wf, "pulumi/actions");
+  const before = job.steps.slice(0, pulumi);
+
+  assert.ok(
+    before.some((step) => /^npm ci\b/.test(step.run?.trim() ?? "")),
+    "npm ci must run before pulumi/actions",
+  );
+  assert.equal(job.env?.PULUMI_CONFIG_PASSPHRASE, expr("secrets.PULUMI_CONFIG_PASSPHRASE"));
+
+  const aws = before.find((step) => step.uses?.split("@")[0] === "aws-actions/configure-aws-credentials");
+  assert.ok(aws, "AWS credentials must be configured before pulumi/actions");
+  assert.match(aws.if ?? "", /matrix\.stack == 'eks'/);
+  assert.match(String(aws.with?.["role-to-assume"]), /^\$\{\{ vars\.\w+ \}\}$/);
+  // Long-lived keys would defeat the OIDC role.
+  assert.equal(aws.with?.["aws-access-key-id"], undefined);
+  assert.equal(aws.with?.["aws-secret-access-key"], undefined);
+
+  const kubeconfig = before.find(
+    (step) => step.if === "matrix.stack == 'dev'" && step.run?.includes("KUBECONFIG="),
+  );
+  assert.ok(kubeconfig, "the dev stack's kubeconfig must be written before pulumi/actions");
+  assert.match(String(kubeconfig.env?.KUBECONFIG_CONTENT), /^\$\{\{ secrets\.\w+ \}\}$/);
+  // The secret reaches the script through env only: inlined into the script text it would be re-parsed by bash.
+  assert.doesNotMatch(kubeconfig.run ?? "", /\$\{\{/);
+  assert.match(kubeconfig.run ?? "", />> "\$GITHUB_ENV"/);
+}

@@ -1,0 +1,223 @@
+/**
+ * The self-managed Envoy data plane (the default) as the dev stack renders it: sidecars, bootstraps with App
+ * Mesh's names and mTLS semantics, no App Mesh objects, and no path to an app around its sidecar.
+ */
+import assert from "node:assert/strict";
+import { requestedSecretNames } from "../../mesh/envoyBootstrap";
+import { DataPlane } from "../../mesh/envoySidecar";
+import { meshNodePlan } from "../../mesh/meshNode";
+import { TlsMode } from "../../mesh/virtualNode";
+import { findObject, kubernetesObjects, renderStack } from "../support/render";
+
+const NS = "howto-k8s-mtls-sds-based";
+const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
+const cluster = (vn: string) =>
+  `cds_egress_howto-k8s-mtls-sds-based_${vn}_howto-k8s-mtls-sds-based_http_8080`;
+
+// biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
+type Json = any;
+
+async function bootstrapOf(name: string, overrides: Record<string, string> = {}): Promise<Json> {
+  const configMap = findObject(await renderStack("dev", overrides), "ConfigMap", `${name}-envoy`, NS);
+  return JSON.parse(configMap.data["bootstrap.json"]);
+}
+
+const listener = (b: Json, prefix: string) =>
+  b.static_resources.listeners.find((l: Json) => l.name.startsWith(prefix));
+const clusterNamed = (b: Json, name: string) =>
+  b.static_resources.clusters.find((c: Json) => c.name === name);
+const tlsContext = (socket: Json) => socket.typed_config.common_tls_context;
+const sans = (ctx: Json) =>
+  ctx.combined_validation_context.default_validation_context.match_typed_subject_alt_names.map(
+    (m: Json) => m.matcher.exact,
+  );
+
+describe("envoy data plane (dev stack default)", () => {
+  it("renders no App Mesh objects and no controller", async () => {
+    const r = await renderStack("dev");
+    assert.deepEqual(
+      kubernetesObjects(r).filter((o) => o.apiVersion.startsWith("appmesh.k8s.aws")),
+      [],
+    );
+    assert.ok(!r.resources.some((x) => x.type.startsWith("kubernetes:helm.sh")));
+    const ns = findObject(r, "Namespace", NS);
+    assert.equal(ns.metadata.labels?.["appmesh.k8s.aws/sidecarInjectorWebhook"], undefined);
+  });
+
+  it("every meshed pod has a sidecar named envoy, with its bootstrap and the agent socket directory", async () => {
+    const r = await renderStack("dev");
+    for (const name of ["front", "blue", "green", "red"]) {
+      const pod = findObject(r, "Deployment", name, NS).spec.template.spec;
+      const envoy = pod.containers.find((c: Json) => c.name === "envoy");
+      assert.ok(envoy, `${name} has an envoy container (SPIRE selects k8s:container-name:envoy)`);
+      assert.equal(envoy.image, "envoyproxy/envoy:v1.34.13");
+      const mounts = Object.fromEntries(envoy.volumeMounts.map((m: Json) => [m.name, m.mountPath]));
+      assert.equal(mounts["spire-agent-socket"], "/run/spire/sockets");
+      const socket = pod.volumes.find((v: Json) => v.name === "spire-agent-socket");
+      assert.deepEqual(socket.hostPath, { path: "/run/spire/sockets", type: "Directory" });
+      const bootstrap = pod.volumes.find((v: Json) => v.name === "envoy-bootstrap");
+      assert.equal(bootstrap.configMap.name, `${name}-envoy`);
+      assert.equal(envoy.readinessProbe.httpGet.path, "/ready");
+    }
+  });
+
+  it("apps listen on loopback only and Services target the sidecar's ingress port", async () => {
+    const r = await renderStack("dev");
+    for (const [name, service] of [
+      ["front", "front"],
+      ["blue", "color-blue"],
+      ["green", "color-green"],
+      ["red", "color-red"],
+    ]) {
+      const app = findObject(r, "Deployment", name, NS).spec.template.spec.containers.find(
+        (c: Json) => c.name === "app",
+      );
+      assert.ok(
+        app.env.some((e: Json) => e.name === "BIND_ADDRESS" && e.value === "127.0.0.1"),
+        name,
+      );
+      assert.equal(app.ports, undefined, `${name}'s app exposes no port`);
+      assert.equal(findObject(r, "Service", service, NS).spec.ports[0].targetPort, 15000);
+    }
+  });
+
+  it("front reaches the color virtual service through its sidecar's egress listener", async () => {
+    const r = await renderStack("dev");
+    const pod = findObject(r, "Deployment", "front", NS).spec.template.spec;
+    assert.deepEqual(pod.hostAliases, [{ ip: "127.0.0.2", hostnames: [`color.${NS}.svc.cluster.local`] }]);
+    const app = pod.containers.find((c: Json) => c.name === "app");
+    assert.ok(
+      app.env.some((e: Json) => e.name === "COLOR_HOST" && e.value === `color.${NS}.svc.cluster.local:8080`),
+    );
+  });
+
+  it("an SDS cluster to the agent socket, static, over HTTP/2 without the deprecated cluster field", async () => {
+    const sds = clusterNamed(await bootstrapOf("blue"), "static_cluster_sds_unix_socket");
+    assert.equal(sds.type, "STATIC");
+    assert.equal(
+      sds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.pipe.path,
+      "/run/spire/sockets/agent.sock",
+    );
+    assert.deepEqual(
+      sds.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        .explicit_http_config,
+      { http2_protocol_options: {} },
+    );
+    assert.equal(sds.http2_protocol_options, undefined);
+  });
+
+  it("colour nodes: STRICT ingress on 0.0.0.0:15000 with their SVID, the bundle and front as the only SAN", async () => {
+    for (const color of ["blue", "green", "red"]) {
+      const b = await bootstrapOf(color);
+      const ingress = listener(b, "lds_ingress_0.0.0.0_15000");
+      assert.deepEqual(ingress.address.socket_address, { address: "0.0.0.0", port_value: 15000 });
+      assert.equal(ingress.filter_chains.length, 1);
+      const socket = ingress.filter_chains[0].transport_socket;
+      assert.equal(socket.typed_config.require_client_certificate, true);
+      const ctx = tlsContext(socket);
+      assert.equal(ctx.tls_certificate_sds_secret_configs[0].name, `${TD}/color${color}`);
+      assert.equal(ctx.combined_validation_context.validation_context_sds_secret_config.name, TD);
+      assert.deepEqual(sans(ctx), [`${TD}/front`]);
+      const route = ingress.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0];
+      const local = clusterNamed(b, route.route.cluster);
+      assert.deepEqual(local.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
+        address: "127.0.0.1",
+        port_value: 8080,
+      });
+    }
+  });
+
+  it("front: plaintext ingress (as the walkthrough), and the router's header routes in priority order", async () => {
+    const b = await bootstrapOf("front");
+    const ingress = listener(b, "lds_ingress_0.0.0.0_15000");
+    assert.equal(ingress.filter_chains[0].transport_socket, undefined);
+    const egress = listener(b, "lds_egress_");
+    assert.deepEqual(egress.address.socket_address, { address: "127.0.0.2", port_value: 8080 });
+    const routes = egress.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    assert.deepEqual(
+      routes.map((r: Json) => [
+        r.name,
+        r.match.headers[0].name,
+        r.match.headers[0].string_match.exact,
+        r.route.cluster,
+      ]),
+      [
+        ["color-route-blue", "color_header", "blue", cluster("blue")],
+        ["color-route-green", "color_header", "green", cluster("green")],
+        ["color-route-red", "color_header", "red", cluster("red")],
+      ],
+    );
+  });
+
+  it("each backend cluster does mTLS with its own SAN check and the target's health check on /ping", async () => {
+    const b = await bootstrapOf("front");
+    for (const color of ["blue", "green", "red"]) {
+      const c = clusterNamed(b, cluster(color));
+      assert.deepEqual(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
+        address: `color-${color}.${NS}.svc.cluster.local`,
+        port_value: 8080,
+      });
+      const ctx = tlsContext(c.transport_socket);
+      assert.equal(ctx.tls_certificate_sds_secret_configs[0].name, `${TD}/front`);
+      assert.deepEqual(sans(ctx), [`${TD}/color${color}`]);
+      assert.deepEqual(c.health_checks, [
+        {
+          timeout: "2s",
+          interval: "5s",
+          healthy_threshold: 2,
+          unhealthy_threshold: 2,
+          http_health_check: { path: "/ping" },
+        },
+      ]);
+    }
+  });
+
+  it("admin listens on 127.0.0.1:9901 and the kubelet gets a separate readiness listener", async () => {
+    const b = await bootstrapOf("blue");
+    assert.deepEqual(b.admin.address.socket_address, { address: "127.0.0.1", port_value: 9901 });
+    const readiness = listener(b, "lds_readiness_");
+    assert.equal(readiness.address.socket_address.port_value, 15021);
+    const [route] = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    assert.deepEqual(route.match, { path: "/ready" });
+    assert.equal(route.route.prefix_rewrite, "/ping");
+  });
+
+  it("requests exactly the SDS secrets SPIRE serves: the node's SPIFFE ID and the trust domain", async () => {
+    assert.deepEqual(requestedSecretNames(await bootstrapOf("front")), [TD, `${TD}/front`]);
+    assert.deepEqual(requestedSecretNames(await bootstrapOf("blue")), [TD, `${TD}/colorblue`]);
+  });
+
+  it("a bootstrap change rolls the pod; registering green changes no bootstrap", async () => {
+    const hash = async (overrides: Record<string, string>) =>
+      findObject(await renderStack("dev", overrides), "Deployment", "blue", NS).spec.template.metadata
+        .annotations["spire-mesh.io/config-hash-envoy"];
+    const base = await hash({});
+    assert.equal(await hash({ registerGreen: "true" }), base);
+    assert.notEqual(await hash({ trustDomain: "other.example" }), base);
+  });
+
+  it("PERMISSIVE: tls_inspector with a TLS chain and a plaintext chain", () => {
+    const plan = meshNodePlan({
+      name: "ledger",
+      namespace: "ledger",
+      podSelector: { app: "ledger" },
+      trustDomain: "example.org",
+      identity: "spiffe://example.org/ledger",
+      tlsMode: TlsMode.Permissive,
+      allowedCallers: ["spiffe://example.org/front"],
+      dataPlane: DataPlane.Envoy,
+    });
+    const ingress = listener(plan.envoy?.bootstrap, "lds_ingress_");
+    assert.equal(ingress.listener_filters[0].name, "envoy.filters.listener.tls_inspector");
+    assert.deepEqual(
+      ingress.filter_chains.map((c: Json) => [
+        c.filter_chain_match.transport_protocol,
+        c.transport_socket !== undefined,
+      ]),
+      [
+        ["tls", true],
+        ["raw_buffer", false],
+      ],
+    );
+  });
+});
