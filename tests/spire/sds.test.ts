@@ -4,38 +4,18 @@
  * names SPIRE cannot serve, and a StreamSecrets subscription that receives a re-minted SVID after an entry update.
  */
 import * as assert from "node:assert/strict";
-import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, createPublicKey, type X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { fetchSecrets, SdsError, type SdsSecret, type SdsVersion, streamSecrets } from "../support/sdsClient";
 import { type SpireHarness, startSpire } from "../support/spireHarness";
+import { assertChainsToBundle, certificates, lifetimeSeconds } from "../support/x509";
 
 const PROPAGATION_TIMEOUT_MS = 30_000;
 /** SPIRE backdates notBefore a little (clock skew), so a lifetime is the TTL give or take this. */
 const LIFETIME_SLACK_SECONDS = 60;
-
-/** Splits a PEM bundle or chain into certificates, in order. */
-function certificates(pem: string): X509Certificate[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
-    (block) => new X509Certificate(block),
-  );
-}
-
-const lifetimeSeconds = (cert: X509Certificate): number =>
-  (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 1000;
-
-/** Walks leaf -> intermediates -> a root of the bundle; each link must be issued and signed by the next. */
-function assertChainsToBundle(chain: readonly X509Certificate[], bundle: readonly X509Certificate[]): void {
-  for (let i = 0; i < chain.length; i++) {
-    const cert = chain[i];
-    const issuer = chain[i + 1] ?? bundle.find((root) => cert.checkIssued(root));
-    assert.ok(issuer, `no issuer for ${cert.subject} in the chain or the bundle`);
-    assert.ok(cert.checkIssued(issuer), `${cert.subject} is not issued by ${issuer.subject}`);
-    assert.ok(cert.verify(issuer.publicKey), `${cert.subject} is not signed by ${issuer.subject}`);
-  }
-}
 
 /** `version_info/nonce` of every StreamSecrets request the agent logged (at DEBUG). */
 function loggedStreamRequests(agentLog: string): Set<string> {

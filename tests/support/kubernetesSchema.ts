@@ -6,14 +6,9 @@
  * Custom resources have no schema in either; they are counted by kubernetesSchemaCoverage, never hidden.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import * as path from "node:path";
 import type { K8sObject } from "../../spire/k8s";
+import { goTool } from "./goTools";
 
-const repoRoot = path.resolve(__dirname, "../..");
-const validatorModuleDir = path.join(repoRoot, "tools", "validate");
-const strictDecoderPath = path.join(repoRoot, ".cache", "bin", "k8s-strict");
-const BUILD_COMMAND = "bash scripts/build-validators.sh";
 
 interface ModelClass {
   readonly apiVersion?: unknown;
@@ -88,28 +83,8 @@ function openApiProblems(model: ModelClass, object: K8sObject): string[] {
   }
 }
 
-/** Newest modification time of the files the decoder is built from. */
-function newestSourceTime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const entryPath = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSourceTime(entryPath));
-    else if (/\.go$|^go\.(mod|sum)$/.test(entry.name)) newest = Math.max(newest, statSync(entryPath).mtimeMs);
-  }
-  return newest;
-}
-
 function runStrictDecoder(objects: readonly K8sObject[]): StrictDecodeResult[] {
-  if (!existsSync(strictDecoderPath)) {
-    throw new Error(`The strict Kubernetes decoder ${strictDecoderPath} is not built. Run: ${BUILD_COMMAND}`);
-  }
-  // A stale binary would validate against yesterday's scheme; rebuilding is the script's job, not the test's.
-  if (statSync(strictDecoderPath).mtimeMs < newestSourceTime(validatorModuleDir)) {
-    throw new Error(
-      `The strict Kubernetes decoder ${strictDecoderPath} is older than tools/validate. Run: ${BUILD_COMMAND}`,
-    );
-  }
-  const run = spawnSync(strictDecoderPath, [], {
+  const run = spawnSync(goTool("k8s-strict"), [], {
     input: JSON.stringify(objects),
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
