@@ -22,7 +22,12 @@ const spire = new SpireInstallation("spire", spireArgs(config), { providers });
 // appmesh: the controller's CRDs and webhook must be ready before any App Mesh resource or meshed pod exists.
 const controller =
   config.dataPlane === "appmesh"
-    ? appMeshController({ config, provider: cluster.provider, agentSocketPath: spire.agentSocketPath, oidc: cluster.oidc })
+    ? appMeshController({
+        config,
+        provider: cluster.provider,
+        agentSocketPath: spire.agentSocketPath,
+        oidc: cluster.oidc,
+      })
     : undefined;
 
 const demoArgs = colorAppArgs(config, spire.settings.agentSocketPath);

@@ -35,8 +35,11 @@ export class ColorApp extends pulumi.ComponentResource {
     const nodeArgs = colorAppVirtualNodes(spec);
     super("spire-mesh:index:ColorApp", name, {}, opts);
 
-    const make = (suffix: string, object: ReturnType<typeof colorAppNamespace>, dependsOn: pulumi.Resource[] = []) =>
-      kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
+    const make = (
+      suffix: string,
+      object: ReturnType<typeof colorAppNamespace>,
+      dependsOn: pulumi.Resource[] = [],
+    ) => kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
     const namespace = make("namespace", colorAppNamespace(spec));
     const meshObject = colorAppMesh(spec);
     // App Mesh resolves virtual nodes by mesh, so the mesh comes before them.
@@ -57,10 +60,15 @@ export class ColorApp extends pulumi.ComponentResource {
     const code = make("code", objects.code, [namespace]);
     if (mesh && objects.virtualRouter && objects.virtualService) {
       // Routes name virtual nodes, so the router comes after them.
-      const router = make("virtual-router", objects.virtualRouter, [namespace, mesh, ...Object.values(nodes)]);
+      const router = make("virtual-router", objects.virtualRouter, [
+        namespace,
+        mesh,
+        ...Object.values(nodes),
+      ]);
       make("virtual-service", objects.virtualService, [router]);
     }
-    for (const [workload, service] of Object.entries(objects.services)) make(`${workload}-service`, service, [namespace]);
+    for (const [workload, service] of Object.entries(objects.services))
+      make(`${workload}-service`, service, [namespace]);
     // App Mesh's injector looks up the pod's virtual node when the pod is created, and an envoy sidecar needs its
     // bootstrap ConfigMap, so each node comes before its pods.
     for (const [workload, deployment] of Object.entries(objects.deployments)) {

@@ -132,7 +132,12 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
   const planes = Object.values(DataPlane) as string[];
   c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
   if (dataPlane === DataPlane.AppMesh) {
-    c.check(args.envoyImage === undefined, "envoyImage", args.envoyImage, "only applies to the envoy data plane");
+    c.check(
+      args.envoyImage === undefined,
+      "envoyImage",
+      args.envoyImage,
+      "only applies to the envoy data plane",
+    );
   }
   c.done();
 

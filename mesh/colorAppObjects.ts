@@ -4,7 +4,12 @@
  * send traffic to the sidecar's ingress port, so nothing reaches an app around its sidecar.
  */
 import { appSources } from "../app/sources";
-import { CONFIG_HASH_ANNOTATION, contentHash, type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
+import {
+  CONFIG_HASH_ANNOTATION,
+  contentHash,
+  type K8sObject,
+  restrictedContainerSecurity,
+} from "../spire/k8s";
 import { type ColorAppSpec, hostOf, routeName, type Workload } from "./colorApp";
 import { envoyPorts } from "./envoyBootstrap";
 import { DataPlane, type PodAdditions } from "./envoySidecar";
@@ -27,11 +32,20 @@ interface AppContainer {
   readonly image?: string;
 }
 
-function deployment(s: ColorAppSpec, w: Workload, app: AppContainer, codeHash: string, mesh: PodAdditions): K8sObject {
+function deployment(
+  s: ColorAppSpec,
+  w: Workload,
+  app: AppContainer,
+  codeHash: string,
+  mesh: PodAdditions,
+): K8sObject {
   const fromConfigMap = app.image === undefined;
   const envoy = s.dataPlane === DataPlane.Envoy;
   const env = { PORT: String(s.port), ...app.env, ...(envoy ? { BIND_ADDRESS: "127.0.0.1" } : {}) };
-  const annotations = { ...(fromConfigMap ? { [CONFIG_HASH_ANNOTATION]: codeHash } : {}), ...mesh.annotations };
+  const annotations = {
+    ...(fromConfigMap ? { [CONFIG_HASH_ANNOTATION]: codeHash } : {}),
+    ...mesh.annotations,
+  };
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -58,7 +72,9 @@ function deployment(s: ColorAppSpec, w: Workload, app: AppContainer, codeHash: s
               resources: { requests: { cpu: "10m", memory: "32Mi" } },
               // Container-level only: the App Mesh injector adds an init container that needs root and NET_ADMIN.
               securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, runAsUser: 1000 },
-              ...(fromConfigMap ? { volumeMounts: [{ name: "app-code", mountPath: "/app", readOnly: true }] } : {}),
+              ...(fromConfigMap
+                ? { volumeMounts: [{ name: "app-code", mountPath: "/app", readOnly: true }] }
+                : {}),
             },
             ...mesh.containers,
           ],
@@ -135,13 +151,19 @@ export function colorAppNamespace(s: ColorAppSpec): K8sObject {
     kind: "Namespace",
     metadata: {
       name: s.namespace,
-      labels: { mesh: s.meshName, ...(appMesh ? { "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled" } : {}) },
+      labels: {
+        mesh: s.meshName,
+        ...(appMesh ? { "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled" } : {}),
+      },
     },
   };
 }
 
 /** `pods` holds each workload's sidecar additions on the envoy data plane (from its MtlsVirtualNode). */
-export function colorAppObjects(s: ColorAppSpec, pods: Readonly<Record<string, PodAdditions>> = {}): ColorAppObjects {
+export function colorAppObjects(
+  s: ColorAppSpec,
+  pods: Readonly<Record<string, PodAdditions>> = {},
+): ColorAppObjects {
   const sources = appSources();
   const codeHash = contentHash(...Object.entries(sources).flat());
   const mesh = (w: Workload) => pods[w.name] ?? noAdditions;
@@ -172,7 +194,12 @@ export function colorAppObjects(s: ColorAppSpec, pods: Readonly<Record<string, P
   }
   return {
     ...(s.dataPlane === DataPlane.AppMesh ? appMeshObjects(s) : {}),
-    code: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: CODE_CONFIGMAP, namespace: s.namespace }, data: { ...sources } },
+    code: {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: CODE_CONFIGMAP, namespace: s.namespace },
+      data: { ...sources },
+    },
     services,
     deployments,
   };

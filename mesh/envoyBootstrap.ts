@@ -58,8 +58,10 @@ const t = {
 
 /** App Mesh's virtual node name as the controller made it: `<k8s name>_<namespace>`. */
 const awsName = (n: VirtualNodeSpec) => `${n.name}_${n.namespace}`;
-export const ingressCluster = (mesh: string, n: VirtualNodeSpec) => `cds_ingress_${mesh}_${awsName(n)}_${n.protocol}_${n.port}`;
-export const egressCluster = (mesh: string, n: VirtualNodeSpec) => `cds_egress_${mesh}_${awsName(n)}_${n.protocol}_${n.port}`;
+export const ingressCluster = (mesh: string, n: VirtualNodeSpec) =>
+  `cds_ingress_${mesh}_${awsName(n)}_${n.protocol}_${n.port}`;
+export const egressCluster = (mesh: string, n: VirtualNodeSpec) =>
+  `cds_egress_${mesh}_${awsName(n)}_${n.protocol}_${n.port}`;
 
 const seconds = (ms: number) => `${ms / 1000}s`;
 
@@ -99,7 +101,12 @@ const router = { name: "envoy.filters.http.router", typed_config: { "@type": t.r
 function httpConnectionManager(statPrefix: string, routeConfig: object) {
   return {
     name: "envoy.filters.network.http_connection_manager",
-    typed_config: { "@type": t.hcm, stat_prefix: statPrefix, route_config: routeConfig, http_filters: [router] },
+    typed_config: {
+      "@type": t.hcm,
+      stat_prefix: statPrefix,
+      route_config: routeConfig,
+      http_filters: [router],
+    },
   };
 }
 
@@ -118,7 +125,13 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
   const hcm = (prefix: string) =>
     httpConnectionManager(prefix, {
       name: `rds_ingress_${n.protocol}_${n.port}`,
-      virtual_hosts: [{ name: awsName(n), domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: appCluster } }] }],
+      virtual_hosts: [
+        {
+          name: awsName(n),
+          domains: ["*"],
+          routes: [{ match: { prefix: "/" }, route: { cluster: appCluster } }],
+        },
+      ],
     });
   const tlsSocket = () => ({
     name: "envoy.transport_sockets.tls",
@@ -134,9 +147,15 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
   if (n.tlsMode === TlsMode.Strict) {
     filterChains = [{ transport_socket: tlsSocket(), filters: [hcm("ingress_mtls")] }];
   } else if (n.tlsMode === TlsMode.Permissive) {
-    listenerFilters = [{ name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": t.tlsInspector } }];
+    listenerFilters = [
+      { name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": t.tlsInspector } },
+    ];
     filterChains = [
-      { filter_chain_match: { transport_protocol: "tls" }, transport_socket: tlsSocket(), filters: [hcm("ingress_mtls")] },
+      {
+        filter_chain_match: { transport_protocol: "tls" },
+        transport_socket: tlsSocket(),
+        filters: [hcm("ingress_mtls")],
+      },
       { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [hcm("ingress_plaintext")] },
     ];
   } else {
@@ -182,7 +201,9 @@ function egressClusterFor(b: BootstrapInput, target: VirtualNodeSpec) {
       typed_config: {
         "@type": t.upstreamTls,
         // Each backend has its own SAN check: exactly the identity of the node behind it.
-        common_tls_context: commonTls(b.node.identity as string, b.node.trustDomainId, [target.identity as string]),
+        common_tls_context: commonTls(b.node.identity as string, b.node.trustDomainId, [
+          target.identity as string,
+        ]),
       },
     },
     health_checks: healthChecks(target),
@@ -265,14 +286,18 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
         readinessListener(b, appCluster),
       ],
       clusters: [
-        staticCluster(SDS_CLUSTER, { pipe: { path: b.sdsSocketPath } }, {
-          typed_extension_protocol_options: {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-              "@type": t.httpOptions,
-              explicit_http_config: { http2_protocol_options: {} },
+        staticCluster(
+          SDS_CLUSTER,
+          { pipe: { path: b.sdsSocketPath } },
+          {
+            typed_extension_protocol_options: {
+              "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": t.httpOptions,
+                explicit_http_config: { http2_protocol_options: {} },
+              },
             },
           },
-        }),
+        ),
         staticCluster(appCluster, socketAddress("127.0.0.1", n.port)),
         ...[...targets.values()].map((target) => egressClusterFor(b, target)),
       ],

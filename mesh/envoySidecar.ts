@@ -3,7 +3,12 @@
  * `k8s:container-name:envoy` selectors match it as they matched App Mesh's), its bootstrap ConfigMap, the agent
  * socket directory, and the host aliases that send the app's backend calls to the sidecar's egress listeners.
  */
-import { CONFIG_HASH_ANNOTATION, contentHash, type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
+import {
+  CONFIG_HASH_ANNOTATION,
+  contentHash,
+  type K8sObject,
+  restrictedContainerSecurity,
+} from "../spire/k8s";
 import { type BootstrapInput, envoyBootstrap } from "./envoyBootstrap";
 
 export enum DataPlane {
@@ -53,9 +58,18 @@ export function envoySidecar(input: BootstrapInput, image: string): SidecarResul
             { name: "mesh", containerPort: input.ports.ingress, protocol: "TCP" },
             { name: "ready", containerPort: input.ports.readiness, protocol: "TCP" },
           ],
-          readinessProbe: { httpGet: { path: "/ready", port: "ready" }, periodSeconds: 5, failureThreshold: 3 },
+          readinessProbe: {
+            httpGet: { path: "/ready", port: "ready" },
+            periodSeconds: 5,
+            failureThreshold: 3,
+          },
           resources: { requests: { cpu: "50m", memory: "64Mi" } },
-          securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, runAsUser: ENVOY_UID, runAsGroup: ENVOY_UID },
+          securityContext: {
+            ...restrictedContainerSecurity,
+            runAsNonRoot: true,
+            runAsUser: ENVOY_UID,
+            runAsGroup: ENVOY_UID,
+          },
           volumeMounts: [
             { name: "envoy-bootstrap", mountPath: "/etc/envoy", readOnly: true },
             { name: "spire-agent-socket", mountPath: socketDir, readOnly: true },

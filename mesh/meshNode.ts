@@ -2,12 +2,18 @@
  * A virtual node on either data plane: the App Mesh custom resource, or an Envoy sidecar with the same
  * semantics. Checks the envoy-only arguments (how the node reaches its backends) against the node's policy.
  */
-import { isImageRef } from "../spire/settings";
+
 import type { K8sObject } from "../spire/k8s";
+import { isImageRef } from "../spire/settings";
 import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../spire/validation";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
 import { DataPlane, ENVOY_IMAGE, envoySidecar, type SidecarResult } from "./envoySidecar";
-import { appMeshVirtualNode, type VirtualNodeArgs, type VirtualNodeSpec, virtualNodeSpec } from "./virtualNode";
+import {
+  appMeshVirtualNode,
+  type VirtualNodeArgs,
+  type VirtualNodeSpec,
+  virtualNodeSpec,
+} from "./virtualNode";
 
 export interface EgressRouteArgs {
   /** Route name, e.g. "color-route-blue". */
@@ -72,21 +78,43 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   const sdsSocketPath = args.sdsSocketPath ?? "/run/spire/sockets/agent.sock";
   c.check(isAbsolutePath(sdsSocketPath), "sdsSocketPath", sdsSocketPath, "must be an absolute path");
   if (spec.tlsMode !== undefined || spec.allowedServers.length > 0) {
-    c.check(spec.identity !== undefined, "identity", spec.identity, "is required for TLS on the envoy data plane");
+    c.check(
+      spec.identity !== undefined,
+      "identity",
+      spec.identity,
+      "is required for TLS on the envoy data plane",
+    );
   }
 
   const egressArgs = args.egress ?? [];
   const egress: EgressService[] = [];
   for (const [i, e] of egressArgs.entries()) {
     const field = `egress[${i}]`;
-    c.check(spec.backends.includes(e.virtualService), `${field}.virtualService`, e.virtualService, "must be one of backends");
+    c.check(
+      spec.backends.includes(e.virtualService),
+      `${field}.virtualService`,
+      e.virtualService,
+      "must be one of backends",
+    );
     const port = e.port ?? 8080;
     c.check(isPort(port), `${field}.port`, port, "must be an integer port in 1-65535");
-    c.check(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(e.hostname ?? ""), `${field}.hostname`, e.hostname, "must be a DNS name");
+    c.check(
+      /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(e.hostname ?? ""),
+      `${field}.hostname`,
+      e.hostname,
+      "must be a DNS name",
+    );
     c.check((e.routes ?? []).length > 0, `${field}.routes`, e.routes, "needs at least one route");
     const routes = (e.routes ?? []).flatMap((r, j) => {
-      const target = c.attempt(`${field}.routes[${j}].target`, r.target?.name, () => virtualNodeSpec(r.target));
-      c.check(/^[a-z0-9_-]{1,50}$/.test(r.header), `${field}.routes[${j}].header`, r.header, "must be a lowercase header name of 1-50 characters");
+      const target = c.attempt(`${field}.routes[${j}].target`, r.target?.name, () =>
+        virtualNodeSpec(r.target),
+      );
+      c.check(
+        /^[a-z0-9_-]{1,50}$/.test(r.header),
+        `${field}.routes[${j}].header`,
+        r.header,
+        "must be a lowercase header name of 1-50 characters",
+      );
       if (target) {
         c.check(
           target.identity !== undefined && spec.allowedServers.includes(target.identity),
@@ -98,7 +126,13 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
       return target ? [{ name: r.name, header: r.header, value: r.value, target }] : [];
     });
     // A loopback address per virtual service, so its port never collides with the app's on 127.0.0.1.
-    egress.push({ virtualService: e.virtualService, hostname: e.hostname, port, listenAddress: `127.0.0.${i + 2}`, routes });
+    egress.push({
+      virtualService: e.virtualService,
+      hostname: e.hostname,
+      port,
+      listenAddress: `127.0.0.${i + 2}`,
+      routes,
+    });
   }
   for (const backend of spec.backends) {
     c.check(

@@ -33,7 +33,10 @@ describe("stack outputs (dev)", () => {
       verify.certs.front,
       `(kubectl port-forward -n ${ns} deploy/front 19901:9901 >/dev/null & pf=$!; sleep 2; curl -s http://localhost:19901/certs; kill $pf)`,
     );
-    assert.match(verify.sdsClusterHealth, /curl -s http:\/\/localhost:19901\/clusters; kill \$pf\) \| grep -E '\(static_cluster_sds/);
+    assert.match(
+      verify.sdsClusterHealth,
+      /curl -s http:\/\/localhost:19901\/clusters; kill \$pf\) \| grep -E '\(static_cluster_sds/,
+    );
   });
 
   it("appmesh: gives Step 4's SDS cluster check, /certs and cluster health on the envoy sidecar's admin port", async () => {

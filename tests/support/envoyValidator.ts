@@ -9,7 +9,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { goTool } from "./goTools";
 
-
 export interface EnvoyValidateReport {
   readonly file: string;
   readonly errors: readonly string[];

@@ -9,7 +9,6 @@ import { spawnSync } from "node:child_process";
 import type { K8sObject } from "../../spire/k8s";
 import { goTool } from "./goTools";
 
-
 interface ModelClass {
   readonly apiVersion?: unknown;
   readonly kind?: unknown;
