@@ -17,9 +17,9 @@ describe("App Mesh controller", () => {
     const r = await renderStack("eks", appMesh);
     const role = r.resources.find((x) => x.type === "aws:iam/role:Role");
     const release = r.resources.find((x) => x.type === "kubernetes:helm.sh/v3:Release");
-    const values = (
-      release?.inputs as { values: { serviceAccount: { annotations: Record<string, string> } } }
-    ).values;
+    assert.ok(release, "the controller release");
+    const values = (release.inputs as { values: { serviceAccount: { annotations: Record<string, string> } } })
+      .values;
     assert.match(
       values.serviceAccount.annotations["eks.amazonaws.com/role-arn"],
       /^<placeholder: ARN of aws:iam\/role:Role/,
