@@ -1,5 +1,5 @@
 /** Mocha root hooks shared by every suite. */
-import { killAll } from "./support/processes";
+import { killAll } from "../local/processes";
 
 export const mochaHooks = {
   afterAll(): void {

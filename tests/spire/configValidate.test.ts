@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { renderStack } from "../support/render";
-import { spireBinary } from "../support/spireHarness";
+import { spireBinary } from "../../local/spireHarness";
 
 interface Validation {
   readonly status: number | null;

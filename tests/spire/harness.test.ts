@@ -8,7 +8,7 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { type SpireHarness, spireBinary, startSpire } from "../support/spireHarness";
+import { type SpireHarness, spireBinary, startSpire } from "../../local/spireHarness";
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 const FIXTURE = "tests/fixtures/harness-failing.fixture.ts";

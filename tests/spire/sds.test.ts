@@ -9,9 +9,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { fetchSecrets, SdsError, type SdsSecret, type SdsVersion, streamSecrets } from "../support/sdsClient";
-import { type SpireHarness, startSpire } from "../support/spireHarness";
-import { assertChainsToBundle, certificates, lifetimeSeconds } from "../support/x509";
+import {
+  fetchSecrets,
+  SdsError,
+  type SdsSecret,
+  type SdsVersion,
+  streamSecrets,
+} from "../../local/sdsClient";
+import { type SpireHarness, startSpire } from "../../local/spireHarness";
+import { assertChainsToBundle, certificates, lifetimeSeconds } from "../../local/x509";
 
 const PROPAGATION_TIMEOUT_MS = 30_000;
 /** SPIRE backdates notBefore a little (clock skew), so a lifetime is the TTL give or take this. */

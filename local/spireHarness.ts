@@ -10,17 +10,12 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import {
-  type AgentPlatform,
-  renderAgentConf,
-  renderServerConf,
-  type ServerPlatform,
-} from "../../spire/config";
-import { block, plugin } from "../../spire/hcl";
-import { type SpireInstallationArgs, type SpireSettings, spireSettings } from "../../spire/settings";
+import { type AgentPlatform, renderAgentConf, renderServerConf, type ServerPlatform } from "../spire/config";
+import { block, plugin } from "../spire/hcl";
+import { type SpireInstallationArgs, type SpireSettings, spireSettings } from "../spire/settings";
 import { track } from "./processes";
 
-const REPO_ROOT = path.resolve(__dirname, "../..");
+const REPO_ROOT = path.resolve(__dirname, "..");
 export const SPIRE_BIN_DIR = path.join(REPO_ROOT, ".cache", "spire", "bin");
 /** The walkthrough's trust domain, so rendered plans run unchanged against the harness. */
 export const HARNESS_TRUST_DOMAIN = "howto-k8s-mtls-sds-based.aws";

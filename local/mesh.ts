@@ -1,0 +1,225 @@
+/**
+ * The rendered mesh on loopback: the real apps, each behind a TLS sidecar running its rendered bootstrap, each
+ * sidecar under a uid of its own so the SPIRE agent attests workloads apart (`unix:uid:<n>` standing in for the
+ * k8s selectors). Services become local addresses; pod hostAliases become a DNS preload for the app.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { RenderResult } from "../render/runtime";
+import { isKubernetesObject, kubernetesObject } from "../render/write";
+import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries";
+import { track } from "./processes";
+import type { Placement } from "./sidecar";
+import { freePort, type SpireHarness } from "./spireHarness";
+
+// biome-ignore lint/suspicious/noExplicitAny: manifests are walked as plain JSON.
+type Json = any;
+
+const REPO = path.resolve(__dirname, "..");
+const RUNNER = path.join(REPO, "bin", "spire-entry.js");
+const FIRST_UID = 20001;
+
+export interface LocalWorkload {
+  readonly name: string;
+  readonly identity: string;
+  readonly uid: number;
+  readonly bootstrap: Json;
+  readonly placement: Placement;
+  readonly appPort: number;
+}
+
+export interface LocalMesh {
+  readonly workloads: Readonly<Record<string, LocalWorkload>>;
+  /** `http://127.0.0.1:<port>` of a workload's mesh ingress (what its Service targets). */
+  ingressUrl(workload: string): string;
+  /** GET on a sidecar's admin interface (`/stats`, `/certs`, `/clusters`). */
+  admin(workload: string, adminPath: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+function objects(render: RenderResult): Json[] {
+  return render.resources.filter(isKubernetesObject).map(kubernetesObject);
+}
+
+async function waitFor(label: string, child: ChildProcess, line: RegExp, timeoutMs = 30_000): Promise<void> {
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${label} not ready in ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    );
+    const onData = (d: Buffer) => {
+      output += d;
+      if (line.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (d) => {
+      output += d;
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited ${code}:\n${output}`));
+    });
+  });
+}
+
+/** A loopback address of this run's own, so egress listeners never collide with anything else on 127.0.0.1. */
+const privateLoopback = (i: number) =>
+  `127.${100 + (process.pid % 100)}.${Math.floor(Math.random() * 250) + 1}.${i + 2}`;
+
+/**
+ * Runs the render's mesh on loopback. Requires root: each sidecar runs under its own uid, which is how the local
+ * unix attestor distinguishes workloads.
+ */
+export async function startLocalMesh(spire: SpireHarness, render: RenderResult): Promise<LocalMesh> {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "the local mesh runs each sidecar under its own uid so SPIRE can attest workloads apart: run it as root",
+    );
+  }
+  // Sidecars under other uids must reach the agent socket; the directory is traversable, not listable.
+  fs.chmodSync(spire.dataDir, 0o711);
+  const all = objects(render);
+  const deployments = all.filter(
+    (o) => o.kind === "Deployment" && o.spec.template.spec.containers.some((c: Json) => c.name === "envoy"),
+  );
+  const services = all.filter((o) => o.kind === "Service" && o.spec.selector);
+  const byName = new Map<string, LocalWorkload>();
+
+  for (const [i, d] of deployments.entries()) {
+    const name = d.metadata.name as string;
+    const configMap = all.find((o) => o.kind === "ConfigMap" && o.metadata.name === `${name}-envoy`);
+    const bootstrap = JSON.parse(configMap.data["bootstrap.json"]);
+    const egress: Record<string, string> = {};
+    for (const [j, l] of bootstrap.static_resources.listeners.entries()) {
+      if (l.name.startsWith("lds_egress_"))
+        egress[l.name] = `${privateLoopback(j)}:${l.address.socket_address.port_value}`;
+    }
+    const appPort = await freePort();
+    const placement: Placement = {
+      agentSocket: spire.agentSocket,
+      ingressPort: await freePort(),
+      app: `127.0.0.1:${appPort}`,
+      readinessPort: await freePort(),
+      adminPort: await freePort(),
+      egress,
+      endpoints: {},
+    };
+    const certName = bootstrap.static_resources.clusters
+      .concat(bootstrap.static_resources.listeners.flatMap((l: Json) => l.filter_chains))
+      .map(
+        (x: Json) =>
+          x.transport_socket?.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name,
+      )
+      .find((n: string | undefined) => n);
+    byName.set(name, { name, identity: certName, uid: FIRST_UID + i, bootstrap, placement, appPort });
+  }
+  // Services: a backend cluster's `service:port` is that service's workload's mesh ingress.
+  for (const w of byName.values()) {
+    for (const c of w.bootstrap.static_resources.clusters.filter((x: Json) => x.transport_socket)) {
+      const address = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+      const service = services.find(
+        (s) => `${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local` === address.address,
+      );
+      const target = deployments.find((d) =>
+        Object.entries(service?.spec.selector ?? {}).every(
+          ([k, v]) => d.spec.template.metadata.labels[k] === v,
+        ),
+      );
+      const targetWorkload = target && byName.get(target.metadata.name);
+      if (targetWorkload) {
+        (w.placement.endpoints as Record<string, string>)[`${address.address}:${address.port_value}`] =
+          `127.0.0.1:${targetWorkload.placement.ingressPort}`;
+      }
+    }
+  }
+
+  const children: ChildProcess[] = [];
+  const startApp = async (w: LocalWorkload, d: Json) => {
+    const pod = d.spec.template.spec;
+    const app = pod.containers.find((c: Json) => c.name === "app");
+    const env: Record<string, string> = Object.fromEntries(app.env.map((e: Json) => [e.name, e.value]));
+    env.PORT = String(w.appPort);
+    // hostAliases point a backend's name at the sidecar's egress listener: here its private loopback address.
+    const aliases: Record<string, string> = {};
+    for (const alias of pod.hostAliases ?? []) {
+      const listener = Object.entries(w.placement.egress).find(([name]) => name.includes(`_${alias.ip}_`));
+      for (const host of alias.hostnames) if (listener) aliases[host] = listener[1].split(":")[0];
+    }
+    const file = path.join(REPO, "app", app.command[1].replace("/app/", ""));
+    const child = track(
+      spawn(process.execPath, ["--require", path.join(__dirname, "hostAliases.js"), file], {
+        env: { ...process.env, ...env, HOST_ALIASES: JSON.stringify(aliases) },
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
+    children.push(child);
+    await waitFor(`app ${w.name}`, child, /running server|listening/i);
+  };
+  const startSidecar = async (w: LocalWorkload) => {
+    const child = track(
+      spawn(
+        process.execPath,
+        [
+          "--require",
+          require.resolve("ts-node/register/transpile-only"),
+          path.join(__dirname, "sidecarMain.ts"),
+          JSON.stringify({ bootstrap: w.bootstrap, placement: w.placement }),
+        ],
+        {
+          uid: w.uid,
+          gid: w.uid,
+          cwd: REPO,
+          env: { ...process.env, HOME: "/tmp" },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      ),
+    );
+    children.push(child);
+    await waitFor(`sidecar ${w.name}`, child, /SIDECAR READY/);
+  };
+  for (const d of deployments) await startApp(byName.get(d.metadata.name) as LocalWorkload, d);
+  await Promise.all([...byName.values()].map(startSidecar));
+
+  return {
+    workloads: Object.fromEntries(byName),
+    ingressUrl: (name) => `http://127.0.0.1:${byName.get(name)?.placement.ingressPort}`,
+    admin: async (name, adminPath) => {
+      const response = await fetch(`http://127.0.0.1:${byName.get(name)?.placement.adminPort}${adminPath}`);
+      return response.text();
+    },
+    stop: async () => {
+      for (const child of children) child.kill("SIGKILL");
+    },
+  };
+}
+
+/**
+ * Registers a render's workload entries for the local mesh through the same entry code as SpireEntry (plans run
+ * by bin/spire-entry.js); only the selectors change, to the uid of the workload whose sidecar asks for that ID.
+ * The k8s_psat node entry is left out: the harness agent holds the same alias through its join token.
+ */
+export function registerLocally(
+  spire: SpireHarness,
+  render: RenderResult,
+  mesh: LocalMesh,
+  only?: (identity: string) => boolean,
+): string[] {
+  const uidOf = new Map(Object.values(mesh.workloads).map((w) => [w.identity, w.uid]));
+  const registered: string[] = [];
+  for (const command of render.resources.filter((x) => x.type === "command:local:Command")) {
+    const entry = JSON.parse((command.inputs as { create: string }).create).expect as ResolvedEntry;
+    const uid = uidOf.get(entry.spiffeId);
+    if (uid === undefined || (only && !only(entry.spiffeId))) continue;
+    const local: ResolvedEntry = { ...entry, selectors: [{ type: "unix", value: `uid:${uid}` }] };
+    const { create } = entryPlans(entryCommands([spire.serverBin], local, spire.serverSocket), local);
+    const result = spawnSync(process.execPath, [RUNNER, create], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`registering ${entry.spiffeId}: ${result.stderr}`);
+    registered.push(entry.spiffeId);
+  }
+  return registered;
+}
