@@ -9,11 +9,11 @@ import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { fetchSecrets, SdsError, type SdsNode } from "../../local/sdsClient";
+import { type SpireHarness, startSpire } from "../../local/spireHarness";
+import { assertChainsToBundle, certificates } from "../../local/x509";
 import { requestedSecretNames } from "../../mesh/envoyBootstrap";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
 import { findObject, renderStack } from "../support/render";
-import { type SpireHarness, startSpire } from "../../local/spireHarness";
-import { assertChainsToBundle, certificates } from "../../local/x509";
 
 const NS = "howto-k8s-mtls-sds-based";
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";

@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { renderStack } from "../support/render";
 import { spireBinary } from "../../local/spireHarness";
+import { renderStack } from "../support/render";
 
 interface Validation {
   readonly status: number | null;

@@ -7,10 +7,10 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
+import { type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
 import type { RecordedResource } from "../../render/runtime";
 import { entryCommands, entryPlans, resolveEntry } from "../../spire/entries";
 import { renderStack } from "../support/render";
-import { type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 const TD = "howto-k8s-mtls-sds-based.aws";
