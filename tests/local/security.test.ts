@@ -68,14 +68,13 @@ function probe(url: string, credentials?: Credentials): Promise<number | string>
     const options = credentials
       ? { ...credentials, agent: false, checkServerIdentity: () => undefined }
       : { agent: false };
-    const req = (url.startsWith("https") ? https : require("node:http")).get(
-      url,
-      options,
-      (res: { statusCode: number; resume(): void }) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      },
-    );
+    const onResponse = (res: http.IncomingMessage) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    };
+    const req = url.startsWith("https")
+      ? https.get(url, options, onResponse)
+      : http.get(url, options, onResponse);
     req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     req.setTimeout(5000, () => req.destroy(new Error("timeout")));
   });
