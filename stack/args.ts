@@ -27,6 +27,8 @@ export function spireArgs(config: StackConfig): SpireInstallationArgs {
     caTtl: config.caTtl,
     storageSize: config.spireStorageSize,
     storageClassName: config.spireStorageClass || undefined,
+    agentSyncInterval: config.spireAgentSyncInterval || undefined,
+    serverCacheReloadInterval: config.spireServerCacheReloadInterval || undefined,
   };
 }
 
@@ -50,6 +52,8 @@ export const configKeyOf: Readonly<Record<string, string>> = {
   caTtl: "caTtl",
   storageSize: "spireStorageSize",
   storageClassName: "spireStorageClass",
+  agentSyncInterval: "spireAgentSyncInterval",
+  serverCacheReloadInterval: "spireServerCacheReloadInterval",
   "existing.namespace": "spireExistingNamespace",
   "existing.serverPod": "spireExistingServerPod",
   "existing.serverContainer": "spireExistingServerContainer",

@@ -36,6 +36,8 @@ export interface StackConfig {
   readonly spireExistingAgentSocketPath: string;
   readonly svidTtl: string;
   readonly caTtl: string;
+  readonly spireAgentSyncInterval: string;
+  readonly spireServerCacheReloadInterval: string;
   readonly spireStorageSize: string;
   readonly spireStorageClass: string;
   readonly appNamespace: string;
