@@ -20,6 +20,10 @@ const REPO = path.resolve(__dirname, "..");
 const RUNNER = path.join(REPO, "bin", "spire-entry.js");
 const FIRST_UID = 20001;
 
+/** A counter from a sidecar's `/stats` text, 0 when absent (Envoy omits counters it never touched). */
+export const statValue = (stats: string, name: string): number =>
+  Number(new RegExp(`^${name.replace(/[.]/g, "\\.")}: (\\d+)$`, "m").exec(stats)?.[1] ?? 0);
+
 export interface LocalWorkload {
   readonly name: string;
   readonly identity: string;

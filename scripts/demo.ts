@@ -5,7 +5,7 @@
  * cluster health, handshake counters, blue and red answering, green failing, and green working once registered.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import { type LocalMesh, registerLocally, startLocalMesh } from "../local/mesh";
+import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../local/mesh";
 import { killAll } from "../local/processes";
 import { startSpire } from "../local/spireHarness";
 import { renderProgram } from "../render/runtime";
@@ -56,9 +56,6 @@ function printCerts(json: string): number {
   }
   return certificates.length;
 }
-
-const stat = (stats: string, name: string) =>
-  Number(new RegExp(`^${name.replace(/\./g, "\\.")}: (\\d+)$`, "m").exec(stats)?.[1] ?? 0);
 
 async function main() {
   const started = Date.now();
@@ -123,7 +120,10 @@ async function main() {
       for (const color of ["blue", "red"]) {
         const s = await mesh.admin(color, "/stats?filter=ssl.handshake");
         console.log(`    ${color} ${s.trim()}`);
-        expect(`${color}'s listener counted handshakes`, stat(s, "listener.0.0.0.0_15000.ssl.handshake") > 0);
+        expect(
+          `${color}'s listener counted handshakes`,
+          statValue(s, "listener.0.0.0.0_15000.ssl.handshake") > 0,
+        );
       }
 
       step("Step 6: registering green (register_server_entries.sh registerGreen)");
@@ -144,7 +144,7 @@ async function main() {
       console.log(`    green ${greenStats.trim()}`);
       expect(
         "green's listener counted a handshake",
-        stat(greenStats, "listener.0.0.0.0_15000.ssl.handshake") > 0,
+        statValue(greenStats, "listener.0.0.0.0_15000.ssl.handshake") > 0,
       );
     } finally {
       await mesh.stop();

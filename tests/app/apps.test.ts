@@ -3,12 +3,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
+import type * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { appSources } from "../../app/sources";
 import { track } from "../../local/processes";
+import { freePort } from "../../local/spireHarness";
 
 // The real apps, run as child processes the way the pods run them: `node /app/<file>`.
 const APP_DIR = path.resolve(__dirname, "../../app");
@@ -49,16 +50,6 @@ afterEach(async () => {
     server.close();
   }
 });
-
-/** A port nothing listens on right now: bind port 0, note what the kernel picked, release it. */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 function request(
   port: number,

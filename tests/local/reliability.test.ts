@@ -5,7 +5,7 @@
  */
 import * as assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
-import { type LocalMesh, registerLocally, startLocalMesh } from "../../local/mesh";
+import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../../local/mesh";
 import { type SpireHarness, startSpire } from "../../local/spireHarness";
 import type { RenderResult } from "../../render/runtime";
 import { renderStack } from "../support/render";
@@ -36,9 +36,6 @@ const servedSerial = async (mesh: LocalMesh, workload: string) => {
   };
   return json.certificates[0]?.cert_chain[0]?.serial_number;
 };
-
-const stat = (stats: string, name: string) =>
-  Number(new RegExp(`^${name.replace(/[.]/g, "\\.")}: (\\d+)$`, "m").exec(stats)?.[1] ?? 0);
 
 describe("the local mesh on real SPIRE: reliability", function () {
   this.timeout(240_000);
@@ -98,7 +95,7 @@ describe("the local mesh on real SPIRE: reliability", function () {
 
   it("agent restart: the SDS streams recover and new requests succeed", async () => {
     const pushes = async () =>
-      stat(await mesh.admin("front", "/stats?filter=update_success"), `sds.${TD}/front.update_success`);
+      statValue(await mesh.admin("front", "/stats?filter=update_success"), `sds.${TD}/front.update_success`);
     const pushesBefore = await pushes();
     await spire.restartAgent();
     await until("a new SDS push to front after the restart", async () => (await pushes()) > pushesBefore);

@@ -10,7 +10,7 @@ import * as https from "node:https";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { sidecarPlan } from "../../local/bootstrapPlan";
-import { type LocalMesh, registerLocally, startLocalMesh } from "../../local/mesh";
+import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../../local/mesh";
 import { track } from "../../local/processes";
 import { fetchSecrets } from "../../local/sdsClient";
 import { Sidecar } from "../../local/sidecar";
@@ -81,8 +81,6 @@ function probe(url: string, credentials?: Credentials): Promise<number | string>
 }
 
 const tlsUrl = (mesh: LocalMesh, workload: string) => mesh.ingressUrl(workload).replace("http:", "https:");
-const stat = (stats: string, name: string) =>
-  Number(new RegExp(`^${name.replace(/[.]/g, "\\.")}: (\\d+)$`, "m").exec(stats)?.[1] ?? 0);
 
 describe("the local mesh on real SPIRE: security", function () {
   this.timeout(180_000);
@@ -120,9 +118,12 @@ describe("the local mesh on real SPIRE: security", function () {
   });
 
   it("denies a peer not in the SAN list: red's SVID calling blue as if it were front", async () => {
-    const before = stat(await mesh.admin("blue", "/stats"), "listener.0.0.0.0_15000.ssl.fail_verify_san");
+    const before = statValue(
+      await mesh.admin("blue", "/stats"),
+      "listener.0.0.0.0_15000.ssl.fail_verify_san",
+    );
     assert.notEqual(await probe(tlsUrl(mesh, "blue"), asRed), 200);
-    const after = stat(await mesh.admin("blue", "/stats"), "listener.0.0.0.0_15000.ssl.fail_verify_san");
+    const after = statValue(await mesh.admin("blue", "/stats"), "listener.0.0.0.0_15000.ssl.fail_verify_san");
     assert.equal(after, before + 1, "blue counted the SAN mismatch");
   });
 
