@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type ColorAppArgs, colorAppSpec, colorAppVirtualNodes, workloads } from "../mesh/colorApp";
 import { colorAppMesh, colorAppNamespace, colorAppObjects } from "../mesh/colorAppObjects";
 import type { PodAdditions } from "../mesh/envoySidecar";
+import { meshNodePlan } from "../mesh/meshNode";
 import { kubernetesObject } from "./kubernetesObject";
 import { MtlsVirtualNode } from "./mtlsVirtualNode";
 
@@ -33,6 +34,8 @@ export class ColorApp extends pulumi.ComponentResource {
   constructor(name: string, args: ColorAppArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     const spec = colorAppSpec(args);
     const nodeArgs = colorAppVirtualNodes(spec);
+    // Check every node before anything is registered; the MtlsVirtualNode children plan them again when built.
+    for (const node of nodeArgs) meshNodePlan(node);
     super("spire-mesh:index:ColorApp", name, {}, opts);
 
     const make = (
