@@ -53,7 +53,8 @@ export function envoySidecar(input: BootstrapInput, image: string): SidecarResul
         {
           name: "envoy",
           image,
-          args: ["-c", "/etc/envoy/bootstrap.json", "--log-level", "info"],
+          // No hot restart: it needs shared memory across container restarts, and the root filesystem is read-only.
+          args: ["-c", "/etc/envoy/bootstrap.json", "--log-level", "info", "--disable-hot-restart"],
           ports: [
             { name: "mesh", containerPort: input.ports.ingress, protocol: "TCP" },
             { name: "ready", containerPort: input.ports.readiness, protocol: "TCP" },

@@ -7,6 +7,7 @@ import { requestedSecretNames } from "../../mesh/envoyBootstrap";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { meshNodePlan } from "../../mesh/meshNode";
 import { TlsMode } from "../../mesh/virtualNode";
+import { kubernetesSchemaCoverage, validateKubernetesObjects } from "../support/kubernetesSchema";
 import { findObject, kubernetesObjects, renderStack } from "../support/render";
 
 const NS = "howto-k8s-mtls-sds-based";
@@ -42,6 +43,14 @@ describe("envoy data plane (dev stack default)", () => {
     assert.ok(!r.resources.some((x) => x.type.startsWith("kubernetes:helm.sh")));
     const ns = findObject(r, "Namespace", NS);
     assert.equal(ns.metadata.labels?.["appmesh.k8s.aws/sidecarInjectorWebhook"], undefined);
+  });
+
+  it("every Kubernetes object passes the Kubernetes schema checks, and none is a custom resource", async () => {
+    for (const overrides of [{}, { registerGreen: "true" }] as Record<string, string>[]) {
+      const objects = kubernetesObjects(await renderStack("dev", overrides));
+      assert.deepEqual(kubernetesSchemaCoverage(objects).customResources, []);
+      validateKubernetesObjects(objects);
+    }
   });
 
   it("every meshed pod has a sidecar named envoy, with its bootstrap and the agent socket directory", async () => {
