@@ -9,35 +9,60 @@
  *   update: entry update; if the entry vanished out of band, create it again.
  *   delete: entry delete; an entry that is already gone counts as deleted.
  *
- * Kubernetes access comes from the environment: KUBECONFIG (a path) or SPIRE_MESH_KUBECONFIG (the contents),
- * and SPIRE_MESH_KUBE_CONTEXT for a context.
+ * Kubernetes access comes from the environment, never argv: KUBECONFIG (a path) or SPIRE_MESH_KUBECONFIG (the
+ * contents, served through a FIFO so they are never written to disk), and SPIRE_MESH_KUBE_CONTEXT for a context.
  */
 
-const { spawn } = require("node:child_process");
+const { spawn, spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
 
 const OK = 0;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 
-/** @param {readonly string[]} argv */
-function withContext(argv) {
-  const context = process.env.SPIRE_MESH_KUBE_CONTEXT;
-  if (!context || !argv[0]?.endsWith("kubectl")) return [...argv];
-  return [argv[0], "--context", context, ...argv.slice(1)];
+/**
+ * Hands `content` to one reader through a FIFO in a private directory: the kubeconfig reaches kubectl as a file
+ * path without its bytes ever being written to disk (kubectl reads it once, as with `--kubeconfig <(...)`).
+ */
+async function serveThroughFifo(
+  /** @type {string} */ content,
+  /** @type {(path: string) => Promise<any>} */ use,
+) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spire-entry-"));
+  const fifo = path.join(dir, "kubeconfig");
+  try {
+    const made = spawnSync("mkfifo", ["-m", "600", fifo], { encoding: "utf8" });
+    if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr || made.error?.message}`);
+    // Opening for write blocks until the reader opens the other end.
+    const written = new Promise((resolve) => {
+      const writer = fs.createWriteStream(fifo);
+      writer.on("error", resolve);
+      writer.end(content, resolve);
+    });
+    try {
+      return await use(fifo);
+    } finally {
+      // A reader that never came (kubectl failed early) would leave the writer blocked: open the read end.
+      const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      await written;
+      fs.closeSync(reader);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/**
- * Runs argv; resolves to parsed JSON stdout, rejects with stderr when the process fails. An inline kubeconfig
- * (SPIRE_MESH_KUBECONFIG) is handed to kubectl through a pipe on fd 3, so it never touches the disk.
- */
-function run(/** @type {readonly string[]} */ argv) {
-  const [file, ...args] = withContext(argv);
-  const inlineKubeconfig = process.env.SPIRE_MESH_KUBECONFIG;
+/** Starts argv; resolves to parsed JSON stdout, rejects with stderr when the process fails. */
+function spawnJson(/** @type {readonly string[]} */ argv, /** @type {string | undefined} */ kubeconfigPath) {
+  const [file, ...args] = argv;
   const env = { ...process.env };
   delete env.SPIRE_MESH_KUBECONFIG;
-  if (inlineKubeconfig) env.KUBECONFIG = "/dev/fd/3";
+  delete env.SPIRE_MESH_KUBE_CONTEXT;
+  if (kubeconfigPath !== undefined) env.KUBECONFIG = kubeconfigPath;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ["pipe", "pipe", "pipe", "pipe"] });
+    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -49,7 +74,7 @@ function run(/** @type {readonly string[]} */ argv) {
     child.on("error", (e) => reject(new Error(`could not start ${file}: ${e.message}`)));
     child.on("close", (status) => {
       if (status !== 0) {
-        const err = new Error(`${[file, ...args].join(" ")} exited ${status}: ${stderr.trim()}`);
+        const err = new Error(`${argv.join(" ")} exited ${status}: ${stderr.trim()}`);
         /** @type {any} */ (err).stderr = stderr;
         reject(err);
         return;
@@ -60,11 +85,40 @@ function run(/** @type {readonly string[]} */ argv) {
         reject(new Error(`${file} printed no JSON: ${stdout.slice(0, 200)}`));
       }
     });
-    const fd3 = /** @type {import("node:stream").Writable} */ (child.stdio[3]);
-    fd3.on("error", () => {}); // the child may never read it
-    fd3.end(inlineKubeconfig ?? "");
-    child.stdin.end();
   });
+}
+
+/** Runs argv, handing kubectl an in-memory kubeconfig when there is one. */
+function spawnWithKubeconfig(
+  /** @type {readonly string[]} */ argv,
+  /** @type {string | undefined} */ kubeconfig,
+) {
+  if (kubeconfig === undefined) return spawnJson(argv, undefined);
+  return serveThroughFifo(kubeconfig, (fifo) => spawnJson(argv, fifo));
+}
+
+/**
+ * The kubeconfig kubectl gets: SPIRE_MESH_KUBECONFIG (contents) or KUBECONFIG as given; with
+ * SPIRE_MESH_KUBE_CONTEXT, the same config flattened with that context made current, so the context is chosen
+ * without putting it into any argv.
+ */
+async function kubeconfigFor(/** @type {string} */ kubectl) {
+  const inline = process.env.SPIRE_MESH_KUBECONFIG;
+  const context = process.env.SPIRE_MESH_KUBE_CONTEXT;
+  if (!context) return inline;
+  const config = /** @type {any} */ (
+    await spawnWithKubeconfig([kubectl, "config", "view", "--raw", "--flatten", "-o", "json"], inline)
+  );
+  if (!(config.contexts ?? []).some((/** @type {any} */ c) => c.name === context)) {
+    throw new Error(`kubeconfig has no context ${JSON.stringify(context)}`);
+  }
+  return JSON.stringify({ ...config, "current-context": context });
+}
+
+/** Runs one step's argv; kubectl gets the kubeconfig from the environment as described above. */
+async function run(/** @type {readonly string[]} */ argv) {
+  const kubeconfig = argv[0]?.endsWith("kubectl") ? await kubeconfigFor(argv[0]) : undefined;
+  return spawnWithKubeconfig(argv, kubeconfig);
 }
 
 /** The status of the single result of a create/update/delete call. */
