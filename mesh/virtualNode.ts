@@ -87,6 +87,13 @@ export const walkthroughHealthCheck: Required<HealthCheckArgs> = {
   intervalMillis: 5000,
 };
 
+const healthCheckLimits = [
+  ["healthyThreshold", 2, 10],
+  ["unhealthyThreshold", 2, 10],
+  ["timeoutMillis", 2000, 60000],
+  ["intervalMillis", 5000, 300000],
+] as const;
+
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const inRange = (n: unknown, min: number, max: number) =>
   Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
@@ -129,30 +136,10 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     "must be an absolute HTTP path",
   );
   // App Mesh's limits, from the VirtualNode CRD.
-  c.check(
-    inRange(healthCheck.healthyThreshold, 2, 10),
-    "healthCheck.healthyThreshold",
-    healthCheck.healthyThreshold,
-    "must be an integer in 2-10",
-  );
-  c.check(
-    inRange(healthCheck.unhealthyThreshold, 2, 10),
-    "healthCheck.unhealthyThreshold",
-    healthCheck.unhealthyThreshold,
-    "must be an integer in 2-10",
-  );
-  c.check(
-    inRange(healthCheck.timeoutMillis, 2000, 60000),
-    "healthCheck.timeoutMillis",
-    healthCheck.timeoutMillis,
-    "must be an integer in 2000-60000",
-  );
-  c.check(
-    inRange(healthCheck.intervalMillis, 5000, 300000),
-    "healthCheck.intervalMillis",
-    healthCheck.intervalMillis,
-    "must be an integer in 5000-300000",
-  );
+  for (const [key, min, max] of healthCheckLimits) {
+    const value = healthCheck[key];
+    c.check(inRange(value, min, max), `healthCheck.${key}`, value, `must be an integer in ${min}-${max}`);
+  }
 
   const callers = [...(args.allowedCallers ?? [])];
   const servers = [...(args.allowedServers ?? [])];
