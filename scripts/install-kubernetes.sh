@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds a Kubernetes control plane for loopback tests from the Go module proxy into .cache/kubernetes/bin:
+# etcd 3.6.16 (3.4 lacks the watch progress requests kwok relies on), kube-apiserver, kube-controller-manager,
+# kube-scheduler and kubectl v1.34.4, and kwok v0.8.0 (fake nodes). No container runtime is involved.
+# Each lives in its own tools module so no other dependency can move its versions. Idempotent.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tool.sh"
+
+bin_dir="$repo_root/.cache/kubernetes/bin"
+KUBERNETES_VERSION="v1.34.4"
+
+build_go_tool "$repo_root/tools/etcd" "$bin_dir/etcd" go.etcd.io/etcd/server/v3 -ldflags "-s -w"
+
+kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION}"
+kube_ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34"
+kube_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  build_go_tool "$repo_root/tools/kubernetes" "$bin_dir/$name" "k8s.io/kubernetes/cmd/$name" -ldflags "$kube_ldflags"
+done
+
+build_go_tool "$repo_root/tools/kwok" "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w"
+
+# kwok needs its Stage objects (fake node and pod lifecycles, volume provisioning) in its config file; they
+# ship in the module's kustomize/stage folder. Keep a copy next to the binaries for scripts/cluster.ts.
+(cd "$repo_root/tools/kwok" && run_logged download-kwok go mod download sigs.k8s.io/kwok)
+kwok_source="$(cd "$repo_root/tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+mkdir -p "$repo_root/.cache/kubernetes/kwok-stage"
+cp -r "$kwok_source/kustomize/stage/." "$repo_root/.cache/kubernetes/kwok-stage/"
+chmod -R u+w "$repo_root/.cache/kubernetes/kwok-stage"
+
+"$bin_dir/kubectl" version --client

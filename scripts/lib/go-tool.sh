@@ -1,0 +1,63 @@
+# Shared by the install-*.sh scripts: build a Go binary from a tools module under tools/ into .cache/,
+# skipping it when a stamp says the same module files and flags already built it.
+# Source this file; it defines repo_root, fail, run_logged and build_go_tool.
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+log_dir="$repo_root/.cache/logs"
+
+fail() { echo "${0##*/}: $*" >&2; exit 1; }
+
+# run_logged LABEL CMD...: runs CMD with its output in .cache/logs/LABEL.log. On failure it prints the
+# command and the last lines of its output, then exits with the command's status.
+run_logged() {
+  local label="$1"; shift
+  mkdir -p "$log_dir"
+  local log="$log_dir/$label.log"
+  local status=0
+  "$@" >"$log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    {
+      echo "${0##*/}: failed (exit $status) in $(pwd):"
+      echo "  $*"
+      echo "last lines of $log:"
+      tail -n 25 "$log" | sed 's/^/  | /'
+    } >&2
+    exit "$status"
+  fi
+}
+
+# go_tool_stamp MODULE_DIR EXTRA...: what a build depends on: the module's go.mod, go.sum and Go sources,
+# the Go version, and EXTRA (package, ldflags, env).
+go_tool_stamp() {
+  local module_dir="$1"; shift
+  {
+    (cd "$module_dir" && go env GOVERSION)
+    find "$module_dir" -maxdepth 1 \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 |
+      sort -z | xargs -0 cat
+    printf '%s\n' "$@"
+  } | sha256sum | cut -d' ' -f1
+}
+
+# build_go_tool MODULE_DIR OUTPUT PACKAGE [GO BUILD FLAGS...]: builds PACKAGE in MODULE_DIR into OUTPUT
+# unless OUTPUT.stamp matches. The binary is written next to OUTPUT and renamed, so an interrupted build
+# never leaves a fresh-looking broken binary.
+build_go_tool() {
+  local module_dir="$1" output="$2" package="$3"; shift 3
+  local stamp
+  stamp="$(go_tool_stamp "$module_dir" "$package" "${CGO_ENABLED:-0}" "$@")"
+  if [ -x "$output" ] && [ "$(cat "$output.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "${output##*/}: up to date ($output)"
+    return 0
+  fi
+  mkdir -p "$(dirname "$output")"
+  local start
+  start=$(date +%s)
+  (cd "$module_dir" &&
+    CGO_ENABLED="${CGO_ENABLED:-0}" run_logged "build-${output##*/}" \
+      go build -trimpath -buildvcs=false -o "$output.partial" "$@" "$package")
+  mv -f "$output.partial" "$output"
+  echo "$stamp" >"$output.stamp"
+  echo "${output##*/}: built in $(($(date +%s) - start))s ($output)"
+}
+
+command -v go >/dev/null || fail "Go >= 1.26 is required (go not found on PATH)"
