@@ -1,0 +1,263 @@
+/**
+ * The dev stack under the real engine: Pulumi CLI 3.276.0, its Node.js language host, the real Kubernetes
+ * provider, a loopback control plane with a kwok node, and the real SPIRE server 1.13.3 behind the spire-server
+ * pod. Entries travel engine -> command resource (stand-in plugin) -> bin/spire-entry.js -> kubectl exec ->
+ * API server -> kwok -> spire-server CLI -> server. Each step asserts what the engine, the cluster and the server
+ * report. The steps build on each other in the order of a stack's life.
+ */
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  initStack,
+  type PulumiStack,
+  pulumi,
+  pulumiOk,
+  recoverInterruptedUpdate,
+} from "../../local/pulumiCli";
+import { renderStack } from "../support/render";
+import { type E2eCluster, leftovers, serverEntries, startE2eCluster, unreadyWorkloads } from "./support";
+
+const REPO_ROOT = path.resolve(__dirname, "../..");
+const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
+const AGENT_ALIAS = `${TD}/ns/spire/sa/spire-agent`;
+
+// biome-ignore lint/suspicious/noExplicitAny: engine JSON is read loosely.
+type Json = any;
+
+/** "type name" of a URN; the type without its parents' types. */
+const typeAndName = (urn: string) => `${urn.split("::")[2].split("$").pop()} ${urn.split("::")[3]}`;
+
+/** Steps of a `preview --json`, as "op type name" strings, with the unchanged ones left out. */
+const changes = (preview: Json): string[] =>
+  (preview.steps ?? [])
+    .filter((s: Json) => s.op !== "same")
+    .map((s: Json) => `${s.op} ${typeAndName(s.urn)}`)
+    .sort();
+
+const entryView = (e: Json) => ({
+  id: e.id,
+  spiffeId: `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`,
+  parentId: `spiffe://${e.parent_id.trust_domain}${e.parent_id.path}`,
+  selectors: e.selectors.map((s: Json) => `${s.type}:${s.value}`).sort(),
+  ttl: e.x509_svid_ttl,
+});
+
+const workload = (name: string, labels: string[], ttl: number) => ({
+  id: `spire-mesh.dev.${name}`,
+  spiffeId: `${TD}/${name}`,
+  parentId: AGENT_ALIAS,
+  selectors: [
+    "k8s:container-name:envoy",
+    "k8s:ns:howto-k8s-mtls-sds-based",
+    ...labels,
+    "k8s:sa:default",
+  ].sort(),
+  ttl,
+});
+const colour = (c: string, ttl: number) =>
+  workload(`color${c}`, ["k8s:pod-label:app:color", `k8s:pod-label:version:${c}`], ttl);
+
+const walkthroughEntries = (ttl: number, green = false) =>
+  [
+    {
+      id: "spire-mesh.dev.spire-agent",
+      spiffeId: AGENT_ALIAS,
+      parentId: `${TD}/spire/server`,
+      selectors: ["k8s_psat:agent_ns:spire", "k8s_psat:agent_sa:spire-agent", "k8s_psat:cluster:k8s-cluster"],
+      ttl: 0,
+    },
+    workload("front", ["k8s:pod-label:app:front"], ttl),
+    colour("blue", ttl),
+    ...(green ? [colour("green", ttl)] : []),
+    colour("red", ttl),
+  ].sort((a, b) => a.id.localeCompare(b.id));
+
+describe("dev stack under the real engine on a loopback cluster", function () {
+  this.timeout(240_000);
+  let cluster: E2eCluster;
+  let stack: PulumiStack;
+
+  const entries = () =>
+    serverEntries(cluster.state)
+      .map(entryView)
+      .sort((a, b) => a.id.localeCompare(b.id));
+  const setConfig = (key: string, value: string) => pulumiOk(stack, ["config", "set", key, value]);
+  const previewJson = async () => JSON.parse((await pulumiOk(stack, ["preview", "--json"])).stdout);
+  const up = () => pulumiOk(stack, ["up", "--yes", "--skip-preview"]);
+
+  before(async () => {
+    cluster = await startE2eCluster("spm-e2e-");
+    stack = initStack({
+      projectDir: REPO_ROOT,
+      stack: "dev",
+      workDir: path.join(cluster.workDir, "pulumi"),
+      kubeconfig: cluster.state.kubeconfig,
+    });
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it("1. preview creates exactly what the offline render registers, and warns about green", async () => {
+    const preview = await previewJson();
+    const render = await renderStack("dev");
+    const expected = render.resources.map((r) => `create ${r.type} ${r.name}`);
+    // The engine also creates the stack itself and the default providers it needs.
+    const engineOnly = changes(preview).filter((c) => !expected.includes(c));
+    assert.deepEqual(
+      engineOnly.filter((c) => !/^create (pulumi:pulumi:Stack|pulumi:providers:)/.test(c)),
+      [],
+    );
+    assert.deepEqual(
+      expected.filter((c) => !changes(preview).includes(c)),
+      [],
+    );
+    assert.equal(preview.changeSummary.create, changes(preview).length);
+    const warnings = (preview.diagnostics ?? [])
+      .filter((d: Json) => d.severity === "warning")
+      .map((d: Json) => d.message);
+    assert.ok(
+      warnings.some((w: string) => w.includes(`${TD}/colorgreen has no SPIRE entry`)),
+      `no green warning in: ${warnings.join(" | ")}`,
+    );
+  });
+
+  it("2. up: every workload Ready, and the server holds exactly the walkthrough's four entries", async () => {
+    await up();
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(entries(), walkthroughEntries(3600));
+  });
+
+  it("3. a second preview shows no changes (--expect-no-changes)", async () => {
+    const r = await pulumi(stack, ["preview", "--expect-no-changes"]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  it("4. registerGreen=true creates exactly green's entry; false deletes it from the server", async () => {
+    await setConfig("registerGreen", "true");
+    assert.deepEqual(changes(await previewJson()), [
+      "create command:local:Command colorgreen-entry",
+      "create spire-mesh:index:SpireEntry colorgreen",
+    ]);
+    await up();
+    assert.deepEqual(entries(), walkthroughEntries(3600, true));
+    await setConfig("registerGreen", "false");
+    await up();
+    assert.deepEqual(entries(), walkthroughEntries(3600));
+  });
+
+  it("5. a new svidTtl updates the entries in place: same IDs, the new TTL, no replacement", async () => {
+    await setConfig("svidTtl", "2h");
+    const planned = changes(await previewJson());
+    assert.deepEqual(
+      planned.filter((c) => c.includes("command:local:Command")),
+      [
+        "update command:local:Command colorblue-entry",
+        "update command:local:Command colorred-entry",
+        "update command:local:Command front-entry",
+      ],
+    );
+    assert.deepEqual(
+      planned.filter((c) => /^(replace|delete|create)/.test(c) && /SpireEntry|command:local:Command/.test(c)),
+      [],
+    );
+    await up();
+    assert.deepEqual(entries(), walkthroughEntries(7200));
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+  });
+
+  it("6. refresh reports no changes", async () => {
+    const r = await pulumi(stack, ["refresh", "--yes", "--expect-no-changes"]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  it("7. an up killed mid-way recovers as documented and converges with no duplicate entry", async () => {
+    await setConfig("registerGreen", "true");
+    // SIGKILL the CLI while green's entry command is running: the engine has recorded a pending create.
+    let killed = false;
+    const interrupted = await pulumi(stack, ["up", "--yes", "--skip-preview"], {
+      onSpawn: (pid) => {
+        const poll = setInterval(() => {
+          if (!killed && spawnSync("pgrep", ["-f", "spire-entry.js.*colorgreen"]).status === 0) {
+            killed = true;
+            process.kill(pid, "SIGKILL");
+          }
+          if (killed) clearInterval(poll);
+        }, 5);
+      },
+    });
+    assert.equal(interrupted.signal, "SIGKILL", interrupted.stdout);
+    const pending = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment
+      .pending_operations;
+    assert.deepEqual(
+      pending.map((p: Json) => `${p.type} ${p.resource.urn.split("::").pop()}`),
+      ["creating colorgreen-entry"],
+    );
+    const locked = await pulumi(stack, ["up", "--yes", "--skip-preview"]);
+    assert.match(locked.stdout + locked.stderr, /the stack is currently locked by 1 lock/);
+    await recoverInterruptedUpdate(stack);
+    await up();
+    assert.deepEqual(entries(), walkthroughEntries(7200, true));
+    const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
+    assert.deepEqual(exported.deployment.pending_operations ?? [], []);
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+  });
+
+  it("8. bad config fails the preview with one clear error and creates nothing", async () => {
+    const bad = initStack({
+      projectDir: REPO_ROOT,
+      stack: "bad",
+      workDir: path.join(cluster.workDir, "pulumi"),
+      kubeconfig: cluster.state.kubeconfig,
+      configFrom: path.join(REPO_ROOT, "Pulumi.dev.yaml"),
+    });
+    await pulumiOk(bad, ["config", "set", "trustDomain", "Not_A_Domain!"]);
+    const before = await leftovers(cluster.api);
+    const message = /stack bad config: invalid arguments:\s+- trustDomain = "Not_A_Domain!": /;
+    const preview = await pulumi(bad, ["preview"]);
+    assert.notEqual(preview.status, 0);
+    assert.match(preview.stdout + preview.stderr, message);
+    const r = await pulumi(bad, ["up", "--yes"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout + r.stderr, message);
+    assert.deepEqual(await leftovers(cluster.api), before);
+    const exported = JSON.parse((await pulumiOk(bad, ["stack", "export"])).stdout);
+    assert.deepEqual(exported.deployment.resources ?? [], []);
+  });
+
+  it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
+    await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
+    assert.deepEqual(await leftovers(cluster.api), []);
+    // The server went with its pod; the host-pods kubelet asked it for its entry count just before stopping it.
+    const stops = fs
+      .readFileSync(path.join(cluster.state.dir, "logs", "host-pods.log"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes("pod spire/spire-server-0 is gone"));
+    assert.match(stops.at(-1) ?? "(no stop recorded)", /which holds 0 entries$/);
+    const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
+    assert.deepEqual(exported.deployment.resources ?? [], []);
+  });
+
+  // After the dev stack is gone: both install SPIRE into the namespace `spire`.
+  it("9. examples/consumer goes up on the same cluster and is destroyed, leaving nothing", async () => {
+    const consumer = initStack({
+      projectDir: path.join(REPO_ROOT, "examples", "consumer"),
+      stack: "dev",
+      workDir: path.join(cluster.workDir, "pulumi"),
+      kubeconfig: cluster.state.kubeconfig,
+    });
+    await pulumiOk(consumer, ["up", "--yes", "--skip-preview"]);
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(
+      entries().map((e) => e.id),
+      ["agents", "colorblue", "colorgreen", "colorred", "front", "ledger"].map(
+        (n) => `spire-mesh-consumer.dev.${n}`,
+      ),
+    );
+    await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
+    assert.deepEqual(await leftovers(cluster.api), []);
+  });
+});
