@@ -79,7 +79,8 @@ async function down() {
     });
     console.log(`== pulumi destroy (stack ${STACK})`);
     await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"], { timeoutMs: 600_000, echo: true });
-    await pulumiOk(stack, ["stack", "rm", "--yes"]);
+    // --preserve-config: the project's Pulumi.dev.yaml is not this stack's (ours is a copy in .cache/local).
+    await pulumiOk(stack, ["stack", "rm", "--yes", "--preserve-config"]);
   }
   await clusterDown({ log: (l) => console.log(l) });
   fs.rmSync(WORK_DIR, { recursive: true, force: true });

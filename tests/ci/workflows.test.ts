@@ -253,10 +253,11 @@ describe("GitHub workflows", () => {
       assert.deepEqual(wf().permissions, { contents: "read" });
     });
 
-    it("runs `bash .ci/run`, the CI entry point, after Node 20 and Go 1.26 are set up", () => {
+    it("runs `bash .ci/run`, the CI entry point, as root after Node 20 and Go 1.26 are set up", () => {
       const steps = [...wf().jobs.test.steps];
-      const run = steps.findIndex((step) => step.run?.trim() === "bash .ci/run");
+      const run = steps.findIndex((step) => /(^|\s)bash \.ci\/run$/.test(step.run?.trim() ?? ""));
       assert.ok(run >= 0, "no step runs `bash .ci/run`");
+      assert.match(String(steps[run].run), /^sudo /, "the loopback cluster needs root");
       const node = steps.findIndex((step) => step.uses === "actions/setup-node@v4");
       const go = steps.findIndex((step) => step.uses === "actions/setup-go@v5");
       assert.ok(node >= 0 && node < run, "setup-node must come before .ci/run");
@@ -267,16 +268,25 @@ describe("GitHub workflows", () => {
       assert.equal(steps[go].with?.cache, true);
     });
 
-    it("restores .cache/spire before .ci/run, keyed on tools/spire/go.sum and install-spire.sh", () => {
+    it("restores the built tools before .ci/run, keyed on every tools module and install script", () => {
       const steps = [...wf().jobs.test.steps];
-      const run = steps.findIndex((step) => step.run?.trim() === "bash .ci/run");
+      const run = steps.findIndex((step) => /(^|\s)bash \.ci\/run$/.test(step.run?.trim() ?? ""));
       const restore = steps.findIndex((step) => step.uses === "actions/cache/restore@v4");
       const save = steps.findIndex((step) => step.uses === "actions/cache/save@v4");
-      assert.ok(restore >= 0 && restore < run, "the SPIRE cache must be restored before .ci/run");
-      assert.ok(save > run, "the SPIRE cache must be saved after .ci/run");
-      for (const index of [restore, save]) assert.equal(steps[index].with?.path, ".cache/spire");
+      assert.ok(restore >= 0 && restore < run, "the tools cache must be restored before .ci/run");
+      assert.ok(save > run, "the tools cache must be saved after .ci/run");
+      for (const index of [restore, save]) {
+        assert.deepEqual(String(steps[index].with?.path).trim().split("\n"), [
+          ".cache/spire",
+          ".cache/pulumi",
+          ".cache/kubernetes",
+        ]);
+      }
       const key = String(steps[restore].with?.key);
-      assert.match(key, /hashFiles\('tools\/spire\/go\.sum', 'scripts\/install-spire\.sh'\)/);
+      assert.match(
+        key,
+        /hashFiles\('tools\/\*\/go\.sum', 'scripts\/install-\*\.sh', 'scripts\/lib\/\*\.sh'\)/,
+      );
       assert.equal(steps[save].with?.key, expr(`steps.${steps[restore].id}.outputs.cache-primary-key`));
     });
   });
