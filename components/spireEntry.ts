@@ -5,7 +5,7 @@ import { packageRoot } from "../app/packageRoot";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
 import { serverExecPrefix } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
-import { Checker, parseDuration } from "../spire/validation";
+import { Checker, parseDuration } from "../core/validation";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {

@@ -4,7 +4,7 @@
  */
 import { isImageRef } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
-import { Checker, isDnsLabel, isDnsSubdomain } from "../spire/validation";
+import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { DataPlane } from "./envoySidecar";
 import type { MeshNodeArgs } from "./meshNode";
 import { callerIdentities, type MeshGraph, serverIdentities } from "./serviceGraph";

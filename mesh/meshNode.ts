@@ -5,7 +5,7 @@
 
 import type { K8sObject } from "../spire/k8s";
 import { isImageRef } from "../spire/settings";
-import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../spire/validation";
+import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../core/validation";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
 import { DataPlane, ENVOY_IMAGE, envoySidecar, type SidecarResult } from "./envoySidecar";
 import {

@@ -4,7 +4,7 @@
  */
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
-import { Checker, isDnsLabel, isPort } from "../spire/validation";
+import { Checker, isDnsLabel, isPort } from "../core/validation";
 
 /** Listener TLS modes of App Mesh. */
 export enum TlsMode {

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { checkEntryId, checkMemberId, checkWorkloadId } from "./spiffeId";
-import { Checker, parseDuration } from "./validation";
+import { Checker, parseDuration } from "../core/validation";
 
 export interface EntrySpec {
   /** The workload's (or node alias's) SPIFFE ID. */

@@ -11,7 +11,7 @@ import {
   isPort,
   isQuantity,
   parseDuration,
-} from "./validation";
+} from "../core/validation";
 
 export const SPIRE_VERSION = "1.13.3";
 

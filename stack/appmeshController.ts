@@ -6,7 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "./config";
+import type { StackConfig } from "./configSchema";
 
 export const CONTROLLER_NAMESPACE = "appmesh-system";
 export const CONTROLLER_SERVICE_ACCOUNT = "appmesh-controller";

@@ -5,7 +5,7 @@
 import type { ColorAppArgs } from "../mesh/colorApp";
 import { DataPlane } from "../mesh/envoySidecar";
 import type { SpireInstallationArgs } from "../spire/settings";
-import type { StackConfig } from "./config";
+import type { StackConfig } from "./configSchema";
 
 export function spireArgs(config: StackConfig): SpireInstallationArgs {
   if (config.spire === "existing") {

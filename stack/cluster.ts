@@ -6,7 +6,7 @@
 import * as eks from "@pulumi/eks";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "./config";
+import type { StackConfig } from "./configSchema";
 
 export interface StackCluster {
   readonly provider: k8s.Provider;

@@ -3,60 +3,15 @@
  * applies those declarations, adds the rules Pulumi.yaml cannot express (choices, ranges, conflicts), and reports
  * every problem in one error.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
+import { type Problem, ValidationError } from "../core/validation";
 import { colorAppSpec } from "../mesh/colorApp";
 import { spireSettings } from "../spire/settings";
-import { type Problem, ValidationError } from "../spire/validation";
 import { colorAppArgs, configKeyOf, spireArgs } from "./args";
+import { choices, type Declared, declaredConfig, type StackConfig } from "./configSchema";
 
-type Declared = { type: "string" | "integer" | "boolean"; default?: unknown; description?: string };
-
-export interface StackConfig {
-  readonly cluster: "existing" | "eks";
-  readonly kubeconfig: string;
-  readonly kubeContext: string;
-  readonly eksVersion: string;
-  readonly eksInstanceType: string;
-  readonly eksMinNodes: number;
-  readonly eksDesiredNodes: number;
-  readonly eksMaxNodes: number;
-  readonly dataPlane: "envoy" | "appmesh";
-  readonly envoyImage: string;
-  readonly appmeshControllerChart: string;
-  readonly appmeshControllerVersion: string;
-  readonly trustDomain: string;
-  readonly clusterName: string;
-  readonly spire: "install" | "existing";
-  readonly spireExistingNamespace: string;
-  readonly spireExistingServerPod: string;
-  readonly spireExistingServerContainer: string;
-  readonly spireExistingAgentSocketPath: string;
-  readonly svidTtl: string;
-  readonly caTtl: string;
-  readonly spireAgentSyncInterval: string;
-  readonly spireServerCacheReloadInterval: string;
-  readonly spireStorageSize: string;
-  readonly spireStorageClass: string;
-  readonly appNamespace: string;
-  readonly meshName: string;
-  readonly registerGreen: boolean;
-}
-
-const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
-  cluster: ["existing", "eks"],
-  dataPlane: ["envoy", "appmesh"],
-  spire: ["install", "existing"],
-};
-
-export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {
-  const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
-    config: Record<string, Declared>;
-  };
-  return project.config;
-}
+export type { StackConfig } from "./configSchema";
+export { declaredConfig } from "./configSchema";
 
 function typed(key: string, raw: string, decl: Declared, problems: Problem[]): unknown {
   if (decl.type === "integer") {
@@ -69,6 +24,18 @@ function typed(key: string, raw: string, decl: Declared, problems: Problem[]): u
     return raw === "true";
   }
   return raw;
+}
+
+/** How an error shows the value of a key set with `pulumi config set --secret`. */
+export const SECRET_VALUE = "[secret]";
+
+/**
+ * Whether a config key holds a secret. The SDK knows (the engine passes the secret keys to the program) but
+ * keeps the check internal; if a later SDK drops it, every value counts as secret rather than risk a leak.
+ */
+function isSecretConfig(fullKey: string): boolean {
+  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean };
+  return runtime.isConfigSecret ? runtime.isConfigSecret(fullKey) : true;
 }
 
 /** Reads and checks the stack's config; throws one ValidationError naming every problem. */
@@ -138,7 +105,13 @@ export function readStackConfig(): StackConfig {
   }
   const reported = new Set(problems.map((p) => p.field));
   problems.push(...componentProblems(config).filter((p) => !reported.has(p.field)));
-  if (problems.length > 0) throw new ValidationError(`stack ${pulumi.getStack()} config`, problems);
+  if (problems.length > 0) {
+    // Errors reach preview output and PR comments: a secret value is named, never shown.
+    const shown = problems.map((p) =>
+      isSecretConfig(`${project}:${p.field}`) ? { ...p, value: SECRET_VALUE } : p,
+    );
+    throw new ValidationError(`stack ${pulumi.getStack()} config`, shown);
+  }
   return config;
 }
 

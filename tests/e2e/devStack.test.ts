@@ -215,11 +215,15 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       configFrom: path.join(REPO_ROOT, "Pulumi.dev.yaml"),
     });
     await pulumiOk(bad, ["config", "set", "trustDomain", "Not_A_Domain!"]);
+    // A mistyped secret key (kubeConfig for kubeconfig) must be named without its decrypted value.
+    await pulumiOk(bad, ["config", "set", "--secret", "kubeConfig", "token: s3cr3t-t0ken"]);
     const before = await leftovers(cluster.api);
     const message = /stack bad config: invalid arguments:\s+- trustDomain = "Not_A_Domain!": /;
     const preview = await pulumi(bad, ["preview"]);
     assert.notEqual(preview.status, 0);
     assert.match(preview.stdout + preview.stderr, message);
+    assert.match(preview.stdout + preview.stderr, /- kubeConfig = "\[secret\]": is not a config key/);
+    assert.doesNotMatch(preview.stdout + preview.stderr, /s3cr3t/);
     const r = await pulumi(bad, ["up", "--yes"]);
     assert.notEqual(r.status, 0);
     assert.match(r.stdout + r.stderr, message);

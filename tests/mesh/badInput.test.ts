@@ -12,7 +12,7 @@ import {
   type MtlsVirtualNodeArgs,
   TlsMode,
 } from "../../components/mtlsVirtualNode";
-import { ValidationError } from "../../spire/validation";
+import { ValidationError } from "../../core/validation";
 import { construct } from "../support/mocks";
 
 const TD = "howto-k8s-mtls-sds-based.aws";

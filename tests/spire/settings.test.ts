@@ -1,7 +1,7 @@
 /** Bad SpireInstallation arguments fail at construction, name field, value and rule, and register nothing. */
 import assert from "node:assert/strict";
 import { SpireInstallation, type SpireInstallationArgs } from "../../components";
-import { ValidationError } from "../../spire/validation";
+import { ValidationError } from "../../core/validation";
 import { construct } from "../support/mocks";
 
 const td = "howto-k8s-mtls-sds-based.aws";

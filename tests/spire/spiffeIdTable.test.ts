@@ -5,7 +5,7 @@
 import * as assert from "node:assert/strict";
 import { type SpireHarness, startSpire } from "../../local/spireHarness";
 import { resolveEntry } from "../../spire/entries";
-import { ValidationError } from "../../spire/validation";
+import { ValidationError } from "../../core/validation";
 
 const TD = "howto-k8s-mtls-sds-based.aws";
 const ID = `spiffe://${TD}`;

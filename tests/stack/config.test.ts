@@ -1,7 +1,9 @@
 /** Stack config: every key declared, and bad config reported as one error naming every problem. */
 import assert from "node:assert/strict";
-import { ValidationError } from "../../spire/validation";
-import { declaredConfig } from "../../stack/config";
+import * as pulumi from "@pulumi/pulumi";
+import { ValidationError } from "../../core/validation";
+import { record } from "../../render/runtime";
+import { declaredConfig, readStackConfig } from "../../stack/config";
 import { renderStack } from "../support/render";
 
 async function configError(overrides: Record<string, string>): Promise<ValidationError> {
@@ -76,5 +78,25 @@ describe("stack config", () => {
     const fields = error.problems.map((p) => p.field);
     assert.ok(fields.includes("trustDomain"), fields.join());
     assert.ok(fields.includes("appNamespace"), fields.join());
+  });
+
+  it("never prints a secret value: a mistyped secret key is named, its value is not", async () => {
+    const leaked = "apiVersion: v1\nusers: [{name: admin, user: {token: s3cr3t-t0ken}}]";
+    const { value } = await record({ project: "spire-mesh", stack: "dev" }, () => {
+      pulumi.runtime.setAllConfig(
+        { "spire-mesh:kubeConfig": leaked, "spire-mesh:registerGreen": "maybe" },
+        ["spire-mesh:kubeConfig"],
+      );
+      try {
+        readStackConfig();
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    });
+    assert.ok(value instanceof ValidationError);
+    assert.match(value.message, /kubeConfig = "\[secret\]": is not a config key of spire-mesh/);
+    assert.match(value.message, /registerGreen = "maybe"/, "plain values are still shown");
+    assert.doesNotMatch(value.message, /s3cr3t/);
   });
 });

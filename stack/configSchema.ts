@@ -1,0 +1,53 @@
+/**
+ * The stack's config keys: their TypeScript shape, the choices Pulumi.yaml cannot express, and the declarations
+ * Pulumi.yaml holds (type, default, description). Read by the config reader and by the arguments mapping alike.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+
+export type Declared = { type: "string" | "integer" | "boolean"; default?: unknown; description?: string };
+
+export interface StackConfig {
+  readonly cluster: "existing" | "eks";
+  readonly kubeconfig: string;
+  readonly kubeContext: string;
+  readonly eksVersion: string;
+  readonly eksInstanceType: string;
+  readonly eksMinNodes: number;
+  readonly eksDesiredNodes: number;
+  readonly eksMaxNodes: number;
+  readonly dataPlane: "envoy" | "appmesh";
+  readonly envoyImage: string;
+  readonly appmeshControllerChart: string;
+  readonly appmeshControllerVersion: string;
+  readonly trustDomain: string;
+  readonly clusterName: string;
+  readonly spire: "install" | "existing";
+  readonly spireExistingNamespace: string;
+  readonly spireExistingServerPod: string;
+  readonly spireExistingServerContainer: string;
+  readonly spireExistingAgentSocketPath: string;
+  readonly svidTtl: string;
+  readonly caTtl: string;
+  readonly spireAgentSyncInterval: string;
+  readonly spireServerCacheReloadInterval: string;
+  readonly spireStorageSize: string;
+  readonly spireStorageClass: string;
+  readonly appNamespace: string;
+  readonly meshName: string;
+  readonly registerGreen: boolean;
+}
+
+export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
+  cluster: ["existing", "eks"],
+  dataPlane: ["envoy", "appmesh"],
+  spire: ["install", "existing"],
+};
+
+export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {
+  const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    config: Record<string, Declared>;
+  };
+  return project.config;
+}
