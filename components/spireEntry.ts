@@ -2,10 +2,10 @@ import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { packageRoot } from "../app/packageRoot";
-import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
-import { serverExecPrefix } from "../spire/settings";
-import { parseTrustDomain } from "../spire/spiffeId";
 import { Checker, parseDuration } from "../core/validation";
+import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
+import { CA_TTL_FACTOR, serverExecPrefix } from "../spire/settings";
+import { parseTrustDomain } from "../spire/spiffeId";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
@@ -107,7 +107,7 @@ function serverTarget(name: string, args: SpireEntryArgs) {
       trustDomain: s.trustDomain,
       selectorTypes: s.selectorTypes,
       // An adopted server's CA lifetime is unknown to us; SPIRE itself caps SVIDs at the CA's expiry.
-      maxTtlSeconds: s.mode === "install" ? parseDuration(s.caTtl) : undefined,
+      maxTtlSeconds: s.mode === "install" ? parseDuration(s.caTtl) / CA_TTL_FACTOR : undefined,
     };
   }
   c.check(

@@ -2,9 +2,10 @@
  * One service's mesh identity and mTLS policy, checked, and rendered as an App Mesh VirtualNode
  * (appmesh.k8s.aws/v1beta2) exactly as the walkthrough writes them. Pure: no Pulumi.
  */
+
+import { Checker, isDnsLabel, isPort } from "../core/validation";
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
-import { Checker, isDnsLabel, isPort } from "../core/validation";
 
 /** Listener TLS modes of App Mesh. */
 export enum TlsMode {
@@ -166,6 +167,16 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
         "identity",
         args.identity,
         `is required by tlsMode ${args.tlsMode}: it is the listener's certificate`,
+      );
+    }
+    if (args.tlsMode === TlsMode.Permissive) {
+      // The plaintext side forwards with no identity, so a SAN list would bind only callers who choose TLS.
+      c.check(
+        callers.length === 0,
+        "allowedCallers",
+        callers,
+        "conflicts with tlsMode PERMISSIVE: plaintext callers skip the SAN check, so it restricts nobody; " +
+          "use STRICT to admit only these callers",
       );
     }
     if (args.tlsMode === TlsMode.Strict) {

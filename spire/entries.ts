@@ -3,8 +3,8 @@
  * the exact `spire-server entry ...` argv that SpireEntry's commands run. Pure: no Pulumi, no processes.
  */
 import { createHash } from "node:crypto";
-import { checkEntryId, checkMemberId, checkWorkloadId } from "./spiffeId";
 import { Checker, parseDuration } from "../core/validation";
+import { checkEntryId, checkMemberId, checkWorkloadId } from "./spiffeId";
 
 export interface EntrySpec {
   /** The workload's (or node alias's) SPIFFE ID. */
@@ -36,7 +36,7 @@ export interface EntryContext {
   readonly trustDomain: string;
   /** Selector types the installation has attestors for. */
   readonly selectorTypes: readonly string[];
-  /** Upper bound for entry TTLs (the CA lifetime), when known. */
+  /** Upper bound for entry TTLs (a sixth of the CA lifetime), when known. */
   readonly maxTtlSeconds?: number;
 }
 
@@ -110,7 +110,12 @@ export function resolveEntry(
     if (seconds !== undefined) {
       const max = Math.min(INT32_MAX, ctx.maxTtlSeconds ?? INT32_MAX);
       if (
-        c.check(seconds <= max, "x509SvidTtl", spec.x509SvidTtl, `must be at most ${max}s (the CA lifetime)`)
+        c.check(
+          seconds <= max,
+          "x509SvidTtl",
+          spec.x509SvidTtl,
+          `must be at most ${max}s (ca_ttl / 6, so rotation always overlaps)`,
+        )
       )
         ttl = seconds;
     }

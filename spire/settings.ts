@@ -2,7 +2,7 @@
  * SpireInstallation's arguments, their defaults, and the checks that turn them into settings the builders use.
  * Kept free of Pulumi so the SPIRE test harness can build the very same configuration.
  */
-import { parseTrustDomain, trustDomainId } from "./spiffeId";
+
 import {
   Checker,
   isAbsolutePath,
@@ -12,8 +12,11 @@ import {
   isQuantity,
   parseDuration,
 } from "../core/validation";
+import { parseTrustDomain, trustDomainId } from "./spiffeId";
 
 export const SPIRE_VERSION = "1.13.3";
+/** ca_ttl must be at least this many times every SVID TTL: the installation default's and each entry's. */
+export const CA_TTL_FACTOR = 6;
 
 /** Adopts a SPIRE that is already running (the walkthrough's "Option 2"); nothing is installed. */
 export interface ExistingSpireArgs {
@@ -256,7 +259,14 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   const caTtl = input.caTtl ?? base.caTtl;
   const caSeconds = c.attempt("caTtl", caTtl, () => parseDuration(caTtl));
   if (svidSeconds !== undefined && caSeconds !== undefined) {
-    c.check(caSeconds > svidSeconds, "caTtl", caTtl, `must be longer than x509SvidTtl (${x509SvidTtl})`);
+    // SPIRE rotates an SVID at half its life; a CA of 6x the SVID TTL keeps every SVID, rotated or not, well
+    // inside the signing CA's life (SPIRE itself warns below that).
+    c.check(
+      caSeconds >= CA_TTL_FACTOR * svidSeconds,
+      "caTtl",
+      caTtl,
+      `must be at least ${CA_TTL_FACTOR}x x509SvidTtl (${x509SvidTtl})`,
+    );
   }
   const caKeyType = input.caKeyType ?? base.caKeyType;
   c.check(caKeyTypes.includes(caKeyType), "caKeyType", caKeyType, `must be one of ${caKeyTypes.join(", ")}`);

@@ -101,10 +101,17 @@ const cases: BadCase[] = [
   ),
   node(
     "PERMISSIVE without identity (no certificate)",
-    { ...without(blue, "identity"), tlsMode: TlsMode.Permissive },
+    { ...without(without(blue, "identity"), "allowedCallers"), tlsMode: TlsMode.Permissive },
     "identity",
     "(missing)",
     /required by tlsMode PERMISSIVE.*certificate/,
+  ),
+  node(
+    "PERMISSIVE with allowedCallers (plaintext callers skip the SAN check)",
+    { ...blue, tlsMode: TlsMode.Permissive },
+    "allowedCallers",
+    '["spiffe://howto-k8s-mtls-sds-based.aws/front"]',
+    /conflicts with tlsMode PERMISSIVE: plaintext callers skip the SAN check/,
   ),
   node(
     "allowedCallers with tlsMode DISABLED",

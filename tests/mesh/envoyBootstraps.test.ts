@@ -52,13 +52,8 @@ describe("rendered Envoy bootstraps against Envoy's API", () => {
       identity: "spiffe://example.org/ledger",
       dataPlane: DataPlane.Envoy,
     };
-    const permissive = meshNodePlan({
-      ...base,
-      name: "ledger",
-      tlsMode: TlsMode.Permissive,
-      allowedCallers: ["spiffe://example.org/front"],
-    });
-    const open = meshNodePlan({ ...base, name: "open", tlsMode: TlsMode.Permissive });
+    const permissive = meshNodePlan({ ...base, name: "ledger", tlsMode: TlsMode.Permissive });
+    const open = meshNodePlan({ ...base, name: "open" });
     validateEnvoyBootstraps({ permissive: permissive.envoy?.bootstrap, open: open.envoy?.bootstrap });
   });
 

@@ -300,7 +300,7 @@ describe("walkthrough parity (dev stack vs fact sheet 3.2)", () => {
         const repo = path.resolve(__dirname, "../..");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spire-mesh-copy-"));
         copies.push(dir);
-        for (const sub of ["app", "mesh", "spire"]) {
+        for (const sub of ["app", "core", "mesh", "spire"]) {
           fs.cpSync(path.join(repo, sub), path.join(dir, sub), { recursive: true });
         }
         fs.copyFileSync(path.join(repo, "package.json"), path.join(dir, "package.json"));

@@ -46,14 +46,21 @@ const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
     { trustDomain: td, x509SvidTtl: "2h", caTtl: "1h" },
     "caTtl",
     '"1h"',
-    /longer than x509SvidTtl/,
+    /at least 6x x509SvidTtl/,
   ],
   [
     "CA TTL equal to the SVID TTL",
     { trustDomain: td, x509SvidTtl: "1h", caTtl: "1h" },
     "caTtl",
     '"1h"',
-    /longer than x509SvidTtl/,
+    /at least 6x x509SvidTtl/,
+  ],
+  [
+    "CA TTL of 5x the SVID TTL (SPIRE warns; rotation would not overlap)",
+    { trustDomain: td, x509SvidTtl: "4h", caTtl: "20h" },
+    "caTtl",
+    '"20h"',
+    /at least 6x x509SvidTtl/,
   ],
   ["empty cluster name", { trustDomain: td, clusterName: "" }, "clusterName", '""', /1-63 characters/],
   [
