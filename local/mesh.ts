@@ -184,7 +184,8 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
       ),
     );
     children.push(child);
-    await waitFor(`sidecar ${w.name}`, child, /SIDECAR READY/);
+    // Not LIVE: a workload without an entry (green) never gets its secrets, as Envoy never leaves initializing.
+    await waitFor(`sidecar ${w.name}`, child, /SIDECAR STARTED/);
   };
   for (const d of deployments) await startApp(byName.get(d.metadata.name) as LocalWorkload, d);
   await Promise.all([...byName.values()].map(startSidecar));

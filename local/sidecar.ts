@@ -1,17 +1,33 @@
 /**
- * A small TLS sidecar that runs a rendered Envoy bootstrap's mesh policy on loopback, with Node's OpenSSL: it
- * streams its SVID and trust bundle over SDS from the SPIRE agent under the bootstrap's secret names, enforces the
- * ingress mode (STRICT, PERMISSIVE or plaintext) with the exact SAN list, routes egress by the router's headers to
- * per-backend mTLS clusters with their own SAN check, runs the active health checks, and serves Envoy-shaped
- * /stats, /certs and /clusters on an admin port. It stands in for Envoy where no Envoy binary can run.
+ * A small TLS sidecar that runs a rendered Envoy bootstrap's mesh policy on loopback, with Node's OpenSSL, where
+ * no Envoy binary can run. It streams its SVID and trust bundle over SDS from the SPIRE agent under the
+ * bootstrap's secret names and, like Envoy with initial_fetch_timeout 0s, opens no listener until all of them
+ * arrived. Then: the ingress mode (STRICT, PERMISSIVE or plaintext, chosen by sniffing for a TLS ClientHello as
+ * tls_inspector does) with the exact SAN list, TLS 1.2-1.3 and ALPN as rendered; HTTP/1.1, HTTP/2 (gRPC
+ * trailers included) or TCP to the app; egress by the router's headers to per-backend mTLS clusters with their
+ * own SAN check; the active health checks; the kubelet's exact readiness route; and Envoy-shaped /stats, /certs,
+ * /clusters and /ready on an admin port. Which bootstrap fields it models is bootstrapFields.ts.
  */
 import { X509Certificate } from "node:crypto";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as net from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 import * as tls from "node:tls";
-import type { SidecarPlan, TlsPlan } from "./bootstrapPlan";
+import type { ClusterPlan, SidecarPlan, TlsPlan, WireProtocol } from "./bootstrapPlan";
 import { type SdsStream, streamSecrets } from "./sdsClient";
+import { runHealthCheck } from "./sidecarHealth";
+import {
+  type Identity,
+  pipeBoth,
+  proxyHttp1,
+  proxyHttp2,
+  split,
+  tlsOptions,
+  upstreamTls,
+  uriSans,
+} from "./sidecarProxy";
 
 export interface Placement {
   /** The agent socket to use instead of the rendered pipe path. */
@@ -27,22 +43,9 @@ export interface Placement {
   readonly endpoints: Readonly<Record<string, string>>;
 }
 
-interface Identity {
-  chainPem?: string;
-  keyPem?: () => string;
-  caPem?: string;
-}
-
-const split = (hostPort: string) => {
-  const i = hostPort.lastIndexOf(":");
-  return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
-};
-
-const uriSans = (cert: { subjectaltname?: string } | undefined) =>
-  (cert?.subjectaltname ?? "")
-    .split(", ")
-    .filter((s) => s.startsWith("URI:"))
-    .map((s) => s.slice(4));
+const listen = (server: net.Server, port: number, host: string) =>
+  new Promise<net.Server>((resolve) => server.listen(port, host, () => resolve(server)));
+const internalPort = (server: net.Server) => (server.address() as net.AddressInfo).port;
 
 export class Sidecar {
   private readonly stats = new Map<string, number>();
@@ -50,9 +53,11 @@ export class Sidecar {
   private readonly streams: SdsStream[] = [];
   private openStreams = 0;
   private readonly servers: net.Server[] = [];
+  private readonly secureServers: tls.Server[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly health = new Map<string, { healthy: boolean; successes: number; failures: number }>();
   private stopped = false;
+  private live = false;
   /** The listener stat root Envoy uses: the rendered address. */
   private readonly ingressStat: string;
 
@@ -80,6 +85,13 @@ export class Sidecar {
     return Boolean(id.chainPem && id.keyPem && id.caPem);
   }
 
+  private allSecretsDelivered(): boolean {
+    return this.plan.secrets.every((name) => {
+      const s = this.identities.get(name);
+      return Boolean(s?.caPem || (s?.chainPem && s.keyPem));
+    });
+  }
+
   /** One stream per secret, as Envoy subscribes; a failed stream (no entry yet, agent restart) is retried. */
   private subscribe(name: string): void {
     const node = { id: this.plan.nodeId, cluster: this.plan.nodeCluster, metadata: this.plan.nodeMetadata };
@@ -102,6 +114,7 @@ export class Sidecar {
                 current.caPem = secret.validationContext.trustedCaPem;
               this.identities.set(secret.name, current);
             }
+            this.refreshSecureServers();
           }
         } catch (e) {
           if (this.stopped) return;
@@ -111,149 +124,197 @@ export class Sidecar {
           this.openStreams--;
           stream.close();
         }
-        await new Promise((r) => setTimeout(r, 500));
+        await delay(500);
       }
     };
     void loop();
   }
 
-  private proxyToApp(req: http.IncomingMessage, res: http.ServerResponse, path = req.url ?? "/"): void {
-    const app = split(this.place.app);
-    const upstream = http.request(
-      { host: app.host, port: app.port, method: req.method, path, headers: req.headers, agent: false },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    upstream.on("error", () => {
-      if (!res.headersSent) res.writeHead(503).end("upstream connect error");
-    });
-    req.pipe(upstream);
+  /** New connections to the ingress TLS servers use the latest SVID and bundle (rotation). */
+  private refreshSecureServers(): void {
+    const plan = this.plan.ingress.tls;
+    if (!plan || !this.ready(plan)) return;
+    for (const server of this.secureServers) server.setSecureContext(tlsOptions(plan, this.identity(plan)));
   }
 
-  /** Ingress on the mesh port: TLS with client certs and the SAN list, plaintext, or either (PERMISSIVE). */
-  private startIngress(): net.Server {
-    const httpServer = http.createServer((req, res) => this.proxyToApp(req, res));
-    const tlsPlan = this.plan.ingress.tls;
-    const acceptTls = (socket: net.Socket) => {
-      if (!tlsPlan || !this.ready(tlsPlan)) {
-        // Like Envoy with its secrets not ready: the listener is up but resets connections.
-        this.count(`${this.ingressStat}.ssl.connection_error`);
+  private appHttp2Session(): http2.ClientHttp2Session {
+    return http2.connect(`http://${this.place.app}`);
+  }
+
+  /** The app-facing handler of one wire protocol, as a server fed with already-accepted connections. */
+  private appServer(protocol: WireProtocol): net.Server {
+    const app = split(this.place.app);
+    if (protocol === "tcp")
+      return net.createServer((socket) => pipeBoth(socket, net.connect(app.port, app.host)));
+    if (protocol === "http2") {
+      return http2.createServer().on("stream", (stream, headers) => {
+        proxyHttp2(stream, headers, this.appHttp2Session());
+      });
+    }
+    return http.createServer((req, res) =>
+      proxyHttp1(req, res, (options) =>
+        http.request({ ...options, host: app.host, port: app.port, agent: false }),
+      ),
+    );
+  }
+
+  /**
+   * The TLS filter chain: terminates TLS with the SVID, requires a client certificate when callers are
+   * restricted, checks the caller's URI SAN against the exact list, then hands the stream to the app handler.
+   */
+  private tlsChain(plan: TlsPlan, protocol: WireProtocol): tls.Server {
+    const options = {
+      ...tlsOptions(plan, this.identity(plan)),
+      requestCert: this.plan.ingress.requireClientCertificate,
+      rejectUnauthorized: this.plan.ingress.requireClientCertificate,
+    };
+    const handler = this.appServer(protocol);
+    const server =
+      protocol === "http2"
+        ? (http2.createSecureServer(options).on("stream", (stream, headers) => {
+            proxyHttp2(stream, headers, this.appHttp2Session());
+          }) as unknown as tls.Server)
+        : tls.createServer(options);
+    server.on("tlsClientError", () => this.count(`${this.ingressStat}.ssl.connection_error`));
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      const peer = uriSans(socket.getPeerCertificate());
+      if (plan.allowedSans.length > 0 && !peer.some((san) => plan.allowedSans.includes(san))) {
+        this.count(`${this.ingressStat}.ssl.fail_verify_san`);
         socket.destroy();
         return;
       }
-      const id = this.identity(tlsPlan);
-      const secure = new tls.TLSSocket(socket, {
-        isServer: true,
-        secureContext: tls.createSecureContext({ cert: id.chainPem, key: id.keyPem?.(), ca: id.caPem }),
-        requestCert: this.plan.ingress.requireClientCertificate,
-        rejectUnauthorized: this.plan.ingress.requireClientCertificate,
-      });
-      secure.on("error", () => {
-        this.count(`${this.ingressStat}.ssl.connection_error`);
-        secure.destroy();
-      });
-      secure.on("secure", () => {
-        const peer = uriSans(secure.getPeerCertificate());
-        if (tlsPlan.allowedSans.length > 0 && !peer.some((san) => tlsPlan.allowedSans.includes(san))) {
-          this.count(`${this.ingressStat}.ssl.fail_verify_san`);
-          secure.destroy();
-          return;
-        }
-        this.count(`${this.ingressStat}.ssl.handshake`);
-        httpServer.emit("connection", secure);
-      });
-    };
-    const server = net.createServer((socket) => {
-      if (this.plan.ingress.mode === "PLAINTEXT") {
-        httpServer.emit("connection", socket);
+      this.count(`${this.ingressStat}.ssl.handshake`);
+      if (protocol !== "http2") handler.emit("connection", socket);
+    });
+    this.secureServers.push(server);
+    return server;
+  }
+
+  /** Ingress on the mesh port: sniff for TLS like tls_inspector, then the TLS or the plaintext chain. */
+  private async startIngress(): Promise<void> {
+    const { mode, protocol, tls: plan } = this.plan.ingress;
+    const plain = mode === "STRICT" ? undefined : await listen(this.appServer(protocol), 0, "127.0.0.1");
+    const secure = plan ? await listen(this.tlsChain(plan, protocol), 0, "127.0.0.1") : undefined;
+    for (const s of [plain, secure]) if (s) this.servers.push(s);
+    const front = net.createServer((socket) => {
+      socket.on("error", () => socket.destroy());
+      if (mode === "PLAINTEXT") {
+        pipeBoth(socket, net.connect(internalPort(plain as net.Server), "127.0.0.1"));
         return;
       }
-      // tls_inspector: a TLS ClientHello starts with record type 22.
-      socket.once("data", (first) => {
-        socket.pause();
-        socket.unshift(first);
-        if (first[0] === 0x16) acceptTls(socket);
-        else if (this.plan.ingress.mode === "PERMISSIVE") {
-          this.count(`${this.ingressStat}.plaintext`);
-          httpServer.emit("connection", socket);
-          socket.resume();
-        } else {
+      socket.once("data", (first: Buffer) => {
+        // A TLS record starts with content type 22 (handshake).
+        const chain = first[0] === 0x16 ? secure : mode === "PERMISSIVE" ? plain : undefined;
+        if (!chain) {
           this.count(`${this.ingressStat}.ssl.connection_error`);
           socket.destroy();
+          return;
         }
+        if (chain === plain) this.count(`${this.ingressStat}.plaintext`);
+        const inner = net.connect(internalPort(chain), "127.0.0.1");
+        inner.write(first);
+        pipeBoth(socket, inner);
       });
     });
-    return server.listen(this.place.ingressPort, "127.0.0.1");
+    this.servers.push(await listen(front, this.place.ingressPort, "127.0.0.1"));
   }
 
-  /** An mTLS request to a backend cluster, checking the server's URI SAN against the cluster's exact list. */
-  private upstream(
-    clusterName: string,
-    options: http.RequestOptions,
-    timeoutMs?: number,
-  ): http.ClientRequest {
-    const cluster = this.plan.clusters.find((c) => c.name === clusterName);
-    if (!cluster) throw new Error(`no cluster ${clusterName}`);
+  /** Where a cluster's rendered endpoint lives on loopback, and the client mTLS options to reach it. */
+  private upstream(cluster: ClusterPlan) {
     const target = split(this.place.endpoints[cluster.endpoint] ?? cluster.endpoint);
-    const id = this.identity(cluster.tls);
-    const req = https.request({
-      ...options,
-      host: target.host,
-      port: target.port,
-      agent: false,
-      cert: id.chainPem,
-      key: id.keyPem?.(),
-      ca: id.caPem,
-      timeout: timeoutMs,
-      // SPIFFE identity, not host names: the server must present one of the cluster's URI SANs.
-      checkServerIdentity: (_host, cert) => {
-        const sans = uriSans(cert);
-        if (cluster.tls.allowedSans.some((s) => sans.includes(s))) return undefined;
-        this.count(`cluster.${clusterName}.ssl.fail_verify_san`);
-        return new Error(`server SANs ${sans.join(",")} not in ${cluster.tls.allowedSans.join(",")}`);
+    const options = upstreamTls(cluster.tls, this.identity(cluster.tls), () =>
+      this.count(`cluster.${cluster.name}.ssl.fail_verify_san`),
+    );
+    return { ...target, options };
+  }
+
+  private http2Upstream(cluster: ClusterPlan): http2.ClientHttp2Session {
+    const { host, port, options } = this.upstream(cluster);
+    const session = http2.connect(`https://${host}:${port}`, {
+      createConnection: () => {
+        const socket = tls.connect({ ...options, host, port });
+        socket.once("secureConnect", () => this.count(`cluster.${cluster.name}.ssl.handshake`));
+        return socket;
       },
     });
-    req.on("socket", (s) =>
-      s.once("secureConnect", () => this.count(`cluster.${clusterName}.ssl.handshake`)),
-    );
-    return req;
+    session.on("error", () => this.count(`cluster.${cluster.name}.upstream_cx_connect_fail`));
+    return session;
   }
 
-  private startEgress(): net.Server[] {
-    return this.plan.egress.map((egress) => {
-      const server = http.createServer((req, res) => {
-        const host = String(req.headers.host ?? "");
-        const route = egress.domains.includes(host)
-          ? egress.routes.find((r) => req.headers[r.header] === r.value)
+  private unavailable(cluster: ClusterPlan | undefined, name: string): boolean {
+    if (cluster && this.ready(cluster.tls)) return false;
+    this.count(`cluster.${name}.upstream_cx_none_healthy`);
+    return true;
+  }
+
+  private async startEgress(): Promise<void> {
+    for (const egress of this.plan.egress) {
+      const pick = (host: string, header: (name: string) => unknown) =>
+        egress.domains.includes(host)
+          ? egress.routes.find((r) => r.header === undefined || header(r.header) === r.value)
           : undefined;
-        if (!route) {
-          res.writeHead(404).end();
-          return;
-        }
-        const cluster = this.plan.clusters.find((c) => c.name === route.cluster);
-        if (!cluster || !this.ready(cluster.tls)) {
-          this.count(`cluster.${route.cluster}.upstream_cx_none_healthy`);
-          res.writeHead(503).end("no healthy upstream");
-          return;
-        }
-        const up = this.upstream(route.cluster, { method: req.method, path: req.url, headers: req.headers });
-        up.on("response", (r) => {
-          this.count(`cluster.${route.cluster}.upstream_rq_${r.statusCode}`);
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        });
-        up.on("error", () => {
-          this.count(`cluster.${route.cluster}.upstream_cx_connect_fail`);
-          if (!res.headersSent)
-            res.writeHead(503).end("upstream connect error or disconnect/reset before headers");
-        });
-        req.pipe(up);
+      const stat = (name: string) => ({
+        ok: (status: number) => this.count(`cluster.${name}.upstream_rq_${status}`),
+        fail: () => this.count(`cluster.${name}.upstream_cx_connect_fail`),
       });
+      let server: net.Server;
+      if (egress.protocol === "tcp") {
+        const name = egress.routes[0].cluster;
+        server = net.createServer((socket) => {
+          const cluster = this.plan.clusters.find((c) => c.name === name);
+          if (this.unavailable(cluster, name)) {
+            socket.destroy();
+            return;
+          }
+          const { host, port, options } = this.upstream(cluster as ClusterPlan);
+          const up = tls.connect({ ...options, host, port });
+          up.once("secureConnect", () => this.count(`cluster.${name}.ssl.handshake`));
+          pipeBoth(socket, up);
+        });
+      } else if (egress.protocol === "http2") {
+        server = http2.createServer().on("stream", (stream, headers) => {
+          const route = pick(String(headers[":authority"] ?? ""), (h) => headers[h]);
+          if (!route) {
+            stream.respond({ ":status": 404 });
+            stream.end();
+            return;
+          }
+          const cluster = this.plan.clusters.find((c) => c.name === route.cluster);
+          if (this.unavailable(cluster, route.cluster)) {
+            stream.respond({ ":status": 503 });
+            stream.end("no healthy upstream");
+            return;
+          }
+          const s = stat(route.cluster);
+          proxyHttp2(stream, headers, this.http2Upstream(cluster as ClusterPlan), s.ok, s.fail);
+        });
+      } else {
+        server = http.createServer((req, res) => {
+          const route = pick(String(req.headers.host ?? ""), (h) => req.headers[h]);
+          if (!route) return void res.writeHead(404).end();
+          const cluster = this.plan.clusters.find((c) => c.name === route.cluster);
+          if (this.unavailable(cluster, route.cluster))
+            return void res.writeHead(503).end("no healthy upstream");
+          const { host, port, options } = this.upstream(cluster as ClusterPlan);
+          const s = stat(route.cluster);
+          proxyHttp1(
+            req,
+            res,
+            (o) => {
+              const r = https.request({ ...o, ...options, host, port, agent: false });
+              r.on("socket", (sock) =>
+                sock.once("secureConnect", () => this.count(`cluster.${route.cluster}.ssl.handshake`)),
+              );
+              return r;
+            },
+            s.ok,
+            s.fail,
+          );
+        });
+      }
       const local = split(this.place.egress[egress.listener]);
-      return server.listen(local.port, local.host);
-    });
+      this.servers.push(await listen(server, local.port, local.host));
+    }
   }
 
   /** Active health checks over each cluster's mTLS socket, with the target's thresholds. */
@@ -263,26 +324,17 @@ export class Sidecar {
       if (!hc) continue;
       const state = { healthy: false, successes: 0, failures: 0 };
       this.health.set(cluster.name, state);
-      const check = () => {
-        const done = (ok: boolean) => {
-          this.count(`cluster.${cluster.name}.health_check.${ok ? "success" : "failure"}`);
-          state.successes = ok ? state.successes + 1 : 0;
-          state.failures = ok ? 0 : state.failures + 1;
-          if (ok && state.successes >= hc.healthyThreshold) state.healthy = true;
-          if (!ok && state.failures >= hc.unhealthyThreshold) state.healthy = false;
-        };
-        if (!this.ready(cluster.tls)) return done(false);
-        const req = this.upstream(cluster.name, { method: "GET", path: hc.path }, hc.timeoutMs);
-        req.on("response", (r) => {
-          r.resume();
-          done(r.statusCode === 200);
-        });
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", () => done(false));
-        req.end();
+      const check = async () => {
+        const { host, port, options } = this.upstream(cluster);
+        const ok = this.ready(cluster.tls) && (await runHealthCheck(hc, host, port, options));
+        this.count(`cluster.${cluster.name}.health_check.${ok ? "success" : "failure"}`);
+        state.successes = ok ? state.successes + 1 : 0;
+        state.failures = ok ? 0 : state.failures + 1;
+        if (ok && state.successes >= hc.healthyThreshold) state.healthy = true;
+        if (!ok && state.failures >= hc.unhealthyThreshold) state.healthy = false;
       };
       this.timers.push(setInterval(check, hc.intervalMs));
-      check();
+      void check();
     }
   }
 
@@ -329,44 +381,64 @@ export class Sidecar {
     return `${lines.join("\n")}\n`;
   }
 
-  private startAdmin(): net.Server {
-    return http
-      .createServer((req, res) => {
-        const path = (req.url ?? "/").split("?")[0];
-        if (path === "/stats") {
-          const filter = new URL(req.url ?? "/", "http://x").searchParams.get("filter");
-          const lines = [...this.stats.entries()]
-            .filter(([k]) => !filter || k.includes(filter))
-            .sort(([a], [b]) => a.localeCompare(b))
-            .map(([k, v]) => `${k}: ${v}`);
-          res.end(`${lines.join("\n")}\n`);
-        } else if (path === "/certs") res.end(JSON.stringify(this.certsJson(), null, 2));
-        else if (path === "/clusters") res.end(this.clustersText());
-        else res.writeHead(404).end();
-      })
-      .listen(this.place.adminPort, "127.0.0.1");
+  /** Envoy's server state as its admin /ready reports it. */
+  private readyAnswer(res: http.ServerResponse): void {
+    if (this.live) res.end("LIVE\n");
+    else res.writeHead(503).end("INITIALIZING\n");
   }
 
-  private startReadiness(): net.Server {
-    return http
-      .createServer((req, res) => {
-        if (req.url === this.plan.readiness.path) this.proxyToApp(req, res, this.plan.readiness.appPath);
-        else res.writeHead(404).end();
-      })
-      .listen(this.place.readinessPort, "127.0.0.1");
+  private async startAdmin(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (path === "/stats") {
+        const filter = new URL(req.url ?? "/", "http://x").searchParams.get("filter");
+        const lines = [...this.stats.entries()]
+          .filter(([k]) => !filter || k.includes(filter))
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([k, v]) => `${k}: ${v}`);
+        res.end(`${lines.join("\n")}\n`);
+      } else if (path === "/certs") res.end(JSON.stringify(this.certsJson(), null, 2));
+      else if (path === "/clusters") res.end(this.clustersText());
+      else if (path === "/ready") this.readyAnswer(res);
+      else res.writeHead(404).end();
+    });
+    this.servers.push(await listen(server, this.place.adminPort, "127.0.0.1"));
   }
+
+  /** The kubelet's route: exactly the rendered method and path (query string included), else 404. */
+  private async startReadiness(): Promise<void> {
+    const { method, path } = this.plan.readiness;
+    const server = http.createServer((req, res) => {
+      if ((method === "*" || req.method === method) && req.url === path) this.readyAnswer(res);
+      else res.writeHead(404).end();
+    });
+    this.servers.push(await listen(server, this.place.readinessPort, "127.0.0.1"));
+  }
+
+  // Declared before whenLive, whose initializer sets it: fields initialize in declaration order.
+  private goLive: () => void = () => {};
+  /** Resolves once the listeners are up (start() resolves once the admin interface is). */
+  readonly whenLive: Promise<void> = new Promise((resolve) => {
+    this.goLive = resolve;
+  });
 
   async start(): Promise<void> {
-    const names = new Set<string>();
-    for (const t of [this.plan.ingress.tls, ...this.plan.clusters.map((c) => c.tls)]) {
-      if (t) names.add(t.certificate).add(t.trust);
-    }
-    for (const name of names) this.subscribe(name);
-    this.servers.push(this.startIngress(), ...this.startEgress(), this.startAdmin(), this.startReadiness());
-    await Promise.all(
-      this.servers.map((s) => (s.listening ? Promise.resolve() : new Promise((r) => s.once("listening", r)))),
-    );
-    this.startHealthChecks();
+    for (const name of this.plan.secrets) this.subscribe(name);
+    await this.startAdmin();
+    void (async () => {
+      // Envoy's init: with initial_fetch_timeout 0s no listener opens before every secret has arrived.
+      while (this.plan.waitForSecrets && !this.allSecretsDelivered()) {
+        if (this.stopped) return;
+        await delay(50);
+      }
+      this.refreshSecureServers();
+      await this.startIngress();
+      await this.startEgress();
+      await this.startReadiness();
+      this.startHealthChecks();
+      this.live = true;
+      this.goLive();
+    })().catch((e: Error) => this.log(`sidecar failed to go live: ${e.message}`));
   }
 
   stop(): void {

@@ -11,9 +11,11 @@ const { bootstrap, placement } = JSON.parse(process.argv[2] ?? "{}") as {
 };
 const sidecar = new Sidecar(sidecarPlan(bootstrap), placement, (line) => console.error(line));
 
+// STARTED: the admin interface is up. LIVE: every SDS secret arrived and the listeners are open.
+void sidecar.whenLive.then(() => console.log("SIDECAR LIVE"));
 sidecar
   .start()
-  .then(() => console.log("SIDECAR READY"))
+  .then(() => console.log("SIDECAR STARTED"))
   .catch((e: Error) => {
     console.error(`sidecar failed to start: ${e.message}`);
     process.exit(1);

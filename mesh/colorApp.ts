@@ -2,9 +2,10 @@
  * The walkthrough's demo: front calls virtual service `color`, whose router sends requests to blue, green or red
  * by the `color_header` header. Builds the names, identities, service graph and Kubernetes/App Mesh objects.
  */
+
+import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { isImageRef } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
-import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { DataPlane } from "./envoySidecar";
 import type { MeshNodeArgs } from "./meshNode";
 import { callerIdentities, type MeshGraph, serverIdentities } from "./serviceGraph";

@@ -22,8 +22,9 @@ export const envoyPorts: EnvoyPorts = { ingress: 15000, admin: 9901, readiness: 
 export interface EgressRoute {
   /** Route name, e.g. color-route-blue. */
   readonly name: string;
-  readonly header: string;
-  readonly value: string;
+  /** Header match; none routes everything (the last route only). */
+  readonly header?: string;
+  readonly value?: string;
   /** The target virtual node. */
   readonly target: VirtualNodeSpec;
 }
@@ -54,6 +55,23 @@ const t = {
   upstreamTls: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
   tlsInspector: "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
   httpOptions: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+  tcpProxy: "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+};
+
+/** HTTP/2 on the wire: gRPC always is, http2 by definition. */
+export const usesHttp2 = (p: ListenerProtocol) => p === ListenerProtocol.Http2 || p === ListenerProtocol.Grpc;
+
+/** TLS 1.2 and 1.3 only, on every mTLS hop. */
+const tlsParams = { tls_minimum_protocol_version: "TLSv1_2", tls_maximum_protocol_version: "TLSv1_3" };
+
+/** Envoy talks HTTP/2 to a cluster whose listener speaks it (gRPC needs it end to end). */
+const http2Upstream = {
+  typed_extension_protocol_options: {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  },
 };
 
 /** App Mesh's virtual node name as the controller made it: `<k8s name>_<namespace>`. */
@@ -70,6 +88,9 @@ const socketAddress = (address: string, port: number) => ({ socket_address: { ad
 const sdsSecret = (name: string) => ({
   name,
   sds_config: {
+    // Wait for the SVID and bundle however long it takes: Envoy stays initializing (and not ready) until
+    // SPIRE has delivered them, instead of going live without its identity after the default 15 s.
+    initial_fetch_timeout: "0s",
     resource_api_version: "V3",
     api_config_source: {
       api_type: "GRPC",
@@ -80,8 +101,15 @@ const sdsSecret = (name: string) => ({
 });
 
 /** Own SVID and the trust bundle over SDS, plus an exact URI SAN list when peers are restricted. */
-function commonTls(identity: string, trustDomainId: string, peers: readonly string[]) {
+function commonTls(
+  identity: string,
+  trustDomainId: string,
+  peers: readonly string[],
+  alpn: readonly string[] = [],
+) {
   return {
+    tls_params: tlsParams,
+    ...(alpn.length > 0 ? { alpn_protocols: [...alpn] } : {}),
     tls_certificate_sds_secret_configs: [sdsSecret(identity)],
     ...(peers.length > 0
       ? {
@@ -120,10 +148,26 @@ function staticCluster(name: string, address: object, extra: object = {}) {
   };
 }
 
+/** The network filter that carries a listener's protocol: tcp_proxy for tcp, else an HTTP connection manager. */
+function protocolFilter(
+  protocol: ListenerProtocol,
+  statPrefix: string,
+  cluster: string,
+  routeConfig: () => object,
+) {
+  if (protocol === ListenerProtocol.Tcp) {
+    return {
+      name: "envoy.filters.network.tcp_proxy",
+      typed_config: { "@type": t.tcpProxy, stat_prefix: statPrefix, cluster },
+    };
+  }
+  return httpConnectionManager(statPrefix, routeConfig());
+}
+
 function ingressListener(b: BootstrapInput, appCluster: string) {
   const n = b.node;
-  const hcm = (prefix: string) =>
-    httpConnectionManager(prefix, {
+  const filter = (prefix: string) =>
+    protocolFilter(n.protocol, prefix, appCluster, () => ({
       name: `rds_ingress_${n.protocol}_${n.port}`,
       virtual_hosts: [
         {
@@ -132,20 +176,25 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
           routes: [{ match: { prefix: "/" }, route: { cluster: appCluster } }],
         },
       ],
-    });
+    }));
   const tlsSocket = () => ({
     name: "envoy.transport_sockets.tls",
     typed_config: {
       "@type": t.downstreamTls,
-      // STRICT and PERMISSIVE both demand a client certificate on the TLS path when callers are restricted.
+      // STRICT demands a client certificate whose SAN is on the list (PERMISSIVE cannot have callers).
       require_client_certificate: n.allowedCallers.length > 0,
-      common_tls_context: commonTls(n.identity as string, n.trustDomainId, n.allowedCallers),
+      common_tls_context: commonTls(
+        n.identity as string,
+        n.trustDomainId,
+        n.allowedCallers,
+        usesHttp2(n.protocol) ? ["h2"] : [],
+      ),
     },
   });
   let filterChains: object[];
   let listenerFilters: object[] = [];
   if (n.tlsMode === TlsMode.Strict) {
-    filterChains = [{ transport_socket: tlsSocket(), filters: [hcm("ingress_mtls")] }];
+    filterChains = [{ transport_socket: tlsSocket(), filters: [filter("ingress_mtls")] }];
   } else if (n.tlsMode === TlsMode.Permissive) {
     listenerFilters = [
       { name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": t.tlsInspector } },
@@ -154,12 +203,12 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
       {
         filter_chain_match: { transport_protocol: "tls" },
         transport_socket: tlsSocket(),
-        filters: [hcm("ingress_mtls")],
+        filters: [filter("ingress_mtls")],
       },
-      { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [hcm("ingress_plaintext")] },
+      { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [filter("ingress_plaintext")] },
     ];
   } else {
-    filterChains = [{ filters: [hcm("ingress_plaintext")] }];
+    filterChains = [{ filters: [filter("ingress_plaintext")] }];
   }
   return {
     name: `lds_ingress_0.0.0.0_${b.ports.ingress}`,
@@ -178,10 +227,17 @@ function healthChecks(target: VirtualNodeSpec) {
     healthy_threshold: hc.healthyThreshold,
     unhealthy_threshold: hc.unhealthyThreshold,
   };
+  if (target.protocol === ListenerProtocol.Tcp) return [{ ...common, tcp_health_check: {} }];
+  // gRPC targets answer the standard grpc.health.v1 check; http2 ones the HTTP path, over HTTP/2.
+  if (target.protocol === ListenerProtocol.Grpc) return [{ ...common, grpc_health_check: {} }];
   return [
-    target.protocol === ListenerProtocol.Tcp
-      ? { ...common, tcp_health_check: {} }
-      : { ...common, http_health_check: { path: hc.path } },
+    {
+      ...common,
+      http_health_check: {
+        path: hc.path,
+        ...(usesHttp2(target.protocol) ? { codec_client_type: "HTTP2" } : {}),
+      },
+    },
   ];
 }
 
@@ -201,23 +257,29 @@ function egressClusterFor(b: BootstrapInput, target: VirtualNodeSpec) {
       typed_config: {
         "@type": t.upstreamTls,
         // Each backend has its own SAN check: exactly the identity of the node behind it.
-        common_tls_context: commonTls(b.node.identity as string, b.node.trustDomainId, [
-          target.identity as string,
-        ]),
+        common_tls_context: commonTls(
+          b.node.identity as string,
+          b.node.trustDomainId,
+          [target.identity as string],
+          usesHttp2(target.protocol) ? ["h2"] : [],
+        ),
       },
     },
     health_checks: healthChecks(target),
+    ...(usesHttp2(target.protocol) ? http2Upstream : {}),
   };
 }
 
 function egressListener(b: BootstrapInput, e: EgressService) {
+  const protocol = e.routes[0].target.protocol;
+  const statPrefix = `egress_${e.virtualService}_${e.port}`;
   return {
     name: `lds_egress_${e.listenAddress}_${e.port}`,
     address: socketAddress(e.listenAddress, e.port),
     filter_chains: [
       {
         filters: [
-          httpConnectionManager(`egress_${e.virtualService}_${e.port}`, {
+          protocolFilter(protocol, statPrefix, egressCluster(b.meshName, e.routes[0].target), () => ({
             name: `rds_egress_${e.virtualService}_${e.port}`,
             virtual_hosts: [
               {
@@ -226,20 +288,30 @@ function egressListener(b: BootstrapInput, e: EgressService) {
                 // First match wins, so routes are listed in router priority order. No match answers 404.
                 routes: e.routes.map((r) => ({
                   name: r.name,
-                  match: { prefix: "/", headers: [{ name: r.header, string_match: { exact: r.value } }] },
+                  match: {
+                    prefix: "/",
+                    ...(r.header ? { headers: [{ name: r.header, string_match: { exact: r.value } }] } : {}),
+                  },
                   route: { cluster: egressCluster(b.meshName, r.target) },
                 })),
               },
             ],
-          }),
+          })),
         ],
       },
     ],
   };
 }
 
-/** Plaintext, for the kubelet only: /ready answers with the app's /ping through the sidecar. */
-function readinessListener(b: BootstrapInput, appCluster: string) {
+/** Envoy's own admin interface; only the readiness listener routes to it, and only its /ready. */
+export const ADMIN_CLUSTER = "envoy_admin";
+
+/**
+ * Plaintext, for the kubelet only: exactly `GET /ready` (no query string, any other method or path is a 404)
+ * answers with Envoy's own readiness, which is LIVE only once initialization is done, that is once SDS has
+ * delivered the SVID and the bundle (initial_fetch_timeout 0s). An unregistered workload stays NotReady.
+ */
+function readinessListener(b: BootstrapInput) {
   return {
     name: `lds_readiness_0.0.0.0_${b.ports.readiness}`,
     address: socketAddress("0.0.0.0", b.ports.readiness),
@@ -254,8 +326,15 @@ function readinessListener(b: BootstrapInput, appCluster: string) {
                 domains: ["*"],
                 routes: [
                   {
-                    match: { path: "/ready" },
-                    route: { cluster: appCluster, prefix_rewrite: b.node.healthCheck.path },
+                    // `path` ignores the query string; the :path header keeps it, so it must be exactly /ready.
+                    match: {
+                      path: "/ready",
+                      headers: [
+                        { name: ":method", string_match: { exact: "GET" } },
+                        { name: ":path", string_match: { exact: "/ready" } },
+                      ],
+                    },
+                    route: { cluster: ADMIN_CLUSTER },
                   },
                 ],
               },
@@ -283,7 +362,7 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
       listeners: [
         ingressListener(b, appCluster),
         ...b.egress.map((e) => egressListener(b, e)),
-        readinessListener(b, appCluster),
+        readinessListener(b),
       ],
       clusters: [
         staticCluster(
@@ -298,7 +377,12 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
             },
           },
         ),
-        staticCluster(appCluster, socketAddress("127.0.0.1", n.port)),
+        staticCluster(
+          appCluster,
+          socketAddress("127.0.0.1", n.port),
+          usesHttp2(n.protocol) ? http2Upstream : {},
+        ),
+        staticCluster(ADMIN_CLUSTER, socketAddress("127.0.0.1", b.ports.admin)),
         ...[...targets.values()].map((target) => egressClusterFor(b, target)),
       ],
     },

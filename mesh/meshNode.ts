@@ -3,13 +3,14 @@
  * semantics. Checks the envoy-only arguments (how the node reaches its backends) against the node's policy.
  */
 
+import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../core/validation";
 import type { K8sObject } from "../spire/k8s";
 import { isImageRef } from "../spire/settings";
-import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../core/validation";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
 import { DataPlane, ENVOY_IMAGE, envoySidecar, type SidecarResult } from "./envoySidecar";
 import {
   appMeshVirtualNode,
+  ListenerProtocol,
   type VirtualNodeArgs,
   type VirtualNodeSpec,
   virtualNodeSpec,
@@ -18,10 +19,10 @@ import {
 export interface EgressRouteArgs {
   /** Route name, e.g. "color-route-blue". */
   readonly name: string;
-  /** Header the route matches, e.g. "color_header". */
-  readonly header: string;
+  /** Header the route matches, e.g. "color_header". Unset: the route takes all traffic (last route only). */
+  readonly header?: string;
   /** The exact header value, e.g. "blue". */
-  readonly value: string;
+  readonly value?: string;
   /** The virtual node the route sends to. */
   readonly target: VirtualNodeArgs;
 }
@@ -109,12 +110,27 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
       const target = c.attempt(`${field}.routes[${j}].target`, r.target?.name, () =>
         virtualNodeSpec(r.target),
       );
-      c.check(
-        /^[a-z0-9_-]{1,50}$/.test(r.header),
-        `${field}.routes[${j}].header`,
-        r.header,
-        "must be a lowercase header name of 1-50 characters",
-      );
+      if (r.header !== undefined) {
+        c.check(
+          /^[a-z0-9_-]{1,50}$/.test(r.header),
+          `${field}.routes[${j}].header`,
+          r.header,
+          "must be a lowercase header name of 1-50 characters",
+        );
+        c.check(
+          typeof r.value === "string" && r.value.length > 0,
+          `${field}.routes[${j}].value`,
+          r.value,
+          "is required with header: the exact value to match",
+        );
+      } else {
+        c.check(
+          j === (e.routes ?? []).length - 1,
+          `${field}.routes[${j}].header`,
+          r.header,
+          "is required on every route but the last (a route without one takes all traffic)",
+        );
+      }
       if (target) {
         c.check(
           target.identity !== undefined && spec.allowedServers.includes(target.identity),
@@ -125,6 +141,21 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
       }
       return target ? [{ name: r.name, header: r.header, value: r.value, target }] : [];
     });
+    const protocols = [...new Set(routes.map((r) => r.target.protocol))];
+    c.check(
+      protocols.length <= 1,
+      `${field}.routes`,
+      protocols,
+      "must all target nodes of one protocol (the egress listener speaks one)",
+    );
+    if (protocols[0] === ListenerProtocol.Tcp) {
+      c.check(
+        routes.length === 1 && routes[0].header === undefined,
+        `${field}.routes`,
+        routes.map((r) => r.name),
+        "tcp carries no headers to route on: exactly one route, without a header",
+      );
+    }
     // A loopback address per virtual service, so its port never collides with the app's on 127.0.0.1.
     egress.push({
       virtualService: e.virtualService,

@@ -1,7 +1,8 @@
 /**
  * What the rendered policy must deny, tried against the running mesh with real SVIDs: an unregistered workload,
  * a peer whose SPIFFE ID is not in the SAN list (red calling blue as if it were front), and plaintext to a STRICT
- * listener. And what PERMISSIVE must accept: TLS and plaintext alike.
+ * listener. And what PERMISSIVE must accept: TLS and plaintext alike. And the readiness port: it must never be a
+ * way to the app, and an unregistered workload must stay NotReady.
  */
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -135,7 +136,7 @@ describe("the local mesh on real SPIRE: security", function () {
     assert.notEqual(await probe(mesh.ingressUrl("blue")), 200);
   });
 
-  it("PERMISSIVE accepts plaintext and TLS from an allowed peer, and still checks the SAN list on TLS", async () => {
+  it("PERMISSIVE (which takes no caller list) accepts plaintext and TLS from any workload of the trust domain", async () => {
     const ledger = `${TD}/ledger`;
     const plan = meshNodePlan({
       name: "ledger",
@@ -144,7 +145,6 @@ describe("the local mesh on real SPIRE: security", function () {
       trustDomain: "howto-k8s-mtls-sds-based.aws",
       identity: ledger,
       tlsMode: TlsMode.Permissive,
-      allowedCallers: [`${TD}/front`],
       dataPlane: DataPlane.Envoy,
     });
     await identity(spire, ledger);
@@ -168,6 +168,7 @@ describe("the local mesh on real SPIRE: security", function () {
     });
     await sidecar.start();
     try {
+      await sidecar.whenLive;
       const deadline = Date.now() + 30_000;
       while ((await probe(`https://127.0.0.1:${ingressPort}/`, asFront)) !== 200) {
         if (Date.now() > deadline) throw new Error("ledger never accepted front over TLS");
@@ -175,10 +176,36 @@ describe("the local mesh on real SPIRE: security", function () {
       }
       assert.equal(await probe(`http://127.0.0.1:${ingressPort}/`), 200, "plaintext");
       assert.equal(await probe(`https://127.0.0.1:${ingressPort}/`, asFront), 200, "TLS from front");
-      assert.notEqual(await probe(`https://127.0.0.1:${ingressPort}/`, asRed), 200, "TLS from red");
+      assert.equal(await probe(`https://127.0.0.1:${ingressPort}/`, asRed), 200, "TLS from red");
     } finally {
       sidecar.stop();
       app.kill("SIGKILL");
     }
+  });
+
+  it("the readiness port answers exactly GET /ready with Envoy's readiness and never reaches the app", async () => {
+    const url = (p: string) => `http://127.0.0.1:${mesh.workloads.blue.placement.readinessPort}${p}`;
+    const live = await fetch(url("/ready"));
+    assert.deepEqual([live.status, await live.text()], [200, "LIVE\n"]);
+    for (const [method, p] of [
+      ["GET", "/ready?x=1"],
+      ["POST", "/ready"],
+      ["GET", "/ping"],
+      ["GET", "/"],
+    ]) {
+      const r = await fetch(url(p), { method });
+      assert.equal(r.status, 404, `${method} ${p}`);
+    }
+  });
+
+  it("an unregistered workload stays NotReady: green's sidecar never leaves initializing", async () => {
+    const ready = await mesh.admin("green", "/ready");
+    assert.equal(ready, "INITIALIZING\n");
+    const port = mesh.workloads.green.placement.readinessPort;
+    assert.equal(
+      await probe(`http://127.0.0.1:${port}/ready`),
+      "ECONNREFUSED",
+      "no listener before its identity",
+    );
   });
 });

@@ -186,9 +186,50 @@ describe("envoy data plane (dev stack default)", () => {
     assert.deepEqual(b.admin.address.socket_address, { address: "127.0.0.1", port_value: 9901 });
     const readiness = listener(b, "lds_readiness_");
     assert.equal(readiness.address.socket_address.port_value, 15021);
-    const [route] = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
-    assert.deepEqual(route.match, { path: "/ready" });
-    assert.equal(route.route.prefix_rewrite, "/ping");
+    const [route, ...others] =
+      readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    assert.deepEqual(others, [], "nothing but /ready is routed");
+    // Only GET on exactly /ready (the :path header carries any query string), answered by Envoy's own readiness.
+    assert.deepEqual(route.match, {
+      path: "/ready",
+      headers: [
+        { name: ":method", string_match: { exact: "GET" } },
+        { name: ":path", string_match: { exact: "/ready" } },
+      ],
+    });
+    assert.deepEqual(route.route, { cluster: "envoy_admin" });
+    const admin = b.static_resources.clusters.find((c: Json) => c.name === "envoy_admin");
+    assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
+      address: "127.0.0.1",
+      port_value: 9901,
+    });
+  });
+
+  it("every SDS secret waits for SPIRE without a timeout, so Envoy is not ready without its identity", async () => {
+    const b = await bootstrapOf("green");
+    const configs: Json[] = [];
+    const walk = (v: Json): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object") {
+        if (v.sds_config) configs.push(v.sds_config);
+        Object.values(v).forEach(walk);
+      }
+    };
+    walk(b);
+    assert.ok(configs.length >= 2, `found ${configs.length} SDS configs`);
+    assert.deepEqual(new Set(configs.map((c) => c.initial_fetch_timeout)), new Set(["0s"]));
+  });
+
+  it("every TLS context allows TLS 1.2 and 1.3 only", async () => {
+    const b = await bootstrapOf("front");
+    const contexts = JSON.stringify(b).match(/"tls_params":\{[^}]*\}/g) ?? [];
+    assert.ok(contexts.length >= 3, `tls_params on every mTLS context, found ${contexts.length}`);
+    for (const c of contexts) {
+      assert.equal(
+        c,
+        '"tls_params":{"tls_minimum_protocol_version":"TLSv1_2","tls_maximum_protocol_version":"TLSv1_3"}',
+      );
+    }
   });
 
   it("requests exactly the SDS secrets SPIRE serves: the node's SPIFFE ID and the trust domain", async () => {
@@ -213,7 +254,6 @@ describe("envoy data plane (dev stack default)", () => {
       trustDomain: "example.org",
       identity: "spiffe://example.org/ledger",
       tlsMode: TlsMode.Permissive,
-      allowedCallers: ["spiffe://example.org/front"],
       dataPlane: DataPlane.Envoy,
     });
     const ingress = listener(plan.envoy?.bootstrap, "lds_ingress_");

@@ -3,9 +3,9 @@
  * in the table goes through `resolveEntry` and through `spire-server entry create`, and the verdicts must agree.
  */
 import * as assert from "node:assert/strict";
+import { ValidationError } from "../../core/validation";
 import { type SpireHarness, startSpire } from "../../local/spireHarness";
 import { resolveEntry } from "../../spire/entries";
-import { ValidationError } from "../../core/validation";
 
 const TD = "howto-k8s-mtls-sds-based.aws";
 const ID = `spiffe://${TD}`;

@@ -1,0 +1,143 @@
+/**
+ * The byte-moving half of the local sidecar: TLS options from a plan, and proxying one request, stream or
+ * connection to an upstream for each wire protocol (HTTP/1.1, HTTP/2 with gRPC trailers, plain TCP).
+ */
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import type * as net from "node:net";
+import type * as tls from "node:tls";
+import type { TlsPlan } from "./bootstrapPlan";
+
+export interface Identity {
+  chainPem?: string;
+  keyPem?: () => string;
+  caPem?: string;
+}
+
+export const split = (hostPort: string) => {
+  const i = hostPort.lastIndexOf(":");
+  return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
+};
+
+export const uriSans = (cert: { subjectaltname?: string } | undefined) =>
+  (cert?.subjectaltname ?? "")
+    .split(", ")
+    .filter((s) => s.startsWith("URI:"))
+    .map((s) => s.slice(4));
+
+const nodeVersion = (v: string) => v.replace("TLSv1_", "TLSv1.") as tls.SecureVersion;
+
+/** The TLS options a plan's context asks for: own SVID, bundle, protocol versions and ALPN. */
+export function tlsOptions(
+  plan: TlsPlan,
+  id: Identity,
+): Pick<tls.TlsOptions, "cert" | "key" | "ca" | "minVersion" | "maxVersion" | "ALPNProtocols"> {
+  return {
+    cert: id.chainPem,
+    key: id.keyPem?.(),
+    ca: id.caPem,
+    minVersion: nodeVersion(plan.minVersion),
+    maxVersion: nodeVersion(plan.maxVersion),
+    ...(plan.alpn.length > 0 ? { ALPNProtocols: [...plan.alpn] } : {}),
+  };
+}
+
+/**
+ * Client-side mTLS options for an upstream: the server must present one of `allowedSans` as a URI SAN (SPIFFE
+ * identity, not host name); `onSanFailure` counts a mismatch.
+ */
+export function upstreamTls(plan: TlsPlan, id: Identity, onSanFailure: () => void): tls.ConnectionOptions {
+  return {
+    ...tlsOptions(plan, id),
+    checkServerIdentity: (_host, cert) => {
+      const sans = uriSans(cert);
+      if (plan.allowedSans.some((s) => sans.includes(s))) return undefined;
+      onSanFailure();
+      return new Error(`server SANs ${sans.join(",")} not in ${plan.allowedSans.join(",")}`);
+    },
+  };
+}
+
+/** HTTP/1.1: one request to `target` (plain or TLS), response piped back. */
+export function proxyHttp1(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  open: (options: http.RequestOptions) => http.ClientRequest,
+  onStatus: (status: number) => void = () => {},
+  onError: () => void = () => {},
+): void {
+  const upstream = open({ method: req.method, path: req.url, headers: req.headers });
+  upstream.on("response", (r) => {
+    onStatus(r.statusCode ?? 502);
+    res.writeHead(r.statusCode ?? 502, r.headers);
+    r.pipe(res);
+  });
+  upstream.on("error", () => {
+    onError();
+    if (!res.headersSent) res.writeHead(503).end("upstream connect error or disconnect/reset before headers");
+    else res.destroy();
+  });
+  req.pipe(upstream);
+}
+
+const hopHeaders = new Set([":method", ":path", ":scheme", ":authority", ":status"]);
+
+/**
+ * HTTP/2: one stream to a session of the upstream, headers, body and trailers (gRPC's status) both ways. A
+ * failure before the upstream answered becomes a 503, as Envoy's.
+ */
+export function proxyHttp2(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  session: http2.ClientHttp2Session,
+  onStatus: (status: number) => void = () => {},
+  onError: () => void = () => {},
+): void {
+  const forward: http2.OutgoingHttpHeaders = {
+    ":method": headers[":method"],
+    ":path": headers[":path"],
+    ":scheme": headers[":scheme"],
+    ":authority": headers[":authority"],
+  };
+  for (const [k, v] of Object.entries(headers)) if (!hopHeaders.has(k)) forward[k] = v;
+  const upstream = session.request(forward, { endStream: false });
+  upstream.on("response", (h) => {
+    onStatus(Number(h[":status"]));
+    const back: http2.OutgoingHttpHeaders = { ":status": h[":status"] };
+    for (const [k, v] of Object.entries(h)) if (!hopHeaders.has(k)) back[k] = v;
+    if (!stream.destroyed) stream.respond(back, { waitForTrailers: true });
+  });
+  let trailers: http2.OutgoingHttpHeaders | undefined;
+  upstream.on("trailers", (t) => {
+    trailers = { ...t };
+  });
+  stream.on("wantTrailers", () => stream.sendTrailers(trailers ?? {}));
+  upstream.on("data", (d) => stream.write(d));
+  upstream.on("end", () => stream.end());
+  upstream.on("error", () => {
+    onError();
+    if (!stream.headersSent && !stream.destroyed) {
+      stream.respond({ ":status": 503 });
+      stream.end("upstream connect error or disconnect/reset before headers");
+    } else stream.destroy();
+    session.close();
+  });
+  upstream.on("close", () => session.close());
+  stream.on("data", (d) => upstream.write(d));
+  stream.on("end", () => upstream.end());
+  stream.on("error", () => upstream.destroy());
+}
+
+/** TCP: bytes both ways until either side closes. */
+export function pipeBoth(a: net.Socket, b: net.Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  const close = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on("error", close);
+  b.on("error", close);
+  a.on("close", close);
+  b.on("close", close);
+}
