@@ -43,8 +43,18 @@ export interface Placement {
   readonly endpoints: Readonly<Record<string, string>>;
 }
 
-const listen = (server: net.Server, port: number, host: string) =>
-  new Promise<net.Server>((resolve) => server.listen(port, host, () => resolve(server)));
+/** Every connection a sidecar accepted, so stopping it closes them all (server.close() leaves them open). */
+const accepted = new WeakMap<net.Server, Set<net.Socket>>();
+
+const listen = (server: net.Server, port: number, host: string) => {
+  const sockets = new Set<net.Socket>();
+  accepted.set(server, sockets);
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  return new Promise<net.Server>((resolve) => server.listen(port, host, () => resolve(server)));
+};
 const internalPort = (server: net.Server) => (server.address() as net.AddressInfo).port;
 
 export class Sidecar {
@@ -144,8 +154,12 @@ export class Sidecar {
   /** The app-facing handler of one wire protocol, as a server fed with already-accepted connections. */
   private appServer(protocol: WireProtocol): net.Server {
     const app = split(this.place.app);
-    if (protocol === "tcp")
-      return net.createServer((socket) => pipeBoth(socket, net.connect(app.port, app.host)));
+    if (protocol === "tcp") {
+      // tcp_proxy carries a half-close through: one side may finish sending and still receive.
+      return net.createServer({ allowHalfOpen: true }, (socket) =>
+        pipeBoth(socket, net.connect({ port: app.port, host: app.host, allowHalfOpen: true })),
+      );
+    }
     if (protocol === "http2") {
       return http2.createServer().on("stream", (stream, headers) => {
         proxyHttp2(stream, headers, this.appHttp2Session());
@@ -174,7 +188,7 @@ export class Sidecar {
         ? (http2.createSecureServer(options).on("stream", (stream, headers) => {
             proxyHttp2(stream, headers, this.appHttp2Session());
           }) as unknown as tls.Server)
-        : tls.createServer(options);
+        : tls.createServer({ ...options, allowHalfOpen: protocol === "tcp" });
     server.on("tlsClientError", () => this.count(`${this.ingressStat}.ssl.connection_error`));
     server.on("secureConnection", (socket: tls.TLSSocket) => {
       const peer = uriSans(socket.getPeerCertificate());
@@ -196,10 +210,13 @@ export class Sidecar {
     const plain = mode === "STRICT" ? undefined : await listen(this.appServer(protocol), 0, "127.0.0.1");
     const secure = plan ? await listen(this.tlsChain(plan, protocol), 0, "127.0.0.1") : undefined;
     for (const s of [plain, secure]) if (s) this.servers.push(s);
-    const front = net.createServer((socket) => {
+    const front = net.createServer({ allowHalfOpen: protocol === "tcp" }, (socket) => {
       socket.on("error", () => socket.destroy());
       if (mode === "PLAINTEXT") {
-        pipeBoth(socket, net.connect(internalPort(plain as net.Server), "127.0.0.1"));
+        pipeBoth(
+          socket,
+          net.connect({ port: internalPort(plain as net.Server), host: "127.0.0.1", allowHalfOpen: true }),
+        );
         return;
       }
       socket.once("data", (first: Buffer) => {
@@ -211,7 +228,7 @@ export class Sidecar {
           return;
         }
         if (chain === plain) this.count(`${this.ingressStat}.plaintext`);
-        const inner = net.connect(internalPort(chain), "127.0.0.1");
+        const inner = net.connect({ port: internalPort(chain), host: "127.0.0.1", allowHalfOpen: true });
         inner.write(first);
         pipeBoth(socket, inner);
       });
@@ -260,14 +277,15 @@ export class Sidecar {
       let server: net.Server;
       if (egress.protocol === "tcp") {
         const name = egress.routes[0].cluster;
-        server = net.createServer((socket) => {
+        server = net.createServer({ allowHalfOpen: true }, (socket) => {
           const cluster = this.plan.clusters.find((c) => c.name === name);
           if (this.unavailable(cluster, name)) {
             socket.destroy();
             return;
           }
           const { host, port, options } = this.upstream(cluster as ClusterPlan);
-          const up = tls.connect({ ...options, host, port });
+          // Half-close passes through (tcp_proxy), so the TCP socket under the TLS one allows it.
+          const up = tls.connect({ ...options, socket: net.connect({ host, port, allowHalfOpen: true }) });
           up.once("secureConnect", () => this.count(`cluster.${name}.ssl.handshake`));
           pipeBoth(socket, up);
         });
@@ -447,7 +465,7 @@ export class Sidecar {
     for (const s of this.streams) s.close();
     for (const s of this.servers) {
       s.close();
-      (s as http.Server).closeAllConnections?.();
+      for (const socket of accepted.get(s) ?? []) socket.destroy();
     }
   }
 }

@@ -45,6 +45,16 @@ const front: MtlsVirtualNodeArgs = {
   ],
 };
 
+/** Front on the envoy data plane, calling virtual service `color` through the given routes. */
+const egressTo = (
+  routes: NonNullable<MtlsVirtualNodeArgs["egress"]>[number]["routes"],
+): MtlsVirtualNodeArgs => ({
+  ...front,
+  dataPlane: DataPlane.Envoy,
+  allowedServers: [blue.identity as string],
+  egress: [{ virtualService: "color", hostname: "color.howto-k8s-mtls-sds-based.svc.cluster.local", routes }],
+});
+
 interface BadCase {
   readonly title: string;
   readonly build: () => unknown;
@@ -186,6 +196,43 @@ const cases: BadCase[] = [
     "protocol",
     '"https"',
     /must be one of http, http2, grpc, tcp/,
+  ),
+  // Egress on the envoy data plane: what one listener can carry
+  node(
+    "an egress whose routes target nodes of two protocols",
+    egressTo([
+      { name: "a", header: "x", value: "a", target: { ...blue, protocol: "http2" as ListenerProtocol } },
+      { name: "b", target: { ...blue, protocol: "http" as ListenerProtocol } },
+    ]),
+    "egress[0].routes",
+    '["http2","http"]',
+    /must all target nodes of one protocol/,
+  ),
+  node(
+    "a tcp egress routed on a header",
+    egressTo([
+      { name: "a", header: "x", value: "a", target: { ...blue, protocol: "tcp" as ListenerProtocol } },
+    ]),
+    "egress[0].routes",
+    '["a"]',
+    /tcp carries no headers to route on/,
+  ),
+  node(
+    "a route without a header before the last",
+    egressTo([
+      { name: "a", target: blue },
+      { name: "b", header: "x", value: "b", target: blue },
+    ]),
+    "egress[0].routes[0].header",
+    "(missing)",
+    /required on every route but the last/,
+  ),
+  node(
+    "a header route without a value",
+    egressTo([{ name: "a", header: "x", target: blue }]),
+    "egress[0].routes[0].value",
+    "(missing)",
+    /is required with header/,
   ),
   // Health check (App Mesh CRD limits, fact sheet 6)
   node(

@@ -6,7 +6,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { meshNodePlan } from "../../mesh/meshNode";
-import { TlsMode } from "../../mesh/virtualNode";
+import { ListenerProtocol, TlsMode } from "../../mesh/virtualNode";
 import { validateEnvoyBootstraps } from "../support/envoyValidator";
 import { kubernetesObjects, renderStack } from "../support/render";
 
@@ -55,6 +55,67 @@ describe("rendered Envoy bootstraps against Envoy's API", () => {
     const permissive = meshNodePlan({ ...base, name: "ledger", tlsMode: TlsMode.Permissive });
     const open = meshNodePlan({ ...base, name: "open" });
     validateEnvoyBootstraps({ permissive: permissive.envoy?.bootstrap, open: open.envoy?.bootstrap });
+  });
+
+  it("tcp, http2 and grpc nodes and their callers are valid, each with its protocol's filters and options", () => {
+    const planFor = (protocol: ListenerProtocol) => {
+      const server = {
+        name: `server-${protocol}`,
+        namespace: "proto",
+        podSelector: { app: `server-${protocol}` },
+        trustDomain: "example.org",
+        identity: `spiffe://example.org/server-${protocol}`,
+        protocol,
+        tlsMode: TlsMode.Strict,
+        allowedCallers: ["spiffe://example.org/client"],
+      };
+      const client = meshNodePlan({
+        name: `client-${protocol}`,
+        namespace: "proto",
+        podSelector: { app: "client" },
+        trustDomain: "example.org",
+        identity: "spiffe://example.org/client",
+        backends: [server.name],
+        allowedServers: [server.identity],
+        egress: [
+          {
+            virtualService: server.name,
+            hostname: `${server.name}.proto`,
+            routes: [{ name: "all", target: server }],
+          },
+        ],
+      });
+      return {
+        server: meshNodePlan(server).envoy?.bootstrap as Json,
+        client: client.envoy?.bootstrap as Json,
+      };
+    };
+    const all: Record<string, unknown> = {};
+    for (const protocol of [ListenerProtocol.Tcp, ListenerProtocol.Http2, ListenerProtocol.Grpc]) {
+      const { server, client } = planFor(protocol);
+      all[`server-${protocol}`] = server;
+      all[`client-${protocol}`] = client;
+      const ingress = server.static_resources.listeners.find((l: Json) => l.name.startsWith("lds_ingress_"));
+      const filter = ingress.filter_chains[0].filters[0];
+      const alpn = ingress.filter_chains[0].transport_socket.typed_config.common_tls_context.alpn_protocols;
+      const upstream = client.static_resources.clusters.find((c: Json) => c.transport_socket);
+      if (protocol === ListenerProtocol.Tcp) {
+        assert.equal(filter.name, "envoy.filters.network.tcp_proxy");
+        assert.equal(alpn, undefined);
+        assert.deepEqual(
+          Object.keys(upstream.health_checks[0]).filter((k) => k.endsWith("_check")),
+          ["tcp_health_check"],
+        );
+      } else {
+        assert.equal(filter.name, "envoy.filters.network.http_connection_manager");
+        assert.deepEqual(alpn, ["h2"]);
+        assert.ok(upstream.typed_extension_protocol_options, "HTTP/2 to the backend");
+        assert.deepEqual(upstream.transport_socket.typed_config.common_tls_context.alpn_protocols, ["h2"]);
+        const app = server.static_resources.clusters.find((c: Json) => c.name.startsWith("cds_ingress_"));
+        assert.ok(app.typed_extension_protocol_options, "HTTP/2 to the app");
+      }
+    }
+    validateEnvoyBootstraps(all);
   });
 
   // One of each kind of mistake, made in a bootstrap we render, must be caught.
