@@ -96,7 +96,8 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
 
   for (const [i, d] of deployments.entries()) {
     const name = d.metadata.name as string;
-    const configMap = all.find((o) => o.kind === "ConfigMap" && o.metadata.name === `${name}-envoy`);
+    const volume = d.spec.template.spec.volumes.find((v: Json) => v.name === "envoy-bootstrap");
+    const configMap = all.find((o) => o.kind === "ConfigMap" && o.metadata.name === volume.configMap.name);
     const bootstrap = JSON.parse(configMap.data["bootstrap.json"]);
     const egress: Record<string, string> = {};
     for (const [j, l] of bootstrap.static_resources.listeners.entries()) {

@@ -24,6 +24,7 @@ export interface ColorAppObjects {
 }
 
 const CODE_CONFIGMAP = "colorapp-code";
+const codeConfigMap = (codeHash: string) => `${CODE_CONFIGMAP}-${codeHash.slice(0, 10)}`;
 const noAdditions: PodAdditions = { containers: [], volumes: [], annotations: {}, hostAliases: [] };
 
 interface AppContainer {
@@ -79,7 +80,7 @@ function deployment(
             ...mesh.containers,
           ],
           volumes: [
-            ...(fromConfigMap ? [{ name: "app-code", configMap: { name: CODE_CONFIGMAP } }] : []),
+            ...(fromConfigMap ? [{ name: "app-code", configMap: { name: codeConfigMap(codeHash) } }] : []),
             ...mesh.volumes,
           ],
         },
@@ -197,7 +198,8 @@ export function colorAppObjects(
     code: {
       apiVersion: "v1",
       kind: "ConfigMap",
-      metadata: { name: CODE_CONFIGMAP, namespace: s.namespace },
+      metadata: { name: codeConfigMap(codeHash), namespace: s.namespace },
+      immutable: true,
       data: { ...sources },
     },
     services,

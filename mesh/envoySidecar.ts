@@ -6,6 +6,7 @@
 import {
   CONFIG_HASH_ANNOTATION,
   contentHash,
+  contentName,
   type K8sObject,
   restrictedContainerSecurity,
 } from "../spire/k8s";
@@ -38,7 +39,7 @@ export interface SidecarResult {
 export function envoySidecar(input: BootstrapInput, image: string): SidecarResult {
   const bootstrap = envoyBootstrap(input);
   const text = `${JSON.stringify(bootstrap, null, 2)}\n`;
-  const configMapName = `${input.node.name}-envoy`;
+  const configMapName = contentName(`${input.node.name}-envoy`, text);
   const socketDir = input.sdsSocketPath.slice(0, input.sdsSocketPath.lastIndexOf("/")) || "/";
   return {
     bootstrap,
@@ -46,6 +47,7 @@ export function envoySidecar(input: BootstrapInput, image: string): SidecarResul
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: { name: configMapName, namespace: input.node.namespace },
+      immutable: true,
       data: { "bootstrap.json": text },
     },
     pod: {

@@ -9,7 +9,13 @@ import {
   renderAgentConf,
   renderServerConf,
 } from "./config";
-import { CONFIG_HASH_ANNOTATION, contentHash, type K8sObject, restrictedContainerSecurity } from "./k8s";
+import {
+  CONFIG_HASH_ANNOTATION,
+  contentHash,
+  contentName,
+  type K8sObject,
+  restrictedContainerSecurity,
+} from "./k8s";
 import type { SpireSettings } from "./settings";
 
 export interface SpireManifests {
@@ -44,6 +50,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
   const agentLabels = { app: s.agentName };
   const serverConf = renderServerConf(s, kubernetesServerPlatform(s));
   const agentConf = renderAgentConf(s, kubernetesAgentPlatform(s));
+  const serverConfigMap = contentName(s.serverName, serverConf);
+  const agentConfigMap = contentName(s.agentName, agentConf);
   const saSubject = (name: string) => [{ kind: "ServiceAccount", name, namespace: ns }];
 
   return {
@@ -136,7 +144,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     serverConfigMap: {
       apiVersion: "v1",
       kind: "ConfigMap",
-      metadata: { name: s.serverName, namespace: ns },
+      metadata: { name: serverConfigMap, namespace: ns },
+      immutable: true,
       data: { "server.conf": serverConf },
     },
     serverStatefulSet: {
@@ -184,7 +193,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
               },
             ],
             volumes: [
-              { name: "spire-config", configMap: { name: s.serverName } },
+              { name: "spire-config", configMap: { name: serverConfigMap } },
               { name: "spire-server-socket", emptyDir: {} },
             ],
           },
@@ -214,7 +223,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     agentConfigMap: {
       apiVersion: "v1",
       kind: "ConfigMap",
-      metadata: { name: s.agentName, namespace: ns },
+      metadata: { name: agentConfigMap, namespace: ns },
+      immutable: true,
       data: { "agent.conf": agentConf },
     },
     agentDaemonSet: {
@@ -255,7 +265,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
               },
             ],
             volumes: [
-              { name: "spire-config", configMap: { name: s.agentName } },
+              { name: "spire-config", configMap: { name: agentConfigMap } },
               { name: "spire-bundle", configMap: { name: s.bundleConfigMap } },
               { name: "spire-agent-socket", hostPath: { path: s.agentSocketDir, type: "DirectoryOrCreate" } },
               { name: "spire-agent-data", emptyDir: {} },

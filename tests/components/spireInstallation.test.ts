@@ -1,6 +1,13 @@
 /** SpireInstallation as the dev stack renders it, against the walkthrough's spire_setup.yaml ported to 1.13. */
 import assert from "node:assert/strict";
-import { findObject, kubernetesObjects, renderStack, resourcesOfType } from "../support/render";
+import {
+  baseName,
+  findObject,
+  kubernetesObjects,
+  mountedConfigMap,
+  renderStack,
+  resourcesOfType,
+} from "../support/render";
 
 const installType = "spire-mesh:index:SpireInstallation";
 
@@ -11,7 +18,7 @@ describe("SpireInstallation (dev stack render)", () => {
       .filter(
         (o) => o.metadata.namespace === "spire" || (o.kind === "Namespace" && o.metadata.name === "spire"),
       )
-      .map((o) => `${o.kind}/${o.metadata.name}`)
+      .map((o) => `${o.kind}/${baseName(o.metadata.name)}`)
       .sort();
     assert.deepEqual(names, [
       "ConfigMap/spire-agent",
@@ -64,7 +71,7 @@ describe("SpireInstallation (dev stack render)", () => {
       ["DaemonSet", "spire-agent", "agent.conf"],
     ] as const) {
       const [container] = findObject(r, kind, name, "spire").spec.template.spec.containers;
-      const text = findObject(r, "ConfigMap", name, "spire").data[conf] as string;
+      const text = mountedConfigMap(r, kind, name, "spire", "spire-config").data[conf] as string;
       const port = /health_checks \{[^}]*bind_port = "(\d+)"/s.exec(text)?.[1];
       const named = container.ports.find(
         (p: { name: string }) => p.name === container.livenessProbe.httpGet.port,

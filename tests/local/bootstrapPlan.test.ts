@@ -14,7 +14,7 @@ async function bootstraps(): Promise<Record<string, Json>> {
   return Object.fromEntries(
     objects
       .filter((o) => o.kind === "ConfigMap" && o.data?.["bootstrap.json"])
-      .map((o) => [o.metadata.name, JSON.parse(o.data["bootstrap.json"])]),
+      .map((o) => [o.metadata.name.replace(/-[0-9a-f]{10}$/, ""), JSON.parse(o.data["bootstrap.json"])]),
   );
 }
 

@@ -8,7 +8,7 @@ import { DataPlane } from "../../mesh/envoySidecar";
 import { meshNodePlan } from "../../mesh/meshNode";
 import { ListenerProtocol, TlsMode } from "../../mesh/virtualNode";
 import { validateEnvoyBootstraps } from "../support/envoyValidator";
-import { kubernetesObjects, renderStack } from "../support/render";
+import { baseName, kubernetesObjects, renderStack } from "../support/render";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are plain JSON.
 type Json = any;
@@ -21,7 +21,7 @@ async function renderedBootstraps(
   const objects = kubernetesObjects(await renderStack(stack, overrides, projectDir));
   const configMaps = objects.filter((o) => o.kind === "ConfigMap" && o.data?.["bootstrap.json"]);
   return Object.fromEntries(
-    configMaps.map((o) => [o.metadata.name, JSON.parse(o.data["bootstrap.json"]) as Json]),
+    configMaps.map((o) => [baseName(o.metadata.name), JSON.parse(o.data["bootstrap.json"]) as Json]),
   );
 }
 

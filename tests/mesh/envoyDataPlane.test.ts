@@ -8,7 +8,7 @@ import { DataPlane } from "../../mesh/envoySidecar";
 import { meshNodePlan } from "../../mesh/meshNode";
 import { TlsMode } from "../../mesh/virtualNode";
 import { kubernetesSchemaCoverage, validateKubernetesObjects } from "../support/kubernetesSchema";
-import { findObject, kubernetesObjects, renderStack } from "../support/render";
+import { findObject, kubernetesObjects, mountedConfigMap, renderStack } from "../support/render";
 
 const NS = "howto-k8s-mtls-sds-based";
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
@@ -19,7 +19,13 @@ const cluster = (vn: string) =>
 type Json = any;
 
 async function bootstrapOf(name: string, overrides: Record<string, string> = {}): Promise<Json> {
-  const configMap = findObject(await renderStack("dev", overrides), "ConfigMap", `${name}-envoy`, NS);
+  const configMap = mountedConfigMap(
+    await renderStack("dev", overrides),
+    "Deployment",
+    name,
+    NS,
+    "envoy-bootstrap",
+  );
   return JSON.parse(configMap.data["bootstrap.json"]);
 }
 
@@ -65,7 +71,7 @@ describe("envoy data plane (dev stack default)", () => {
       const socket = pod.volumes.find((v: Json) => v.name === "spire-agent-socket");
       assert.deepEqual(socket.hostPath, { path: "/run/spire/sockets", type: "Directory" });
       const bootstrap = pod.volumes.find((v: Json) => v.name === "envoy-bootstrap");
-      assert.equal(bootstrap.configMap.name, `${name}-envoy`);
+      assert.match(bootstrap.configMap.name, new RegExp(`^${name}-envoy-[0-9a-f]{10}$`));
       assert.equal(envoy.readinessProbe.httpGet.path, "/ready");
     }
   });

@@ -13,7 +13,7 @@ import { type SpireHarness, startSpire } from "../../local/spireHarness";
 import { assertChainsToBundle, certificates } from "../../local/x509";
 import { requestedSecretNames } from "../../mesh/envoyBootstrap";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
-import { findObject, renderStack } from "../support/render";
+import { mountedConfigMap, renderStack } from "../support/render";
 
 const NS = "howto-k8s-mtls-sds-based";
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
@@ -30,7 +30,9 @@ describe("secret names of the rendered bootstraps, served by real SPIRE", functi
   before(async () => {
     const r = await renderStack("dev");
     for (const name of ["front", "blue", "green", "red"]) {
-      bootstraps[name] = JSON.parse(findObject(r, "ConfigMap", `${name}-envoy`, NS).data["bootstrap.json"]);
+      bootstraps[name] = JSON.parse(
+        mountedConfigMap(r, "Deployment", name, NS, "envoy-bootstrap").data["bootstrap.json"],
+      );
     }
     // The agent takes on the node alias the workload entries name as parent, as k8s_psat agents do in-cluster.
     spire = await startSpire({ agentAlias: `${TD}/ns/spire/sa/spire-agent` });

@@ -4,15 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "@cdktf/hcl2json";
-import { findObject, renderStack } from "../support/render";
+import { mountedConfigMap, renderStack } from "../support/render";
 
 // biome-ignore lint/suspicious/noExplicitAny: hcl2json returns untyped JSON.
 type Hcl = any;
 
 async function renderedConfs(overrides: Record<string, string> = {}) {
   const r = await renderStack("dev", overrides);
-  const server = findObject(r, "ConfigMap", "spire-server", "spire").data["server.conf"] as string;
-  const agent = findObject(r, "ConfigMap", "spire-agent", "spire").data["agent.conf"] as string;
+  const server = mountedConfigMap(r, "StatefulSet", "spire-server", "spire", "spire-config").data[
+    "server.conf"
+  ] as string;
+  const agent = mountedConfigMap(r, "DaemonSet", "spire-agent", "spire", "spire-config").data[
+    "agent.conf"
+  ] as string;
   return {
     server: (await parse("server.conf", server)) as Hcl,
     agent: (await parse("agent.conf", agent)) as Hcl,

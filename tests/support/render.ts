@@ -54,3 +54,20 @@ export function findObject(r: RenderResult, kind: string, name: string, namespac
 
 export const resourcesOfType = (r: RenderResult, type: string): RecordedResource[] =>
   r.resources.filter((x) => x.type === type);
+
+/** The ConfigMap a workload mounts as `volume` (ConfigMap names carry a content hash, so look them up). */
+export function mountedConfigMap(
+  r: RenderResult,
+  kind: string,
+  name: string,
+  namespace: string,
+  volume: string,
+): KubeObject {
+  const pod = findObject(r, kind, name, namespace).spec.template.spec;
+  const mounted = pod.volumes.find((v: { name: string }) => v.name === volume);
+  if (!mounted?.configMap) throw new Error(`${kind} ${namespace}/${name} mounts no ConfigMap as ${volume}`);
+  return findObject(r, "ConfigMap", mounted.configMap.name, namespace);
+}
+
+/** A ConfigMap's name without its content hash (`blue-envoy-0123456789` -> `blue-envoy`). */
+export const baseName = (name: string): string => name.replace(/-[0-9a-f]{10}$/, "");
