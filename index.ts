@@ -30,14 +30,11 @@ const controller =
       })
     : undefined;
 
-const demoArgs = colorAppArgs(config, spire.settings.agentSocketPath);
+const demoArgs = colorAppArgs(config, spire.settings);
 const demo = colorAppSpec(demoArgs);
 const entries = Object.entries(
   walkthroughEntries({
-    trustDomain: spire.settings.trustDomain,
-    clusterName: spire.settings.clusterName,
-    agentNamespace: spire.settings.namespace,
-    agentServiceAccount: spire.settings.agentName,
+    nodeAlias: spire.nodeAlias,
     appNamespace: demo.namespace,
     workloads: workloads(demo),
     unregistered: config.registerGreen ? [] : ["colorgreen"],
@@ -45,11 +42,16 @@ const entries = Object.entries(
   }),
 ).map(
   ([name, spec]) =>
-    new SpireEntry(name, { ...spec, installation: spire, environment: cluster.commandEnvironment }),
+    new SpireEntry(name, {
+      ...spec,
+      installation: spire,
+      environment: cluster.commandEnvironment,
+      deleteWithoutServer: config.spireDeleteEntriesWithoutServer,
+    }),
 );
 
-// Meshed pods mount the agent socket (hostPath type Socket), so the agents must be up first: depending on the
-// installation waits for all of its children, the agent DaemonSet included.
+// Meshed pods mount the agent socket directory (through the CSI driver or by hostPath), so the agents and the
+// driver must be up first: depending on the installation waits for all of its children.
 const app = new ColorApp(
   "colorapp",
   { ...demoArgs, registeredIdentities: entries.map((e) => e.spiffeIdValue) },

@@ -7,7 +7,8 @@
  *
  *   create: entry create; on AlreadyExists, compare `entry show` with the plan and `entry update` if it differs.
  *   update: entry update; if the entry vanished out of band, create it again.
- *   delete: entry delete; an entry that is already gone counts as deleted.
+ *   delete: entry delete; an entry that is already gone counts as deleted; with deleteWithoutServer, so does an
+ *           entry whose server pod or namespace is gone.
  *
  * Kubernetes access comes from the environment, never argv: KUBECONFIG (a path) or SPIRE_MESH_KUBECONFIG (the
  * contents, served through a FIFO so they are never written to disk), and SPIRE_MESH_KUBE_CONTEXT for a context.
@@ -189,8 +190,21 @@ async function updateStep(/** @type {any} */ plan) {
   throw new Error(`entry update failed: ${updated.message}`);
 }
 
+/** kubectl's answer when the server pod, or its whole namespace, no longer exists. */
+const SERVER_GONE = /Error from server \(NotFound\): (pods|namespaces) "[^"]+" not found/;
+
 async function deleteStep(/** @type {any} */ plan) {
-  const deleted = statusOf(await run(plan.delete));
+  let output;
+  try {
+    output = await run(plan.delete);
+  } catch (e) {
+    // Opt-in: the entry went with its server. Without the opt-in a missing pod stays an error (wrong cluster?).
+    if (plan.deleteWithoutServer && SERVER_GONE.test(String(/** @type {any} */ (e).stderr ?? ""))) {
+      return "server gone";
+    }
+    throw e;
+  }
+  const deleted = statusOf(output);
   if (deleted.code === OK) return "deleted";
   if (deleted.code === NOT_FOUND) return "already absent";
   throw new Error(`entry delete failed: ${deleted.message}`);

@@ -61,6 +61,15 @@ export class ColorApp extends pulumi.ComponentResource {
     }
     const objects = colorAppObjects(spec, pods);
     const code = make("code", objects.code, [namespace]);
+    const accounts = Object.fromEntries(
+      Object.entries(objects.serviceAccounts).map(([w, sa]) => [
+        w,
+        make(`${w}-service-account`, sa, [namespace]),
+      ]),
+    );
+    for (const [workload, policy] of Object.entries(objects.networkPolicies)) {
+      make(`${workload}-network-policy`, policy, [namespace]);
+    }
     if (mesh && objects.virtualRouter && objects.virtualService) {
       // Routes name virtual nodes, so the router comes after them.
       const router = make("virtual-router", objects.virtualRouter, [
@@ -75,7 +84,7 @@ export class ColorApp extends pulumi.ComponentResource {
     // App Mesh's injector looks up the pod's virtual node when the pod is created, and an envoy sidecar needs its
     // bootstrap ConfigMap, so each node comes before its pods.
     for (const [workload, deployment] of Object.entries(objects.deployments)) {
-      make(`${workload}-deployment`, deployment, [namespace, code, nodes[workload]]);
+      make(`${workload}-deployment`, deployment, [namespace, code, accounts[workload], nodes[workload]]);
     }
 
     this.virtualNodes = nodes;

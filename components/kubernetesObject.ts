@@ -26,6 +26,12 @@ const typedKinds: Record<string, KubernetesClass> = {
   "rbac.authorization.k8s.io/v1/RoleBinding": k8s.rbac.v1.RoleBinding,
   "rbac.authorization.k8s.io/v1/ClusterRole": k8s.rbac.v1.ClusterRole,
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": k8s.rbac.v1.ClusterRoleBinding,
+  "v1/PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
+  "v1/Secret": k8s.core.v1.Secret,
+  "networking.k8s.io/v1/NetworkPolicy": k8s.networking.v1.NetworkPolicy,
+  "storage.k8s.io/v1/CSIDriver": k8s.storage.v1.CSIDriver,
+  "storage.k8s.io/v1/StorageClass": k8s.storage.v1.StorageClass,
+  "policy/v1/PodDisruptionBudget": k8s.policy.v1.PodDisruptionBudget,
 };
 
 export function kubernetesObject(

@@ -22,6 +22,12 @@ export interface SpireEntryArgs extends EntrySpec {
    * access never goes into argv or into the command text kept in state.
    */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * On delete, count the entry as deleted when the server's pod or namespace is already gone, instead of failing
+   * `pulumi destroy` (the entry went with the server). Default false: a missing pod usually means the wrong
+   * cluster or context, and an entry left on a live server is a live identity.
+   */
+  readonly deleteWithoutServer?: boolean;
 }
 
 /**
@@ -54,8 +60,23 @@ export class SpireEntry extends pulumi.ComponentResource {
       target,
     );
     const commands = entryCommands(target.prefix, entry, target.socketPath);
-    const plans = entryPlans(commands, entry);
+    const plans = entryPlans(commands, entry, { deleteWithoutServer: args.deleteWithoutServer === true });
     super("spire-mesh:index:SpireEntry", name, {}, opts);
+    if (!args.node && !args.selectors.some((s) => /^(k8s:sa:|k8s_psat:)/.test(s))) {
+      pulumi.log.warn(
+        `SpireEntry ${name}: ${entry.spiffeId} has no k8s:sa selector, so any pod of its namespace with the same ` +
+          "labels and container name gets this identity; select the workload's own ServiceAccount",
+        this,
+      );
+    }
+    // A new server datastore (StatefulSet or volume replaced) changes the generation: the update that follows
+    // re-creates the entry, which a plain `pulumi up` would otherwise never notice was lost.
+    const generation = args.installation?.serverGeneration;
+    const environment = generation
+      ? pulumi
+          .all([pulumi.output(args.environment ?? {}), generation])
+          .apply(([env, g]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: g }))
+      : args.environment;
 
     const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry.js"));
     new command.local.Command(
@@ -65,7 +86,7 @@ export class SpireEntry extends pulumi.ComponentResource {
         create: plans.create,
         update: plans.update,
         delete: plans.delete,
-        environment: args.environment,
+        environment,
         addPreviousOutputInEnv: false,
       },
       // Waiting on the installation means the server is ready before create, and entries go before it on destroy.

@@ -1,5 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
+import { csiDriverManifests } from "../spire/csiDriver";
 import { spireManifests } from "../spire/manifests";
+import { type NodeAlias, nodeAlias } from "../spire/registrations";
 import {
   type SpireInstallationArgs,
   type SpireSettings,
@@ -33,6 +35,18 @@ export class SpireInstallation extends pulumi.ComponentResource {
   public readonly bundleConfigMapName: pulumi.Output<string>;
   /** The checked settings, for components that build on this installation (entries, virtual nodes). */
   public readonly settings: SpireSettings;
+  /**
+   * The agents' node alias: the SPIFFE ID every agent of this installation takes on (its workload entries'
+   * parent) and the k8s_psat selectors that grant it. Plain values, for entries built at construction.
+   */
+  public readonly nodeAlias: NodeAlias;
+  /** The agents' alias SPIFFE ID, as an output. */
+  public readonly agentSpiffeId: pulumi.Output<string>;
+  /**
+   * Changes whenever the server's datastore may be new (its StatefulSet or data volume was replaced): entries
+   * tie their update to it, so the next `up` re-asserts them on a server that lost them. Undefined for `existing`.
+   */
+  public readonly serverGeneration?: pulumi.Output<string>;
 
   /**
    * @param name The _unique_ name of the installation; children are named after it.
@@ -43,8 +57,9 @@ export class SpireInstallation extends pulumi.ComponentResource {
     const settings = spireSettings(args);
     super("spire-mesh:index:SpireInstallation", name, {}, opts);
     this.settings = settings;
+    this.nodeAlias = nodeAlias(settings);
 
-    if (settings.mode === "install") this.install(name, settings);
+    if (settings.mode === "install") this.serverGeneration = this.install(name, settings);
 
     this.namespace = pulumi.output(settings.namespace);
     this.serverPodName = pulumi.output(settings.serverPod);
@@ -53,7 +68,9 @@ export class SpireInstallation extends pulumi.ComponentResource {
     this.trustDomain = pulumi.output(settings.trustDomain);
     this.trustDomainId = pulumi.output(settings.trustDomainId);
     this.bundleConfigMapName = pulumi.output(settings.bundleConfigMap);
+    this.agentSpiffeId = pulumi.output(this.nodeAlias.spiffeId);
     this.registerOutputs({
+      agentSpiffeId: this.agentSpiffeId,
       namespace: this.namespace,
       serverPodName: this.serverPodName,
       serverExecPrefix: this.serverExecPrefix,
@@ -64,10 +81,15 @@ export class SpireInstallation extends pulumi.ComponentResource {
     });
   }
 
-  private install(name: string, settings: SpireSettings): void {
+  /** Creates the install's objects; returns the server's generation (see serverGeneration). */
+  private install(name: string, settings: SpireSettings): pulumi.Output<string> {
     const m = spireManifests(settings);
-    const make = (suffix: string, object: typeof m.namespace, dependsOn: pulumi.Resource[] = []) =>
-      kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
+    const make = (
+      suffix: string,
+      object: typeof m.namespace,
+      dependsOn: pulumi.Resource[] = [],
+      extra: pulumi.CustomResourceOptions = {},
+    ) => kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn, ...extra });
 
     const namespace = make("namespace", m.namespace);
     const inNamespace = (suffix: string, object: typeof m.namespace, more: pulumi.Resource[] = []) =>
@@ -92,22 +114,37 @@ export class SpireInstallation extends pulumi.ComponentResource {
     ]);
     const serverConfig = inNamespace("server-config", m.serverConfigMap);
     const service = inNamespace("server-service", m.serverService);
+    inNamespace("server-network-policy", m.serverNetworkPolicy);
+    // The CA keys and the datastore: protected by default, so neither destroy nor a replacement removes them.
+    const serverData = make("server-data", m.serverData, [namespace], { protect: settings.protectData });
     // The server must be able to publish the bundle and review agent tokens before it starts.
     const server = inNamespace("server", m.serverStatefulSet, [
       serverAccount,
       serverConfig,
+      serverData,
       bundle,
       bundleRoleBinding,
       serverClusterRoleBinding,
     ]);
     const agentConfig = inNamespace("agent-config", m.agentConfigMap);
-    // Agents attest on start; a ready server and a filled bundle avoid a crash loop on first install.
-    inNamespace("agent", m.agentDaemonSet, [
+    // Agents attest on start, with the bundle the server published when it became ready: a ready server first
+    // avoids a crash loop on first install.
+    const agent = inNamespace("agent", m.agentDaemonSet, [
       agentAccount,
       agentConfig,
       agentClusterRoleBinding,
       server,
       service,
     ]);
+    if (settings.workloadApi === "csi") {
+      const csi = csiDriverManifests(settings);
+      make("csi-driver", csi.csiDriver);
+      const csiAccount = inNamespace("csi-driver-account", csi.serviceAccount);
+      // The driver shares the agent's socket directory, which the agent creates.
+      inNamespace("csi-driver-node", csi.daemonSet, [csiAccount, agent]);
+    }
+    const uid = (r: pulumi.CustomResource) =>
+      (r as unknown as { metadata: pulumi.Output<{ uid: string }> }).metadata.uid;
+    return pulumi.all([uid(server), uid(serverData)]).apply(([s, d]) => `${s}/${d}`);
   }
 }

@@ -89,7 +89,11 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
   fs.chmodSync(spire.dataDir, 0o711);
   const all = objects(render);
   const deployments = all.filter(
-    (o) => o.kind === "Deployment" && o.spec.template.spec.containers.some((c: Json) => c.name === "envoy"),
+    (o) =>
+      o.kind === "Deployment" &&
+      [...(o.spec.template.spec.initContainers ?? []), ...o.spec.template.spec.containers].some(
+        (c: Json) => c.name === "envoy",
+      ),
   );
   const services = all.filter((o) => o.kind === "Service" && o.spec.selector);
   const byName = new Map<string, LocalWorkload>();

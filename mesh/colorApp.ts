@@ -6,7 +6,7 @@
 import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { isImageRef } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
-import { DataPlane } from "./envoySidecar";
+import { DataPlane, type WorkloadApiVolume } from "./envoySidecar";
 import type { MeshNodeArgs } from "./meshNode";
 import { callerIdentities, type MeshGraph, serverIdentities } from "./serviceGraph";
 import { TlsMode } from "./virtualNode";
@@ -14,7 +14,7 @@ import { TlsMode } from "./virtualNode";
 export interface ColorAppArgs {
   /** Namespace of the apps. Default "howto-k8s-mtls-sds-based". */
   readonly namespace?: string;
-  /** Mesh name. Default "howto-k8s-mtls-sds-based". */
+  /** Mesh name (cluster-scoped on App Mesh). Default: the namespace, so two stacks never share a mesh by accident. */
   readonly meshName?: string;
   /** SPIFFE trust domain of the identities. Default "howto-k8s-mtls-sds-based.aws". */
   readonly trustDomain?: string;
@@ -39,6 +39,8 @@ export interface ColorAppArgs {
   readonly envoyImage?: string;
   /** envoy: the SPIRE agent socket, e.g. the installation's agentSocketPath. */
   readonly sdsSocketPath?: string;
+  /** envoy: how sidecars mount the agent socket (the installation's CSI driver, or hostPath). Default hostPath. */
+  readonly workloadApi?: WorkloadApiVolume;
 }
 
 export interface Workload {
@@ -48,6 +50,8 @@ export interface Workload {
   readonly entryName: string;
   readonly identity: string;
   readonly podLabels: Readonly<Record<string, string>>;
+  /** Its own ServiceAccount (named after it): part of what its SVID is bound to. */
+  readonly serviceAccount: string;
   /** Its Kubernetes Service. */
   readonly service: string;
 }
@@ -69,6 +73,7 @@ export interface ColorAppSpec {
   readonly dataPlane: DataPlane;
   readonly envoyImage?: string;
   readonly sdsSocketPath?: string;
+  readonly workloadApi?: WorkloadApiVolume;
 }
 
 const VIRTUAL_SERVICE = "color";
@@ -83,13 +88,15 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     namespace,
     "must be a Kubernetes namespace name (RFC 1123 label)",
   );
-  const meshName = args.meshName ?? "howto-k8s-mtls-sds-based";
-  c.check(
-    isDnsSubdomain(meshName) && meshName.length <= 63,
-    "meshName",
-    meshName,
-    "must be a lowercase DNS name of at most 63 characters",
-  );
+  const meshName = args.meshName ?? namespace;
+  if (args.meshName !== undefined) {
+    c.check(
+      isDnsSubdomain(meshName) && meshName.length <= 63,
+      "meshName",
+      meshName,
+      "must be a lowercase DNS name of at most 63 characters",
+    );
+  }
   const trustDomain = args.trustDomain ?? "howto-k8s-mtls-sds-based.aws";
   c.attempt("trustDomain", trustDomain, () => parseTrustDomain(trustDomain));
   const colors = [...(args.colors ?? ["blue", "green", "red"])];
@@ -133,12 +140,9 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
   const planes = Object.values(DataPlane) as string[];
   c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
   if (dataPlane === DataPlane.AppMesh) {
-    c.check(
-      args.envoyImage === undefined,
-      "envoyImage",
-      args.envoyImage,
-      "only applies to the envoy data plane",
-    );
+    for (const key of ["envoyImage", "workloadApi"] as const) {
+      c.check(args[key] === undefined, key, args[key], "only applies to the envoy data plane");
+    }
   }
   c.done();
 
@@ -158,6 +162,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
       entryName: "front",
       identity: `${td}/front`,
       podLabels: { app: "front" },
+      serviceAccount: "front",
       service: "front",
     },
     colorWorkloads: colors.map((color) => ({
@@ -165,6 +170,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
       entryName: `color${color}`,
       identity: `${td}/color${color}`,
       podLabels: { app: "color", version: color },
+      serviceAccount: color,
       service: `color-${color}`,
     })),
     virtualService: VIRTUAL_SERVICE,
@@ -172,6 +178,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     dataPlane,
     envoyImage: args.envoyImage,
     sdsSocketPath: args.sdsSocketPath,
+    workloadApi: args.workloadApi,
   };
 }
 
@@ -196,7 +203,9 @@ export function colorAppVirtualNodes(s: ColorAppSpec): MeshNodeArgs[] {
     port: s.port,
     dataPlane: s.dataPlane,
     meshName: s.meshName,
-    ...(s.dataPlane === DataPlane.Envoy ? { envoyImage: s.envoyImage, sdsSocketPath: s.sdsSocketPath } : {}),
+    ...(s.dataPlane === DataPlane.Envoy
+      ? { envoyImage: s.envoyImage, sdsSocketPath: s.sdsSocketPath, workloadApi: s.workloadApi }
+      : {}),
   };
   const colors = s.colorWorkloads.map((w) => ({
     ...common,

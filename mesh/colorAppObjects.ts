@@ -19,13 +19,18 @@ export interface ColorAppObjects {
   readonly virtualRouter?: K8sObject;
   readonly virtualService?: K8sObject;
   readonly code: K8sObject;
+  readonly serviceAccounts: Readonly<Record<string, K8sObject>>;
   readonly services: Readonly<Record<string, K8sObject>>;
   readonly deployments: Readonly<Record<string, K8sObject>>;
+  /** envoy only: each meshed pod admits its sidecar's ports and nothing else. */
+  readonly networkPolicies: Readonly<Record<string, K8sObject>>;
 }
 
 const CODE_CONFIGMAP = "colorapp-code";
 const codeConfigMap = (codeHash: string) => `${CODE_CONFIGMAP}-${codeHash.slice(0, 10)}`;
-const noAdditions: PodAdditions = { containers: [], volumes: [], annotations: {}, hostAliases: [] };
+const noAdditions: PodAdditions = { initContainers: [], volumes: [], annotations: {}, hostAliases: [] };
+/** Seconds the app keeps serving after deletion starts, while its endpoint is removed from every Service. */
+const APP_DRAIN_SECONDS = 5;
 
 interface AppContainer {
   readonly file: string;
@@ -47,6 +52,20 @@ function deployment(
     ...(fromConfigMap ? { [CONFIG_HASH_ANNOTATION]: codeHash } : {}),
     ...mesh.annotations,
   };
+  const container = {
+    name: "app",
+    image: app.image ?? s.nodeImage,
+    ...(fromConfigMap ? { command: ["node", `/app/${app.file}`] } : {}),
+    // On envoy the app listens on loopback only; only the sidecar's ports are exposed.
+    ...(envoy ? {} : { ports: [{ name: "http", containerPort: s.port, protocol: "TCP" }] }),
+    env: Object.entries(env).map(([name, value]) => ({ name, value })),
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+    // Container-level on appmesh: the App Mesh injector adds an init container that needs root and NET_ADMIN.
+    securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, runAsUser: 1000 },
+    // Keep serving while the endpoint goes away (the drain); the sidecar outlives the app and stops last.
+    lifecycle: { preStop: { sleep: { seconds: APP_DRAIN_SECONDS } } },
+    ...(fromConfigMap ? { volumeMounts: [{ name: "app-code", mountPath: "/app", readOnly: true }] } : {}),
+  };
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -60,25 +79,17 @@ function deployment(
           ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
         },
         spec: {
-          serviceAccountName: "default",
+          serviceAccountName: w.serviceAccount,
+          // The apps never call the Kubernetes API; on appmesh the injected Envoy needs no token either.
+          automountServiceAccountToken: false,
+          terminationGracePeriodSeconds: 30,
+          // Pod-wide only on envoy: App Mesh's injected init container must run as root.
+          ...(envoy
+            ? { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } } }
+            : {}),
           ...(mesh.hostAliases.length > 0 ? { hostAliases: mesh.hostAliases.map((h) => ({ ...h })) } : {}),
-          containers: [
-            {
-              name: "app",
-              image: app.image ?? s.nodeImage,
-              ...(fromConfigMap ? { command: ["node", `/app/${app.file}`] } : {}),
-              // On envoy the app listens on loopback only; only the sidecar's ports are exposed.
-              ...(envoy ? {} : { ports: [{ name: "http", containerPort: s.port, protocol: "TCP" }] }),
-              env: Object.entries(env).map(([name, value]) => ({ name, value })),
-              resources: { requests: { cpu: "10m", memory: "32Mi" } },
-              // Container-level only: the App Mesh injector adds an init container that needs root and NET_ADMIN.
-              securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, runAsUser: 1000 },
-              ...(fromConfigMap
-                ? { volumeMounts: [{ name: "app-code", mountPath: "/app", readOnly: true }] }
-                : {}),
-            },
-            ...mesh.containers,
-          ],
+          ...(mesh.initContainers.length > 0 ? { initContainers: [...mesh.initContainers] } : {}),
+          containers: [container],
           volumes: [
             ...(fromConfigMap ? [{ name: "app-code", configMap: { name: codeConfigMap(codeHash) } }] : []),
             ...mesh.volumes,
@@ -88,6 +99,33 @@ function deployment(
     },
   };
 }
+
+/** The workload's own ServiceAccount; no token is mounted from it (automountServiceAccountToken false). */
+const serviceAccount = (s: ColorAppSpec, w: Workload): K8sObject => ({
+  apiVersion: "v1",
+  kind: "ServiceAccount",
+  metadata: { name: w.serviceAccount, namespace: s.namespace },
+  automountServiceAccountToken: false,
+});
+
+/** Only the sidecar's mesh and readiness ports admit traffic: an app that ignores BIND_ADDRESS is still unreachable. */
+const networkPolicy = (s: ColorAppSpec, w: Workload): K8sObject => ({
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { name: w.name, namespace: s.namespace },
+  spec: {
+    podSelector: { matchLabels: { ...w.podLabels } },
+    policyTypes: ["Ingress"],
+    ingress: [
+      {
+        ports: [
+          { protocol: "TCP", port: envoyPorts.ingress },
+          { protocol: "TCP", port: envoyPorts.readiness },
+        ],
+      },
+    ],
+  },
+});
 
 function service(s: ColorAppSpec, name: string, selector?: Readonly<Record<string, string>>): K8sObject {
   // On envoy, callers land on the sidecar's mTLS ingress listener, never on the app.
@@ -144,9 +182,14 @@ function appMeshObjects(s: ColorAppSpec) {
   } satisfies Record<string, K8sObject>;
 }
 
-/** The apps' namespace; on appmesh labelled for the controller's sidecar injector. */
+/**
+ * The apps' namespace. On envoy with the CSI driver its pods meet Pod Security `restricted`, which the namespace
+ * enforces. With a hostPath socket (App Mesh's injector mounts one, and adds a root init container with
+ * NET_ADMIN) no level below `privileged` admits them, so no level is set.
+ */
 export function colorAppNamespace(s: ColorAppSpec): K8sObject {
   const appMesh = s.dataPlane === DataPlane.AppMesh;
+  const restricted = !appMesh && s.workloadApi !== undefined && "csiDriver" in s.workloadApi;
   return {
     apiVersion: "v1",
     kind: "Namespace",
@@ -155,6 +198,13 @@ export function colorAppNamespace(s: ColorAppSpec): K8sObject {
       labels: {
         mesh: s.meshName,
         ...(appMesh ? { "appmesh.k8s.aws/sidecarInjectorWebhook": "enabled" } : {}),
+        ...(restricted
+          ? {
+              "pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/warn": "restricted",
+              "pod-security.kubernetes.io/audit": "restricted",
+            }
+          : {}),
       },
     },
   };
@@ -193,8 +243,12 @@ export function colorAppObjects(
       mesh(w),
     );
   }
+  const envoy = s.dataPlane === DataPlane.Envoy;
+  const all = [s.front, ...s.colorWorkloads];
   return {
     ...(s.dataPlane === DataPlane.AppMesh ? appMeshObjects(s) : {}),
+    serviceAccounts: Object.fromEntries(all.map((w) => [w.name, serviceAccount(s, w)])),
+    networkPolicies: envoy ? Object.fromEntries(all.map((w) => [w.name, networkPolicy(s, w)])) : {},
     code: {
       apiVersion: "v1",
       kind: "ConfigMap",

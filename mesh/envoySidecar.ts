@@ -3,6 +3,8 @@
  * `k8s:container-name:envoy` selectors match it as they matched App Mesh's), its bootstrap ConfigMap, the agent
  * socket directory, and the host aliases that send the app's backend calls to the sidecar's egress listeners.
  */
+
+import { csiWorkloadApiVolume } from "../spire/csiDriver";
 import {
   CONFIG_HASH_ANNOTATION,
   contentHash,
@@ -24,11 +26,15 @@ export const ENVOY_IMAGE = "envoyproxy/envoy:v1.34.13";
 const ENVOY_UID = 101;
 
 export interface PodAdditions {
-  readonly containers: readonly Record<string, unknown>[];
+  /** The Envoy sidecar, as a native sidecar: an init container that keeps running (restartPolicy Always). */
+  readonly initContainers: readonly Record<string, unknown>[];
   readonly volumes: readonly Record<string, unknown>[];
   readonly annotations: Readonly<Record<string, string>>;
   readonly hostAliases: readonly { ip: string; hostnames: string[] }[];
 }
+
+/** How the sidecar reaches the agent's Workload API socket directory. */
+export type WorkloadApiVolume = { readonly csiDriver: string } | { readonly hostPath: true };
 
 export interface SidecarResult {
   readonly bootstrap: Record<string, unknown>;
@@ -36,11 +42,19 @@ export interface SidecarResult {
   readonly pod: PodAdditions;
 }
 
-export function envoySidecar(input: BootstrapInput, image: string): SidecarResult {
+/** Seconds Envoy keeps serving after the app has exited, so connections in flight finish (preStop). */
+export const ENVOY_DRAIN_SECONDS = 5;
+
+export function envoySidecar(
+  input: BootstrapInput,
+  image: string,
+  workloadApi: WorkloadApiVolume,
+): SidecarResult {
   const bootstrap = envoyBootstrap(input);
   const text = `${JSON.stringify(bootstrap, null, 2)}\n`;
   const configMapName = contentName(`${input.node.name}-envoy`, text);
   const socketDir = input.sdsSocketPath.slice(0, input.sdsSocketPath.lastIndexOf("/")) || "/";
+  const readiness = { httpGet: { path: "/ready", port: "ready" } };
   return {
     bootstrap,
     configMap: {
@@ -51,22 +65,27 @@ export function envoySidecar(input: BootstrapInput, image: string): SidecarResul
       data: { "bootstrap.json": text },
     },
     pod: {
-      containers: [
+      initContainers: [
         {
           name: "envoy",
           image,
+          // A native sidecar: it starts before the app, which waits for its startup probe (Envoy live, identity
+          // delivered), and stops after the app has exited, so neither start-up nor shutdown races the app.
+          restartPolicy: "Always",
           // No hot restart: it needs shared memory across container restarts, and the root filesystem is read-only.
           args: ["-c", "/etc/envoy/bootstrap.json", "--log-level", "info", "--disable-hot-restart"],
           ports: [
             { name: "mesh", containerPort: input.ports.ingress, protocol: "TCP" },
             { name: "ready", containerPort: input.ports.readiness, protocol: "TCP" },
           ],
-          readinessProbe: {
-            httpGet: { path: "/ready", port: "ready" },
-            periodSeconds: 5,
-            failureThreshold: 3,
+          // Ten minutes for SPIRE to register the workload before the kubelet restarts Envoy and waits again.
+          startupProbe: { ...readiness, periodSeconds: 2, failureThreshold: 300 },
+          readinessProbe: { ...readiness, periodSeconds: 5, failureThreshold: 3 },
+          lifecycle: { preStop: { sleep: { seconds: ENVOY_DRAIN_SECONDS } } },
+          resources: {
+            requests: { cpu: "50m", memory: "64Mi" },
+            limits: { cpu: "500m", memory: "256Mi" },
           },
-          resources: { requests: { cpu: "50m", memory: "64Mi" } },
           securityContext: {
             ...restrictedContainerSecurity,
             runAsNonRoot: true,
@@ -81,8 +100,10 @@ export function envoySidecar(input: BootstrapInput, image: string): SidecarResul
       ],
       volumes: [
         { name: "envoy-bootstrap", configMap: { name: configMapName } },
-        // The agent DaemonSet creates this directory; Directory (not OrCreate) makes a missing agent visible.
-        { name: "spire-agent-socket", hostPath: { path: socketDir, type: "Directory" } },
+        "csiDriver" in workloadApi
+          ? csiWorkloadApiVolume("spire-agent-socket", workloadApi.csiDriver)
+          : // The agent DaemonSet creates this directory; Directory (not OrCreate) makes a missing agent visible.
+            { name: "spire-agent-socket", hostPath: { path: socketDir, type: "Directory" } },
       ],
       annotations: { [`${CONFIG_HASH_ANNOTATION}-envoy`]: contentHash(text) },
       hostAliases: input.egress.map((e) => ({ ip: e.listenAddress, hostnames: [e.hostname] })),

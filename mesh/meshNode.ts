@@ -3,11 +3,17 @@
  * semantics. Checks the envoy-only arguments (how the node reaches its backends) against the node's policy.
  */
 
-import { Checker, isAbsolutePath, isDnsLabel, isPort } from "../core/validation";
+import { Checker, isAbsolutePath, isDnsLabel, isDnsSubdomain, isPort } from "../core/validation";
 import type { K8sObject } from "../spire/k8s";
 import { isImageRef } from "../spire/settings";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
-import { DataPlane, ENVOY_IMAGE, envoySidecar, type SidecarResult } from "./envoySidecar";
+import {
+  DataPlane,
+  ENVOY_IMAGE,
+  envoySidecar,
+  type SidecarResult,
+  type WorkloadApiVolume,
+} from "./envoySidecar";
 import {
   appMeshVirtualNode,
   ListenerProtocol,
@@ -49,6 +55,11 @@ export interface MeshNodeArgs extends VirtualNodeArgs {
   readonly sdsSocketPath?: string;
   /** envoy: how each backend is reached. Required for every backend on the envoy data plane. */
   readonly egress?: readonly EgressServiceArgs[];
+  /**
+   * envoy: how the sidecar mounts the agent socket directory: through a SPIFFE CSI driver (its name, e.g. the
+   * installation's `settings.csiDriverName`), or by hostPath. Default hostPath, which works with any SPIRE.
+   */
+  readonly workloadApi?: WorkloadApiVolume;
 }
 
 export interface MeshNodePlan {
@@ -65,7 +76,7 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   const planes = Object.values(DataPlane) as string[];
   c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
   if (dataPlane === DataPlane.AppMesh) {
-    for (const key of ["envoyImage", "egress"] as const) {
+    for (const key of ["envoyImage", "egress", "workloadApi"] as const) {
       c.check(args[key] === undefined, key, args[key], "only applies to the envoy data plane");
     }
     c.done();
@@ -77,6 +88,15 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   const image = args.envoyImage ?? ENVOY_IMAGE;
   c.check(isImageRef(image), "envoyImage", image, "must be an image reference such as repo/name:tag");
   const sdsSocketPath = args.sdsSocketPath ?? "/run/spire/sockets/agent.sock";
+  const workloadApi: WorkloadApiVolume = args.workloadApi ?? { hostPath: true };
+  if ("csiDriver" in workloadApi) {
+    c.check(
+      isDnsSubdomain(workloadApi.csiDriver),
+      "workloadApi.csiDriver",
+      workloadApi.csiDriver,
+      "must be a CSI driver name such as spire.csi.spiffe.io",
+    );
+  }
   c.check(isAbsolutePath(sdsSocketPath), "sdsSocketPath", sdsSocketPath, "must be an absolute path");
   if (spec.tlsMode !== undefined || spec.allowedServers.length > 0) {
     c.check(
@@ -177,6 +197,10 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   return {
     spec,
     dataPlane,
-    envoy: envoySidecar({ meshName, node: spec, egress, sdsSocketPath, ports: envoyPorts }, image),
+    envoy: envoySidecar(
+      { meshName, node: spec, egress, sdsSocketPath, ports: envoyPorts },
+      image,
+      workloadApi,
+    ),
   };
 }

@@ -85,7 +85,8 @@ export function kubernetesAgentPlatform(s: SpireSettings): AgentPlatform {
     dataDir: podPaths.agentDataDir,
     socketPath: s.agentSocketPath,
     trustBundlePath: `${podPaths.bundleDir}/${podPaths.bundleKey}`,
-    healthBindAddress: "0.0.0.0",
+    // The agent shares the node's network: its health listener stays on loopback, where the kubelet probes it.
+    healthBindAddress: "127.0.0.1",
     healthPort: s.agentHealthPort,
     nodeAttestor: plugin("NodeAttestor", "k8s_psat", [
       ["cluster", s.clusterName],
@@ -93,9 +94,9 @@ export function kubernetesAgentPlatform(s: SpireSettings): AgentPlatform {
     ]),
     // Agent keys stay in memory: nothing private is written to the node.
     keyManager: plugin("KeyManager", "memory"),
+    // k8s only: a unix attestor on a node would let any process of a uid claim a workload's identity.
     workloadAttestors: [
       plugin("WorkloadAttestor", "k8s", [["skip_kubelet_verification", s.skipKubeletVerification]]),
-      plugin("WorkloadAttestor", "unix"),
     ],
   };
 }

@@ -205,7 +205,11 @@ export interface EntryPlans {
 }
 
 /** The JSON plans bin/spire-entry.js executes for each lifecycle step (see that file for the semantics). */
-export function entryPlans(commands: EntryCommands, entry: ResolvedEntry): EntryPlans {
+export function entryPlans(
+  commands: EntryCommands,
+  entry: ResolvedEntry,
+  options: { readonly deleteWithoutServer?: boolean } = {},
+): EntryPlans {
   const { entryId } = entry;
   return {
     create: JSON.stringify({
@@ -224,6 +228,11 @@ export function entryPlans(commands: EntryCommands, entry: ResolvedEntry): Entry
       show: commands.show,
       expect: entry,
     }),
-    delete: JSON.stringify({ step: "delete", entryId, delete: commands.delete }),
+    delete: JSON.stringify({
+      step: "delete",
+      entryId,
+      delete: commands.delete,
+      ...(options.deleteWithoutServer ? { deleteWithoutServer: true } : {}),
+    }),
   };
 }

@@ -25,7 +25,8 @@ export const CONFIG_HASH_ANNOTATION = "spire-mesh.io/config-hash";
  * The name of an immutable ConfigMap holding `content`: a change makes a new ConfigMap (created before the old
  * one is deleted, and pods roll to it), so a restarting pod never finds its config missing or half-changed.
  */
-export const contentName = (base: string, ...content: string[]): string => `${base}-${contentHash(...content).slice(0, 10)}`;
+export const contentName = (base: string, ...content: string[]): string =>
+  `${base}-${contentHash(...content).slice(0, 10)}`;
 
 export const restrictedContainerSecurity = {
   allowPrivilegeEscalation: false,

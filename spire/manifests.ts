@@ -1,6 +1,8 @@
 /**
  * The Kubernetes objects of a SPIRE 1.13 install: the walkthrough's spire_setup.yaml brought up to date
- * (k8s_psat with a projected token, health probes, security contexts, ClusterIP instead of NodePort).
+ * (k8s_psat with a projected token, health probes, security contexts, ClusterIP instead of NodePort), hardened:
+ * the server passes Pod Security `restricted`, its data volume is a claim of its own, only the agent (and the
+ * CSI driver, csiDriver.ts) needs host access, and a NetworkPolicy opens only the server's two ports.
  */
 import {
   kubernetesAgentPlatform,
@@ -20,6 +22,8 @@ import type { SpireSettings } from "./settings";
 
 export interface SpireManifests {
   readonly namespace: K8sObject;
+  readonly serverData: K8sObject;
+  readonly serverNetworkPolicy: K8sObject;
   readonly serverServiceAccount: K8sObject;
   readonly agentServiceAccount: K8sObject;
   readonly serverBundleRole: K8sObject;
@@ -36,13 +40,30 @@ export interface SpireManifests {
   readonly agentDaemonSet: K8sObject;
 }
 
-const httpProbe = (path: string, port: string, initialDelaySeconds: number, periodSeconds: number) => ({
-  httpGet: { path, port },
+const httpProbe = (
+  path: string,
+  port: string,
+  initialDelaySeconds: number,
+  periodSeconds: number,
+  host?: string,
+) => ({
+  httpGet: { path, port, ...(host ? { host } : {}) },
   initialDelaySeconds,
   periodSeconds,
   timeoutSeconds: 3,
   failureThreshold: 2,
 });
+
+/** Requests as given, and limits at twice the memory (CPU unlimited: throttling SPIRE delays every rotation). */
+const limitsOf = (r: { cpu: string; memory: string }) => ({
+  requests: { cpu: r.cpu, memory: r.memory },
+  limits: { memory: doubleQuantity(r.memory) },
+});
+
+function doubleQuantity(q: string): string {
+  const m = /^(\d+)(.*)$/.exec(q);
+  return m ? `${Number(m[1]) * 2}${m[2]}` : q;
+}
 
 export function spireManifests(s: SpireSettings): SpireManifests {
   const ns = s.namespace;
@@ -58,8 +79,47 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     namespace: {
       apiVersion: "v1",
       kind: "Namespace",
-      // The agent needs hostPID, hostNetwork and a hostPath socket directory.
-      metadata: { name: ns, labels: { "pod-security.kubernetes.io/enforce": "privileged" } },
+      metadata: {
+        name: ns,
+        // Privileged for two workloads only: the agent (hostPID, hostNetwork, the socket directory) and the CSI
+        // driver (privileged for mount propagation, hostPath). `warn` and `audit` at restricted name exactly them.
+        labels: {
+          "pod-security.kubernetes.io/enforce": "privileged",
+          "pod-security.kubernetes.io/warn": "restricted",
+          "pod-security.kubernetes.io/audit": "restricted",
+        },
+      },
+    },
+    // A claim of its own rather than a volumeClaimTemplate: replacing the StatefulSet (any change to its
+    // immutable fields) never touches the CA keys and the datastore, and resizing is an in-place edit here.
+    serverData: {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: `${s.serverName}-data`, namespace: ns, labels: serverLabels },
+      spec: {
+        accessModes: ["ReadWriteOnce"],
+        ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}),
+        resources: { requests: { storage: s.storageSize } },
+      },
+    },
+    // Agents run on the host network, which NetworkPolicy cannot select portably: the server admits its gRPC port
+    // (agents, which then attest) and its health port (the kubelet's probes), nothing else.
+    serverNetworkPolicy: {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: s.serverName, namespace: ns },
+      spec: {
+        podSelector: { matchLabels: serverLabels },
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            ports: [
+              { protocol: "TCP", port: s.serverPort },
+              { protocol: "TCP", port: s.serverHealthPort },
+            ],
+          },
+        ],
+      },
     },
     serverServiceAccount: {
       apiVersion: "v1",
@@ -100,7 +160,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     serverClusterRole: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
-      metadata: { name: `${s.serverName}-trust-role` },
+      metadata: { name: s.clusterRoles.server },
       rules: [
         { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
         { apiGroups: [""], resources: ["pods", "nodes"], verbs: ["get"] },
@@ -109,31 +169,24 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     serverClusterRoleBinding: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRoleBinding",
-      metadata: { name: `${s.serverName}-trust-role-binding` },
+      metadata: { name: `${s.clusterRoles.server}-binding` },
       subjects: saSubject(s.serverName),
-      roleRef: {
-        apiGroup: "rbac.authorization.k8s.io",
-        kind: "ClusterRole",
-        name: `${s.serverName}-trust-role`,
-      },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: s.clusterRoles.server },
     },
-    // The k8s workload attestor asks the kubelet for pods; the kubelet authorizes that as nodes/proxy.
+    // The k8s workload attestor asks the kubelet for pods; the kubelet authorizes that as nodes/proxy, which is
+    // cluster-wide (no resourceNames narrow it): the one grant here wider than a single namespace.
     agentClusterRole: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
-      metadata: { name: `${s.agentName}-cluster-role` },
+      metadata: { name: s.clusterRoles.agent },
       rules: [{ apiGroups: [""], resources: ["pods", "nodes", "nodes/proxy"], verbs: ["get"] }],
     },
     agentClusterRoleBinding: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRoleBinding",
-      metadata: { name: `${s.agentName}-cluster-role-binding` },
+      metadata: { name: `${s.clusterRoles.agent}-binding` },
       subjects: saSubject(s.agentName),
-      roleRef: {
-        apiGroup: "rbac.authorization.k8s.io",
-        kind: "ClusterRole",
-        name: `${s.agentName}-cluster-role`,
-      },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: s.clusterRoles.agent },
     },
     // Created empty; the server's k8sbundle notifier fills `bundle.crt`.
     bundleConfigMap: {
@@ -155,8 +208,6 @@ export function spireManifests(s: SpireSettings): SpireManifests {
       spec: {
         replicas: 1,
         serviceName: s.serverName,
-        // The data volume goes with the StatefulSet on destroy, so no CA keys or datastore are left behind.
-        persistentVolumeClaimRetentionPolicy: { whenDeleted: "Delete", whenScaled: "Retain" },
         selector: { matchLabels: serverLabels },
         template: {
           metadata: {
@@ -183,7 +234,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                 ],
                 livenessProbe: httpProbe("/live", "health", 15, 60),
                 readinessProbe: httpProbe("/ready", "health", 5, 10),
-                resources: { requests: { cpu: s.serverResources.cpu, memory: s.serverResources.memory } },
+                resources: limitsOf(s.serverResources),
                 securityContext: restrictedContainerSecurity,
                 volumeMounts: [
                   { name: "spire-config", mountPath: podPaths.configDir, readOnly: true },
@@ -194,20 +245,11 @@ export function spireManifests(s: SpireSettings): SpireManifests {
             ],
             volumes: [
               { name: "spire-config", configMap: { name: serverConfigMap } },
+              { name: "spire-data", persistentVolumeClaim: { claimName: `${s.serverName}-data` } },
               { name: "spire-server-socket", emptyDir: {} },
             ],
           },
         },
-        volumeClaimTemplates: [
-          {
-            metadata: { name: "spire-data" },
-            spec: {
-              accessModes: ["ReadWriteOnce"],
-              ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}),
-              resources: { requests: { storage: s.storageSize } },
-            },
-          },
-        ],
       },
     },
     serverService: {
@@ -241,6 +283,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
           },
           spec: {
             serviceAccountName: s.agentName,
+            // Every node needs its agent before meshed pods can start there: evicting it last protects them all.
+            priorityClassName: "system-node-critical",
             hostPID: true,
             hostNetwork: true,
             dnsPolicy: "ClusterFirstWithHostNet",
@@ -251,9 +295,10 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                 image: s.agentImage,
                 args: ["-config", `${podPaths.configDir}/agent.conf`],
                 ports: [{ name: "health", containerPort: s.agentHealthPort, protocol: "TCP" }],
-                livenessProbe: httpProbe("/live", "health", 15, 60),
-                readinessProbe: httpProbe("/ready", "health", 5, 10),
-                resources: { requests: { cpu: s.agentResources.cpu, memory: s.agentResources.memory } },
+                // On the host network the health listener binds loopback only; the kubelet probes it there.
+                livenessProbe: httpProbe("/live", "health", 15, 60, "127.0.0.1"),
+                readinessProbe: httpProbe("/ready", "health", 5, 10, "127.0.0.1"),
+                resources: limitsOf(s.agentResources),
                 securityContext: restrictedContainerSecurity,
                 volumeMounts: [
                   { name: "spire-config", mountPath: podPaths.configDir, readOnly: true },

@@ -1,20 +1,53 @@
-/** The walkthrough's registration entries (register_server_entries.sh), built from the mesh's workloads. */
+/** The agents' node alias, and the walkthrough's registration entries (register_server_entries.sh). */
 import type { EntrySpec } from "./entries";
+import type { SpireSettings } from "./settings";
+
+/** What makes agents of one installation one node alias: its ID and the k8s_psat selectors that grant it. */
+export interface NodeAlias {
+  readonly spiffeId: string;
+  readonly selectors: readonly string[];
+}
+
+export function nodeAlias(
+  s: Pick<SpireSettings, "trustDomain" | "clusterName" | "namespace" | "agentName">,
+): NodeAlias {
+  return {
+    spiffeId: `spiffe://${s.trustDomain}/ns/${s.namespace}/sa/${s.agentName}`,
+    selectors: [
+      `k8s_psat:cluster:${s.clusterName}`,
+      `k8s_psat:agent_ns:${s.namespace}`,
+      `k8s_psat:agent_sa:${s.agentName}`,
+    ],
+  };
+}
+
+/** The selectors that bind a workload's SVID to its own pods' Envoy: namespace, ServiceAccount, labels, container. */
+export function workloadSelectors(
+  namespace: string,
+  serviceAccount: string,
+  podLabels: Readonly<Record<string, string>>,
+  container = "envoy",
+): string[] {
+  return [
+    `k8s:ns:${namespace}`,
+    `k8s:sa:${serviceAccount}`,
+    ...Object.entries(podLabels).map(([k, v]) => `k8s:pod-label:${k}:${v}`),
+    `k8s:container-name:${container}`,
+  ];
+}
 
 export interface RegisteredWorkload {
   /** Entry name, e.g. "front" or "colorblue". */
   readonly entryName: string;
   readonly identity: string;
   readonly podLabels: Readonly<Record<string, string>>;
+  /** The workload's own ServiceAccount, part of what the SVID is bound to. */
+  readonly serviceAccount: string;
 }
 
 export interface WalkthroughNames {
-  readonly trustDomain: string;
-  /** k8s_psat cluster name the agents attest with. */
-  readonly clusterName: string;
-  /** Namespace and ServiceAccount of the SPIRE agents. */
-  readonly agentNamespace: string;
-  readonly agentServiceAccount: string;
+  /** The installation's agents. */
+  readonly nodeAlias: NodeAlias;
   /** Namespace of the meshed apps. */
   readonly appNamespace: string;
   readonly workloads: readonly RegisteredWorkload[];
@@ -26,31 +59,17 @@ export interface WalkthroughNames {
 
 /** Entry name -> spec. `spire-agent` is the node alias; workloads are children of it. */
 export function walkthroughEntries(n: WalkthroughNames): Record<string, EntrySpec> {
-  const agentAlias = `spiffe://${n.trustDomain}/ns/${n.agentNamespace}/sa/${n.agentServiceAccount}`;
   const entries: Record<string, EntrySpec> = {
-    "spire-agent": {
-      spiffeId: agentAlias,
-      node: true,
-      selectors: [
-        `k8s_psat:cluster:${n.clusterName}`,
-        `k8s_psat:agent_ns:${n.agentNamespace}`,
-        `k8s_psat:agent_sa:${n.agentServiceAccount}`,
-      ],
-    },
+    "spire-agent": { spiffeId: n.nodeAlias.spiffeId, node: true, selectors: [...n.nodeAlias.selectors] },
   };
   for (const w of n.workloads) {
     if (n.unregistered.includes(w.entryName)) continue;
     entries[w.entryName] = {
       spiffeId: w.identity,
-      parentId: agentAlias,
-      // Pods run as the default ServiceAccount; the SVID is bound to the sidecar container named "envoy", so
-      // the app container itself never gets one.
-      selectors: [
-        `k8s:ns:${n.appNamespace}`,
-        "k8s:sa:default",
-        ...Object.entries(w.podLabels).map(([k, v]) => `k8s:pod-label:${k}:${v}`),
-        "k8s:container-name:envoy",
-      ],
+      parentId: n.nodeAlias.spiffeId,
+      // Each workload runs as its own ServiceAccount, and the SVID goes to the sidecar container named "envoy",
+      // so neither another workload of the namespace nor the app container itself gets it.
+      selectors: workloadSelectors(n.appNamespace, w.serviceAccount, w.podLabels),
       x509SvidTtl: n.x509SvidTtl,
     };
   }

@@ -34,6 +34,10 @@ export interface ExistingSpireArgs {
   readonly agentSocketPath?: string;
   /** ConfigMap the server publishes its bundle to. Default "spire-bundle". */
   readonly bundleConfigMap?: string;
+  /** How pods reach its agents' socket: `hostPath` (default) or `csi` when a SPIFFE CSI driver is installed. */
+  readonly workloadApi?: WorkloadApi;
+  /** csi: the driver's name. Default csi.spiffe.io. */
+  readonly csiDriverName?: string;
 }
 
 export interface ResourceSettings {
@@ -68,6 +72,8 @@ export interface SpireInstallationArgs {
   readonly storageClassName?: string;
   /** Server gRPC port agents connect to. Default 8081. */
   readonly serverPort?: number;
+  /** The agent's health port on each node (it runs on the host network). Default 9982. */
+  readonly agentHealthPort?: number;
   /** Host directory that holds the agent socket; mounted into meshed pods. Default "/run/spire/sockets". */
   readonly agentSocketDir?: string;
   /**
@@ -84,7 +90,24 @@ export interface SpireInstallationArgs {
   readonly serverResources?: ResourceSettings;
   /** Agent container requests. Default 50m CPU, 128Mi memory. */
   readonly agentResources?: ResourceSettings;
+  /**
+   * How meshed pods reach the agent's Workload API socket: `csi` (default) through the SPIFFE CSI driver
+   * (csi.spiffe.io), which SpireInstallation installs, so app pods need no hostPath and can run under Pod Security
+   * `restricted`; or `hostPath` (the walkthrough's way, and what App Mesh's injector mounts).
+   */
+  readonly workloadApi?: WorkloadApi;
+  /** SPIFFE CSI driver image. Default ghcr.io/spiffe/spiffe-csi-driver:0.2.12. */
+  readonly csiDriverImage?: string;
+  /** The CSI node-driver-registrar image. Default registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0. */
+  readonly csiRegistrarImage?: string;
+  /**
+   * Protect the server's data volume (CA keys and the sqlite datastore) from deletion and replacement: `pulumi
+   * destroy` and a storage-class change then stop with an error until it is unprotected. Default true.
+   */
+  readonly protectData?: boolean;
 }
+
+export type WorkloadApi = "csi" | "hostPath";
 
 /** Everything the builders need, defaults applied and checked. */
 export interface SpireSettings {
@@ -121,6 +144,14 @@ export interface SpireSettings {
   readonly agentResources: ResourceSettings;
   /** Selector types the installation has attestors for; entries using others can never match. */
   readonly selectorTypes: readonly string[];
+  readonly workloadApi: WorkloadApi;
+  readonly csiDriverImage: string;
+  readonly csiRegistrarImage: string;
+  readonly protectData: boolean;
+  /** Cluster-scoped names carry the namespace, so two installations (two stacks) can share a cluster. */
+  readonly clusterRoles: { readonly server: string; readonly agent: string };
+  /** The CSI driver's registered name, `<namespace>.csi.spiffe.io`: also cluster-scoped. */
+  readonly csiDriverName: string;
 }
 
 const installOnly = [
@@ -134,12 +165,17 @@ const installOnly = [
   "storageSize",
   "storageClassName",
   "serverPort",
+  "agentHealthPort",
   "agentSocketDir",
   "skipKubeletVerification",
   "agentSyncInterval",
   "serverCacheReloadInterval",
   "serverResources",
   "agentResources",
+  "workloadApi",
+  "csiDriverImage",
+  "csiRegistrarImage",
+  "protectData",
 ] as const;
 
 const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
@@ -154,8 +190,8 @@ export const isImageRef = (s: unknown): boolean => {
   return match !== null && imageRef.test(match[3]);
 };
 
-/** Kubernetes selectors for the k8s_psat and k8s attestors we configure. */
-const kubernetesSelectorTypes = ["k8s_psat", "k8s", "unix", "spiffe_id"];
+/** Selectors of the attestors we configure on Kubernetes (k8s_psat nodes, k8s workloads; no unix). */
+const kubernetesSelectorTypes = ["k8s_psat", "k8s", "spiffe_id"];
 
 export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   const c = new Checker("SpireInstallation");
@@ -217,10 +253,26 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
       bundleConfigMap,
       "must be a ConfigMap name",
     );
+    const workloadApi = e.workloadApi ?? "hostPath";
+    const csiDriverName = e.csiDriverName ?? "csi.spiffe.io";
+    c.check(
+      isDnsSubdomain(csiDriverName),
+      "existing.csiDriverName",
+      csiDriverName,
+      "must be a CSI driver name",
+    );
+    c.check(
+      workloadApi === "csi" || workloadApi === "hostPath",
+      "existing.workloadApi",
+      workloadApi,
+      "must be csi or hostPath",
+    );
     c.done();
     return {
       ...defaults(trustDomain as string, clusterName),
       mode: "existing",
+      workloadApi,
+      csiDriverName,
       namespace: e.namespace,
       serverPod: e.serverPod,
       serverContainer,
@@ -290,6 +342,8 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     serverPort,
     `must differ from the health port ${base.serverHealthPort}`,
   );
+  const agentHealthPort = input.agentHealthPort ?? base.agentHealthPort;
+  c.check(isPort(agentHealthPort), "agentHealthPort", agentHealthPort, "must be an integer port in 1-65535");
   const agentSocketDir = input.agentSocketDir ?? base.agentSocketDir;
   c.check(
     isAbsolutePath(agentSocketDir) && agentSocketDir.length + "/agent.sock".length <= 107,
@@ -315,6 +369,23 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
       'must be a Kubernetes quantity such as "128Mi"',
     );
   }
+  const workloadApi = input.workloadApi ?? base.workloadApi;
+  c.check(
+    workloadApi === "csi" || workloadApi === "hostPath",
+    "workloadApi",
+    workloadApi,
+    "must be csi or hostPath",
+  );
+  const csiDriverImage = input.csiDriverImage ?? base.csiDriverImage;
+  const csiRegistrarImage = input.csiRegistrarImage ?? base.csiRegistrarImage;
+  for (const [field, image] of [
+    ["csiDriverImage", csiDriverImage],
+    ["csiRegistrarImage", csiRegistrarImage],
+  ] as const) {
+    c.check(isImageRef(image), field, image, "must be an image reference such as repo/name:tag");
+  }
+  const protectData = input.protectData ?? base.protectData;
+  c.check(typeof protectData === "boolean", "protectData", protectData, "must be a boolean");
   const skipKubeletVerification = input.skipKubeletVerification ?? true;
   c.check(
     typeof skipKubeletVerification === "boolean",
@@ -336,6 +407,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     storageSize,
     storageClassName: input.storageClassName,
     serverPort,
+    agentHealthPort,
     agentSocketDir,
     agentSocketPath: `${agentSocketDir}/agent.sock`,
     skipKubeletVerification,
@@ -343,8 +415,19 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     serverCacheReloadInterval: input.serverCacheReloadInterval,
     serverResources,
     agentResources,
+    workloadApi,
+    csiDriverImage,
+    csiRegistrarImage,
+    protectData,
+    clusterRoles: clusterRoleNames(namespace),
+    csiDriverName: `${namespace}.csi.spiffe.io`,
   };
 }
+
+const clusterRoleNames = (namespace: string) => ({
+  server: `${namespace}-spire-server-trust-role`,
+  agent: `${namespace}-spire-agent-cluster-role`,
+});
 
 function defaults(trustDomain: string, clusterName: string): SpireSettings {
   return {
@@ -376,6 +459,12 @@ function defaults(trustDomain: string, clusterName: string): SpireSettings {
     serverResources: { cpu: "100m", memory: "256Mi" },
     agentResources: { cpu: "50m", memory: "128Mi" },
     selectorTypes: kubernetesSelectorTypes,
+    workloadApi: "csi",
+    csiDriverImage: "ghcr.io/spiffe/spiffe-csi-driver:0.2.12",
+    csiRegistrarImage: "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0",
+    protectData: true,
+    clusterRoles: clusterRoleNames("spire"),
+    csiDriverName: "spire.csi.spiffe.io",
   };
 }
 

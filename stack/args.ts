@@ -4,7 +4,7 @@
  */
 import type { ColorAppArgs } from "../mesh/colorApp";
 import { DataPlane } from "../mesh/envoySidecar";
-import type { SpireInstallationArgs } from "../spire/settings";
+import type { SpireInstallationArgs, SpireSettings } from "../spire/settings";
 import type { StackConfig } from "./configSchema";
 
 export function spireArgs(config: StackConfig): SpireInstallationArgs {
@@ -29,36 +29,64 @@ export function spireArgs(config: StackConfig): SpireInstallationArgs {
     storageClassName: config.spireStorageClass || undefined,
     agentSyncInterval: config.spireAgentSyncInterval || undefined,
     serverCacheReloadInterval: config.spireServerCacheReloadInterval || undefined,
+    namespace: config.spireNamespace,
+    agentSocketDir: config.spireAgentSocketDir,
+    agentHealthPort: config.spireAgentHealthPort,
+    protectData: config.spireProtectData,
+    // App Mesh's injector mounts the agent socket by hostPath; the envoy data plane can use the CSI driver.
+    workloadApi:
+      config.spireWorkloadApi === "auto"
+        ? config.dataPlane === "envoy"
+          ? "csi"
+          : "hostPath"
+        : config.spireWorkloadApi,
   };
 }
 
-export function colorAppArgs(config: StackConfig, sdsSocketPath?: string): ColorAppArgs {
+export function colorAppArgs(config: StackConfig, spire?: SpireSettings): ColorAppArgs {
   const envoy = config.dataPlane === "envoy";
   return {
     namespace: config.appNamespace,
-    meshName: config.meshName,
+    ...(config.meshName ? { meshName: config.meshName } : {}),
     trustDomain: config.trustDomain,
     dataPlane: envoy ? DataPlane.Envoy : DataPlane.AppMesh,
     // The image key always has its default, so it is passed only where it means something.
-    ...(envoy ? { envoyImage: config.envoyImage, sdsSocketPath } : {}),
+    ...(envoy
+      ? {
+          envoyImage: config.envoyImage,
+          sdsSocketPath: spire?.agentSocketPath,
+          workloadApi:
+            spire?.workloadApi === "csi" ? { csiDriver: spire.csiDriverName } : { hostPath: true as const },
+        }
+      : {}),
   };
 }
 
-/** Component field -> the config key it comes from, so component problems read as config problems. */
-export const configKeyOf: Readonly<Record<string, string>> = {
-  trustDomain: "trustDomain",
-  clusterName: "clusterName",
-  x509SvidTtl: "svidTtl",
-  caTtl: "caTtl",
-  storageSize: "spireStorageSize",
-  storageClassName: "spireStorageClass",
-  agentSyncInterval: "spireAgentSyncInterval",
-  serverCacheReloadInterval: "spireServerCacheReloadInterval",
-  "existing.namespace": "spireExistingNamespace",
-  "existing.serverPod": "spireExistingServerPod",
-  "existing.serverContainer": "spireExistingServerContainer",
-  "existing.agentSocketPath": "spireExistingAgentSocketPath",
-  namespace: "appNamespace",
-  meshName: "meshName",
-  envoyImage: "envoyImage",
+/** Per component, field -> the config key it comes from, so component problems read as config problems. */
+export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  SpireInstallation: {
+    trustDomain: "trustDomain",
+    clusterName: "clusterName",
+    x509SvidTtl: "svidTtl",
+    caTtl: "caTtl",
+    storageSize: "spireStorageSize",
+    storageClassName: "spireStorageClass",
+    agentSyncInterval: "spireAgentSyncInterval",
+    serverCacheReloadInterval: "spireServerCacheReloadInterval",
+    namespace: "spireNamespace",
+    agentSocketDir: "spireAgentSocketDir",
+    agentHealthPort: "spireAgentHealthPort",
+    workloadApi: "spireWorkloadApi",
+    protectData: "spireProtectData",
+    "existing.namespace": "spireExistingNamespace",
+    "existing.serverPod": "spireExistingServerPod",
+    "existing.serverContainer": "spireExistingServerContainer",
+    "existing.agentSocketPath": "spireExistingAgentSocketPath",
+  },
+  ColorApp: {
+    trustDomain: "trustDomain",
+    namespace: "appNamespace",
+    meshName: "meshName",
+    envoyImage: "envoyImage",
+  },
 };

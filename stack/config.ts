@@ -124,7 +124,7 @@ function componentProblems(config: StackConfig): Problem[] {
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       for (const p of e.problems)
-        problems.push({ ...p, field: configKeyOf[p.field] ?? `${e.subject} ${p.field}` });
+        problems.push({ ...p, field: configKeyOf[e.subject]?.[p.field] ?? `${e.subject} ${p.field}` });
     }
   }
   const unique = new Map(problems.map((p) => [`${p.field}|${p.rule}`, p]));

@@ -34,6 +34,12 @@ export interface StackConfig {
   readonly spireServerCacheReloadInterval: string;
   readonly spireStorageSize: string;
   readonly spireStorageClass: string;
+  readonly spireProtectData: boolean;
+  readonly spireNamespace: string;
+  readonly spireAgentSocketDir: string;
+  readonly spireAgentHealthPort: number;
+  readonly spireWorkloadApi: "auto" | "csi" | "hostPath";
+  readonly spireDeleteEntriesWithoutServer: boolean;
   readonly appNamespace: string;
   readonly meshName: string;
   readonly registerGreen: boolean;
@@ -43,6 +49,7 @@ export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   cluster: ["existing", "eks"],
   dataPlane: ["envoy", "appmesh"],
   spire: ["install", "existing"],
+  spireWorkloadApi: ["auto", "csi", "hostPath"],
 };
 
 export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {

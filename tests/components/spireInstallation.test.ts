@@ -24,22 +24,47 @@ describe("SpireInstallation (dev stack render)", () => {
       "ConfigMap/spire-agent",
       "ConfigMap/spire-bundle",
       "ConfigMap/spire-server",
+      "DaemonSet/spiffe-csi-driver",
       "DaemonSet/spire-agent",
       "Namespace/spire",
+      "NetworkPolicy/spire-server",
+      "PersistentVolumeClaim/spire-server-data",
       "Role/spire-server-configmap-role",
       "RoleBinding/spire-server-configmap-role-binding",
       "Service/spire-server",
+      "ServiceAccount/spiffe-csi-driver",
       "ServiceAccount/spire-agent",
       "ServiceAccount/spire-server",
       "StatefulSet/spire-server",
     ]);
   });
 
+  it("names its cluster-scoped objects after its namespace, so two installations share a cluster", async () => {
+    const clusterScoped = async (overrides: Record<string, string>) =>
+      kubernetesObjects(await renderStack("dev", overrides))
+        .filter((o) => ["ClusterRole", "ClusterRoleBinding", "CSIDriver"].includes(o.kind))
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort();
+    const one = await clusterScoped({});
+    assert.deepEqual(one, [
+      "CSIDriver/spire.csi.spiffe.io",
+      "ClusterRole/spire-spire-agent-cluster-role",
+      "ClusterRole/spire-spire-server-trust-role",
+      "ClusterRoleBinding/spire-spire-agent-cluster-role-binding",
+      "ClusterRoleBinding/spire-spire-server-trust-role-binding",
+    ]);
+    const other = await clusterScoped({ spireNamespace: "spire-staging", appNamespace: "staging" });
+    assert.deepEqual(
+      other.filter((name) => one.includes(name)),
+      [],
+    );
+  });
+
   it("every child is parented to the component and named after it", async () => {
     const r = await renderStack("dev");
     const [component] = resourcesOfType(r, installType);
     const children = r.resources.filter((x) => x.parent === component.urn);
-    assert.equal(children.length, 15);
+    assert.equal(children.length, 20);
     for (const child of children) assert.match(child.name, /^spire-/);
   });
 
@@ -48,11 +73,14 @@ describe("SpireInstallation (dev stack render)", () => {
     const sts = findObject(r, "StatefulSet", "spire-server", "spire");
     assert.equal(sts.spec.replicas, 1);
     assert.equal(sts.spec.serviceName, "spire-server");
-    const [claim] = sts.spec.volumeClaimTemplates;
-    assert.equal(claim.metadata.name, "spire-data");
+    // A claim of its own, not a volumeClaimTemplate: replacing the StatefulSet never touches the data.
+    assert.equal(sts.spec.volumeClaimTemplates, undefined);
+    const pod = sts.spec.template.spec;
+    const volume = pod.volumes.find((v: { name: string }) => v.name === "spire-data");
+    assert.deepEqual(volume.persistentVolumeClaim, { claimName: "spire-server-data" });
+    const claim = findObject(r, "PersistentVolumeClaim", "spire-server-data", "spire");
     assert.equal(claim.spec.storageClassName, "gp3");
     assert.equal(claim.spec.resources.requests.storage, "5Gi");
-    const pod = sts.spec.template.spec;
     const [container] = pod.containers;
     assert.equal(container.name, "spire-server");
     assert.equal(container.image, "ghcr.io/spiffe/spire-server:1.13.3");
@@ -91,6 +119,11 @@ describe("SpireInstallation (dev stack render)", () => {
     assert.equal(pod.serviceAccountName, "spire-agent");
     const socket = pod.volumes.find((v: { hostPath?: unknown }) => v.hostPath);
     assert.deepEqual(socket.hostPath, { path: "/run/spire/sockets", type: "DirectoryOrCreate" });
+    assert.equal(pod.priorityClassName, "system-node-critical");
+    // On the host network its health listener is loopback-only, and the kubelet probes it there.
+    const [container] = pod.containers;
+    assert.equal(container.readinessProbe.httpGet.host, "127.0.0.1");
+    assert.equal(container.livenessProbe.httpGet.host, "127.0.0.1");
     const token = pod.volumes.find((v: { projected?: unknown }) => v.projected).projected.sources[0]
       .serviceAccountToken;
     assert.equal(token.audience, "spire-server", "k8s_psat's default audience");

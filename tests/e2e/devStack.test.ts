@@ -9,6 +9,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { binary } from "../../local/cluster/cluster";
 import {
   initStack,
   type PulumiStack,
@@ -16,7 +17,7 @@ import {
   pulumiOk,
   recoverInterruptedUpdate,
 } from "../../local/pulumiCli";
-import { renderStack } from "../support/render";
+import { kubernetesObjects, renderStack } from "../support/render";
 import { type E2eCluster, leftovers, serverEntries, startE2eCluster, unreadyWorkloads } from "./support";
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
@@ -44,7 +45,7 @@ const entryView = (e: Json) => ({
   ttl: e.x509_svid_ttl,
 });
 
-const workload = (name: string, labels: string[], ttl: number) => ({
+const workload = (name: string, account: string, labels: string[], ttl: number) => ({
   id: `spire-mesh.dev.${name}`,
   spiffeId: `${TD}/${name}`,
   parentId: AGENT_ALIAS,
@@ -52,12 +53,12 @@ const workload = (name: string, labels: string[], ttl: number) => ({
     "k8s:container-name:envoy",
     "k8s:ns:howto-k8s-mtls-sds-based",
     ...labels,
-    "k8s:sa:default",
+    `k8s:sa:${account}`,
   ].sort(),
   ttl,
 });
 const colour = (c: string, ttl: number) =>
-  workload(`color${c}`, ["k8s:pod-label:app:color", `k8s:pod-label:version:${c}`], ttl);
+  workload(`color${c}`, c, ["k8s:pod-label:app:color", `k8s:pod-label:version:${c}`], ttl);
 
 const walkthroughEntries = (ttl: number, green = false) =>
   [
@@ -68,11 +69,41 @@ const walkthroughEntries = (ttl: number, green = false) =>
       selectors: ["k8s_psat:agent_ns:spire", "k8s_psat:agent_sa:spire-agent", "k8s_psat:cluster:k8s-cluster"],
       ttl: 0,
     },
-    workload("front", ["k8s:pod-label:app:front"], ttl),
+    workload("front", "front", ["k8s:pod-label:app:front"], ttl),
     colour("blue", ttl),
     ...(green ? [colour("green", ttl)] : []),
     colour("red", ttl),
   ].sort((a, b) => a.id.localeCompare(b.id));
+
+/**
+ * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
+ * reports for the only two workloads that need the host.
+ */
+const PRIVILEGED_EXCEPTIONS: Record<string, string[]> = {
+  "spire-agent": [],
+  "spiffe-csi-driver": [],
+};
+
+/** Server-side dry run of every workload of a render; the PodSecurity warnings the API server answers with. */
+function podSecurityWarnings(cluster: E2eCluster, render: Awaited<ReturnType<typeof renderStack>>): Json {
+  const workloads = kubernetesObjects(render).filter((o) =>
+    ["Deployment", "StatefulSet", "DaemonSet"].includes(o.kind),
+  );
+  const found: Record<string, string[]> = {};
+  for (const w of workloads) {
+    const r = spawnSync(binary("kubectl"), ["apply", "--dry-run=server", "-f", "-"], {
+      input: JSON.stringify(w),
+      encoding: "utf8",
+      env: { ...process.env, KUBECONFIG: cluster.state.kubeconfig },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const warning = /Warning: would violate PodSecurity "restricted:latest": (.*)/.exec(r.stderr)?.[1];
+    if (warning)
+      found[`${w.kind} ${w.metadata.namespace}/${w.metadata.name}`] =
+        warning.split(/, (?=[a-z][a-zA-Z ]+ \()/);
+  }
+  return found;
+}
 
 describe("dev stack under the real engine on a loopback cluster", function () {
   this.timeout(240_000);
@@ -129,6 +160,24 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await up();
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
     assert.deepEqual(entries(), walkthroughEntries(3600));
+  });
+
+  it("2b. Pod Security: no warning at restricted for the apps; in spire, exactly the agent's and CSI driver's", async () => {
+    const namespaces = (await cluster.api.get("/api/v1/namespaces")).body.items.map((n: Json) => [
+      n.metadata.name,
+      n.metadata.labels ?? {},
+    ]);
+    const labels = Object.fromEntries(namespaces);
+    assert.equal(labels["howto-k8s-mtls-sds-based"]["pod-security.kubernetes.io/enforce"], "restricted");
+    assert.equal(labels.spire["pod-security.kubernetes.io/enforce"], "privileged");
+    assert.equal(labels.spire["pod-security.kubernetes.io/warn"], "restricted");
+    // Every workload the stack created, submitted again as a server-side dry run: the API server evaluates each
+    // pod template against its namespace's warn level and answers with the violations.
+    const warnings = podSecurityWarnings(cluster, await renderStack("dev"));
+    assert.deepEqual(warnings, {
+      "DaemonSet spire/spiffe-csi-driver": PRIVILEGED_EXCEPTIONS["spiffe-csi-driver"],
+      "DaemonSet spire/spire-agent": PRIVILEGED_EXCEPTIONS["spire-agent"],
+    });
   });
 
   it("3. a second preview shows no changes (--expect-no-changes)", async () => {
@@ -218,7 +267,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     // A mistyped secret key (kubeConfig for kubeconfig) must be named without its decrypted value.
     await pulumiOk(bad, ["config", "set", "--secret", "kubeConfig", "token: s3cr3t-t0ken"]);
     const before = await leftovers(cluster.api);
-    const message = /stack bad config: invalid arguments:\s+- trustDomain = "Not_A_Domain!": /;
+    const message = /stack bad config: invalid arguments:(\s+- .*)*\s+- trustDomain = "Not_A_Domain!": /;
     const preview = await pulumi(bad, ["preview"]);
     assert.notEqual(preview.status, 0);
     assert.match(preview.stdout + preview.stderr, message);
@@ -261,6 +310,21 @@ describe("dev stack under the real engine on a loopback cluster", function () {
         (n) => `spire-mesh-consumer.dev.${n}`,
       ),
     );
+    // SPIRE's data volume is protected by default: destroy stops there until it is deliberately unprotected.
+    const refused = await pulumi(consumer, ["destroy", "--yes", "--skip-preview"]);
+    assert.notEqual(refused.status, 0);
+    const claim =
+      "spire-mesh:index:SpireInstallation$kubernetes:core/v1:PersistentVolumeClaim::spire-server-data";
+    assert.match(
+      refused.stdout + refused.stderr,
+      new RegExp(`${claim.replace(/[$.]/g, "\\$&")}" cannot be deleted`),
+    );
+    await pulumiOk(consumer, [
+      "state",
+      "unprotect",
+      `urn:pulumi:dev::spire-mesh-consumer::${claim}`,
+      "--yes",
+    ]);
     await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(await leftovers(cluster.api), []);
   });

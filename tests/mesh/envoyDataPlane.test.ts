@@ -59,21 +59,43 @@ describe("envoy data plane (dev stack default)", () => {
     }
   });
 
-  it("every meshed pod has a sidecar named envoy, with its bootstrap and the agent socket directory", async () => {
+  it("every meshed pod has a native sidecar named envoy, with its bootstrap and the Workload API by CSI", async () => {
     const r = await renderStack("dev");
     for (const name of ["front", "blue", "green", "red"]) {
       const pod = findObject(r, "Deployment", name, NS).spec.template.spec;
-      const envoy = pod.containers.find((c: Json) => c.name === "envoy");
-      assert.ok(envoy, `${name} has an envoy container (SPIRE selects k8s:container-name:envoy)`);
+      assert.deepEqual(
+        pod.containers.map((c: Json) => c.name),
+        ["app"],
+      );
+      const envoy = pod.initContainers.find((c: Json) => c.name === "envoy");
+      assert.ok(envoy, `${name} has an envoy sidecar (SPIRE selects k8s:container-name:envoy)`);
+      // A native sidecar: started before the app (which waits for its startup probe), stopped after it.
+      assert.equal(envoy.restartPolicy, "Always");
+      assert.equal(envoy.startupProbe.httpGet.path, "/ready");
+      assert.deepEqual(envoy.lifecycle, { preStop: { sleep: { seconds: 5 } } });
       assert.equal(envoy.image, "envoyproxy/envoy:v1.34.13");
       const mounts = Object.fromEntries(envoy.volumeMounts.map((m: Json) => [m.name, m.mountPath]));
       assert.equal(mounts["spire-agent-socket"], "/run/spire/sockets");
       const socket = pod.volumes.find((v: Json) => v.name === "spire-agent-socket");
-      assert.deepEqual(socket.hostPath, { path: "/run/spire/sockets", type: "Directory" });
+      assert.deepEqual(socket, {
+        name: "spire-agent-socket",
+        csi: { driver: "spire.csi.spiffe.io", readOnly: true },
+      });
       const bootstrap = pod.volumes.find((v: Json) => v.name === "envoy-bootstrap");
       assert.match(bootstrap.configMap.name, new RegExp(`^${name}-envoy-[0-9a-f]{10}$`));
       assert.equal(envoy.readinessProbe.httpGet.path, "/ready");
     }
+  });
+
+  it("spireWorkloadApi=hostPath mounts the agent's socket directory instead", async () => {
+    const pod = findObject(
+      await renderStack("dev", { spireWorkloadApi: "hostPath" }),
+      "Deployment",
+      "blue",
+      NS,
+    ).spec.template.spec;
+    const socket = pod.volumes.find((v: Json) => v.name === "spire-agent-socket");
+    assert.deepEqual(socket.hostPath, { path: "/run/spire/sockets", type: "Directory" });
   });
 
   it("apps listen on loopback only and Services target the sidecar's ingress port", async () => {

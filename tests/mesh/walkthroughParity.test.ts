@@ -198,17 +198,17 @@ describe("walkthrough parity (dev stack vs fact sheet 3.2)", () => {
 
   describe("Deployments", () => {
     for (const [name, expected] of Object.entries(deployments)) {
-      it(`${name}: 1 replica, labels, container app on 8080 with the walkthrough's env, default ServiceAccount`, async () => {
+      it(`${name}: 1 replica, labels, container app on 8080 with the walkthrough's env, its own ServiceAccount`, async () => {
         const deployment = findObject(await dev(), "Deployment", name, NS);
         assert.equal(deployment.spec.replicas, 1);
         assert.deepEqual(deployment.spec.selector, { matchLabels: expected.labels });
         assert.deepEqual(deployment.spec.template.metadata.labels, expected.labels);
         const pod = deployment.spec.template.spec;
-        // The walkthrough sets no serviceAccountName, which means `default`: the SPIRE selectors need it.
-        assert.ok(
-          pod.serviceAccountName === undefined || pod.serviceAccountName === "default",
-          `serviceAccountName ${pod.serviceAccountName}`,
-        );
+        // Deliberate departure: the walkthrough runs every app as `default`, so k8s:sa:default told no workload
+        // apart and any pod with the right labels got its SVID. Each workload has its own account now, with no
+        // token mounted, and its SPIRE selectors name it.
+        assert.equal(pod.serviceAccountName, name);
+        assert.equal(pod.automountServiceAccountToken, false);
         assert.equal(pod.containers.length, 1);
         const [container] = pod.containers as Container[];
         // The SVID is bound to the injected `envoy` container; the app must not be named envoy.

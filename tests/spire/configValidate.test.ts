@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spireBinary } from "../../local/spireHarness";
-import { renderStack } from "../support/render";
+import { baseName, renderStack } from "../support/render";
 
 interface Validation {
   readonly status: number | null;
@@ -22,7 +22,8 @@ async function renderedConfig(name: string, key: string): Promise<string> {
   const render = await renderStack("dev");
   const maps = render.resources.filter(
     (r) =>
-      r.type === "kubernetes:core/v1:ConfigMap" && (r.inputs.metadata as { name?: string })?.name === name,
+      r.type === "kubernetes:core/v1:ConfigMap" &&
+      baseName((r.inputs.metadata as { name?: string })?.name ?? "") === name,
   );
   assert.equal(maps.length, 1, `expected one ConfigMap ${name}`);
   const text = (maps[0].inputs.data as Record<string, string> | undefined)?.[key];

@@ -34,7 +34,8 @@ const colorSelectors = (color: string) => [
   "k8s:ns:howto-k8s-mtls-sds-based",
   "k8s:pod-label:app:color",
   `k8s:pod-label:version:${color}`,
-  "k8s:sa:default",
+  // Not the walkthrough's k8s:sa:default: each workload runs as its own ServiceAccount (hardening).
+  `k8s:sa:${color}`,
 ];
 const walkthrough: Record<string, { parent: string; selectors: string[] }> = {
   [agentAlias]: {
@@ -47,7 +48,7 @@ const walkthrough: Record<string, { parent: string; selectors: string[] }> = {
       "k8s:container-name:envoy",
       "k8s:ns:howto-k8s-mtls-sds-based",
       "k8s:pod-label:app:front",
-      "k8s:sa:default",
+      "k8s:sa:front",
     ],
   },
   [`spiffe://${TD}/colorblue`]: { parent: agentAlias, selectors: colorSelectors("blue") },

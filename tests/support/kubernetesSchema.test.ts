@@ -85,7 +85,7 @@ describe("Kubernetes schema validation", () => {
     ) as unknown as K8sObject;
 
     assert.deepEqual(problemsOf([serverConfig]), [
-      'ConfigMap/spire-server: strict decoding: unknown field "datas"',
+      `ConfigMap/${serverConfig.metadata.name}: strict decoding: unknown field "datas"`,
     ]);
   });
 
