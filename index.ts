@@ -17,7 +17,10 @@ const config = readStackConfig();
 const cluster = stackCluster(config);
 const providers = { kubernetes: cluster.provider };
 
-const spire = new SpireInstallation("spire", spireArgs(config), { providers });
+const spire = new SpireInstallation("spire", spireArgs(config), {
+  providers,
+  dependsOn: cluster.storageClass ? [cluster.storageClass] : [],
+});
 
 // appmesh: the controller's CRDs and webhook must be ready before any App Mesh resource or meshed pod exists.
 const controller =

@@ -21,11 +21,14 @@ done
 build_go_tool "$repo_root/tools/kwok" "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w"
 
 # kwok needs its Stage objects (fake node and pod lifecycles, volume provisioning) in its config file; they
-# ship in the module's kustomize/stage folder. Keep a copy next to the binaries for scripts/cluster.ts.
+# ship in the module's kustomize/stage folder. Keep a copy next to the binaries for local/cluster/.
 (cd "$repo_root/tools/kwok" && run_logged download-kwok go mod download sigs.k8s.io/kwok)
 kwok_source="$(cd "$repo_root/tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
-mkdir -p "$repo_root/.cache/kubernetes/kwok-stage"
+# ... and the Exec CRD, through which the loopback cluster points `kubectl exec` into each SPIRE server pod at its
+# own admin socket.
+mkdir -p "$repo_root/.cache/kubernetes/kwok-stage" "$repo_root/.cache/kubernetes/kwok-crd"
 cp -r "$kwok_source/kustomize/stage/." "$repo_root/.cache/kubernetes/kwok-stage/"
-chmod -R u+w "$repo_root/.cache/kubernetes/kwok-stage"
+cp "$kwok_source/kustomize/crd/bases/kwok.x-k8s.io_execs.yaml" "$repo_root/.cache/kubernetes/kwok-crd/"
+chmod -R u+w "$repo_root/.cache/kubernetes/kwok-stage" "$repo_root/.cache/kubernetes/kwok-crd"
 
 "$bin_dir/kubectl" version --client

@@ -3,19 +3,26 @@
  * the cluster is created here (with an OIDC provider for IRSA); otherwise a kubeconfig or context from config
  * is used, or the ambient kubeconfig.
  */
+import * as aws from "@pulumi/aws";
 import * as eks from "@pulumi/eks";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./configSchema";
+import { irsaRole, type Oidc } from "./irsa";
 
 export interface StackCluster {
   readonly provider: k8s.Provider;
   /** Environment for entry commands: how kubectl reaches the same cluster as the provider. */
   readonly commandEnvironment: Record<string, pulumi.Input<string>>;
   /** EKS only: the cluster's OIDC provider, for IRSA. */
-  readonly oidc?: { readonly arn: pulumi.Output<string>; readonly url: pulumi.Output<string> };
+  readonly oidc?: Oidc;
   readonly eksCluster?: eks.Cluster;
+  /** EKS only: the StorageClass SPIRE's data volume uses, which must exist first. */
+  readonly storageClass?: k8s.storage.v1.StorageClass;
 }
+
+/** The encrypted gp3 class of the EBS CSI driver; the eks stack's spireStorageClass names it. */
+export const EKS_STORAGE_CLASS = "gp3-encrypted";
 
 /** A kubeconfig given inline (YAML or JSON) rather than as a path. */
 const isInlineKubeconfig = (value: string) => value.includes("\n") || value.trimStart().startsWith("{");
@@ -31,11 +38,14 @@ export function stackCluster(config: StackConfig): StackCluster {
       createOidcProvider: true,
     });
     const kubeconfig = pulumi.secret(cluster.kubeconfigJson);
+    const provider = new k8s.Provider("cluster", { kubeconfig });
+    const oidc = { arn: cluster.oidcProviderArn, url: cluster.oidcProviderUrl };
     return {
-      provider: new k8s.Provider("cluster", { kubeconfig }),
+      provider,
       commandEnvironment: { SPIRE_MESH_KUBECONFIG: kubeconfig },
-      oidc: { arn: cluster.oidcProviderArn, url: cluster.oidcProviderUrl },
+      oidc,
       eksCluster: cluster,
+      storageClass: ebsStorage(cluster, oidc, provider),
     };
   }
   const kubeconfig = config.kubeconfig;
@@ -54,4 +64,32 @@ export function stackCluster(config: StackConfig): StackCluster {
     }),
     commandEnvironment: environment,
   };
+}
+
+/**
+ * EKS 1.23+ provisions EBS volumes only through the EBS CSI driver: the managed add-on, with an IRSA role for its
+ * controller, and an encrypted gp3 class (the in-tree gp2 class provisions nothing any more).
+ */
+function ebsStorage(cluster: eks.Cluster, oidc: Oidc, provider: k8s.Provider): k8s.storage.v1.StorageClass {
+  const role = irsaRole("ebs-csi-driver", oidc, "kube-system", "ebs-csi-controller-sa", {
+    ebs: "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+  });
+  const addon = new aws.eks.Addon("ebs-csi-driver", {
+    clusterName: cluster.eksCluster.name,
+    addonName: "aws-ebs-csi-driver",
+    serviceAccountRoleArn: role,
+  });
+  return new k8s.storage.v1.StorageClass(
+    EKS_STORAGE_CLASS,
+    {
+      metadata: { name: EKS_STORAGE_CLASS },
+      provisioner: "ebs.csi.aws.com",
+      parameters: { type: "gp3", encrypted: "true" },
+      // Bound where the pod lands: an EBS volume lives in one availability zone.
+      volumeBindingMode: "WaitForFirstConsumer",
+      allowVolumeExpansion: true,
+      reclaimPolicy: "Delete",
+    },
+    { provider, dependsOn: [addon] },
+  );
 }

@@ -11,33 +11,39 @@ const config = new pulumi.Config();
 const trustDomain = config.require("trustDomain");
 const td = `spiffe://${trustDomain}`;
 const namespace = "ledger";
+const shop = "shop";
 
 const provider = new k8s.Provider("cluster", {});
 const providers = { kubernetes: provider };
 
-const spire = new SpireInstallation("spire", { trustDomain, clusterName: "consumer" }, { providers });
-const agents = `${td}/ns/spire/sa/spire-agent`;
+// Its own SPIRE namespace, agent socket directory and health port: it can share a cluster with another stack.
+const spire = new SpireInstallation(
+  "spire",
+  {
+    trustDomain,
+    clusterName: "consumer",
+    namespace: "identity",
+    agentSocketDir: "/run/spire/identity",
+    agentHealthPort: 9983,
+  },
+  { providers },
+);
+const agents = spire.nodeAlias.spiffeId;
 const entry = (name: string, spec: Omit<ConstructorParameters<typeof SpireEntry>[1], "installation">) =>
   new SpireEntry(name, { ...spec, installation: spire });
 
 const registered = [
-  entry("agents", {
-    spiffeId: agents,
-    node: true,
-    selectors: ["k8s_psat:cluster:consumer", "k8s_psat:agent_ns:spire", "k8s_psat:agent_sa:spire-agent"],
-  }),
+  entry("agents", { ...spire.nodeAlias, node: true }),
   ...["front", "colorblue", "colorgreen", "colorred"].map((name) =>
     entry(name, {
       spiffeId: `${td}/${name}`,
       parentId: agents,
-      selectors:
-        name === "front"
-          ? ["k8s:ns:howto-k8s-mtls-sds-based", "k8s:pod-label:app:front", "k8s:container-name:envoy"]
-          : [
-              "k8s:ns:howto-k8s-mtls-sds-based",
-              `k8s:pod-label:version:${name.slice(5)}`,
-              "k8s:container-name:envoy",
-            ],
+      selectors: [
+        `k8s:ns:${shop}`,
+        `k8s:sa:${name.replace(/^color/, "")}`,
+        name === "front" ? "k8s:pod-label:app:front" : `k8s:pod-label:version:${name.slice(5)}`,
+        "k8s:container-name:envoy",
+      ],
     }),
   ),
 ];
@@ -53,7 +59,17 @@ if (config.requireBoolean("registerLedger")) {
 }
 const registeredIdentities = registered.map((e) => e.spiffeIdValue);
 
-const demo = new ColorApp("demo", { trustDomain, registeredIdentities }, { providers, dependsOn: [spire] });
+const demo = new ColorApp(
+  "demo",
+  {
+    trustDomain,
+    namespace: shop,
+    registeredIdentities,
+    sdsSocketPath: spire.settings.agentSocketPath,
+    workloadApi: { csiDriver: spire.settings.csiDriverName },
+  },
+  { providers, dependsOn: [spire] },
+);
 
 // The extra service: its own namespace, ServiceAccount and identity; only front may call it.
 const ledgerNamespace = new k8s.core.v1.Namespace("ledger", { metadata: { name: namespace } }, { provider });
@@ -68,6 +84,8 @@ const ledgerNode = new MtlsVirtualNode(
     tlsMode: TlsMode.Strict,
     allowedCallers: [`${td}/front`],
     registeredIdentities,
+    sdsSocketPath: spire.settings.agentSocketPath,
+    workloadApi: { csiDriver: spire.settings.csiDriverName },
   },
   { providers, dependsOn: [ledgerNamespace, demo] },
 );

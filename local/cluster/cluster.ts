@@ -4,9 +4,10 @@
  * nodes; PVCs bind to fake volumes of the default StorageClass; `kubectl exec` runs the command on this host.
  *
  * kwok runs in a private mount namespace in which the SPIRE server image's paths exist: /opt/spire/bin holds
- * the real spire-server 1.13.3 and /tmp/spire-server/private is the admin socket directory of the host-backed
- * server pod (hostPods.ts). So the rendered exec prefix, `kubectl exec ... -- /opt/spire/bin/spire-server`,
- * reaches a real server through the API server and kwok, exactly as written.
+ * a spire-server that runs the real 1.13.3 CLI in a mount namespace of its own, where /tmp/spire-server/private
+ * is the admin socket directory of the pod exec'd into (hostPods.ts tells kwok which, through an Exec object).
+ * So the rendered exec prefix, `kubectl exec ... -- /opt/spire/bin/spire-server`, reaches that pod's real
+ * server through the API server and kwok, exactly as written, and several server pods can coexist.
  *
  * The cluster lives in one directory (default .cache/cluster) with its state file: ports, PIDs and start times.
  * Starting again is safe; stopping kills only the processes recorded there.
@@ -15,6 +16,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { parse } from "yaml";
 import { KubeApi } from "./kubeApi";
 import { ensurePki, kubeconfigFor } from "./pki";
 import { isAlive, logTail, type RecordedProcess, startDaemon, stopDaemon } from "./processes";
@@ -24,6 +26,9 @@ export const DEFAULT_CLUSTER_DIR = path.join(REPO_ROOT, ".cache", "cluster");
 export const KUBERNETES_BIN_DIR = path.join(REPO_ROOT, ".cache", "kubernetes", "bin");
 const SPIRE_BIN_DIR = path.join(REPO_ROOT, ".cache", "spire", "bin");
 const KWOK_STAGE_DIR = path.join(REPO_ROOT, ".cache", "kubernetes", "kwok-stage");
+const KWOK_EXEC_CRD = path.join(REPO_ROOT, ".cache", "kubernetes", "kwok-crd", "kwok.x-k8s.io_execs.yaml");
+/** The variable an Exec object sets for `kubectl exec` into a host-backed SPIRE server pod. */
+export const SERVER_SOCKET_DIR_ENV = "SPIRE_MESH_SERVER_SOCKET_DIR";
 
 /** Where the SPIRE server image keeps its binary and admin socket; mapped into kwok's mount namespace. */
 export const SERVER_IMAGE_PATHS = { binDir: "/opt/spire/bin", socketDir: "/tmp/spire-server/private" };
@@ -331,8 +336,9 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<ClusterSt
 
       const kwokConfigFile = path.join(dir, "kwok.yaml");
       fs.writeFileSync(kwokConfigFile, kwokConfig());
+      await createIfAbsent(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", execCrd());
       const mounts: [string, string][] = [
-        [SERVER_IMAGE_PATHS.binDir, SPIRE_BIN_DIR],
+        [SERVER_IMAGE_PATHS.binDir, writeServerImageBin(dir)],
         [SERVER_IMAGE_PATHS.socketDir, serverSocketDir],
       ];
       fs.mkdirSync(SPIRE_BIN_DIR, { recursive: true });
@@ -364,6 +370,8 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<ClusterSt
         "--node-ip=127.0.0.1",
         "--cidr=10.244.0.0/16",
         "--node-lease-duration-seconds=40",
+        // Exec objects come from the API (hostPods.ts creates one per server pod); ClusterExec from the config.
+        "--enable-crds=Exec",
         `--tls-cert-file=${pki.pairs.kwok.cert}`,
         `--tls-private-key-file=${pki.pairs.kwok.key}`,
       ]);
@@ -414,6 +422,44 @@ function readHostServers(dir: string): RecordedProcess[] {
   } catch {
     return [];
   }
+}
+
+/** The admin socket on this host of a host-backed SPIRE server pod. */
+export function serverSocketOf(dir: string, namespace = "spire", pod = "spire-server-0"): string {
+  const record = JSON.parse(fs.readFileSync(path.join(dir, "host-pods.json"), "utf8")) as {
+    sockets?: Record<string, string>;
+  };
+  const socket = record.sockets?.[`${namespace}/${pod}`];
+  if (!socket) throw new Error(`no host-backed SPIRE server for pod ${namespace}/${pod} in ${dir}`);
+  return socket;
+}
+
+function execCrd(): unknown {
+  if (!fs.existsSync(KWOK_EXEC_CRD))
+    throw new Error(`kwok's Exec CRD missing at ${KWOK_EXEC_CRD}: run bash scripts/install-kubernetes.sh`);
+  return parse(fs.readFileSync(KWOK_EXEC_CRD, "utf8"));
+}
+
+/**
+ * What kwok's namespace shows at the server image's /opt/spire/bin: a spire-server that runs the real CLI with
+ * /tmp/spire-server/private bound to the admin socket directory of the pod exec'd into (SERVER_SOCKET_DIR_ENV,
+ * set per pod by an Exec object), in a mount namespace of its own. Paths go in as arguments, not shell text.
+ */
+function writeServerImageBin(dir: string): string {
+  const bin = path.join(dir, "image-bin");
+  fs.mkdirSync(bin, { recursive: true });
+  const script = [
+    "#!/bin/sh",
+    "# kubectl exec into a host-backed spire-server pod (see local/cluster/cluster.ts).",
+    "set -eu",
+    `real=${JSON.stringify(binary("spire-server"))}`,
+    `socket_dir="\${${SERVER_SOCKET_DIR_ENV}:-}"`,
+    '[ -n "$socket_dir" ] || exec "$real" "$@"',
+    `exec unshare --mount --propagation private -- /bin/sh -c 'mount --bind "$1" ${SERVER_IMAGE_PATHS.socketDir} && shift && exec "$@"' sh "$socket_dir" "$real" "$@"`,
+    "",
+  ].join("\n");
+  fs.writeFileSync(path.join(bin, "spire-server"), script, { mode: 0o755 });
+  return bin;
 }
 
 /** Creates `target` and any missing parents; returns the directories it created, deepest last. */

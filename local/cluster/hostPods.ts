@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { binary, type ClusterState, SERVER_IMAGE_PATHS } from "./cluster";
+import { binary, type ClusterState, SERVER_IMAGE_PATHS, SERVER_SOCKET_DIR_ENV } from "./cluster";
 import { hostServerConf } from "./hostServerConfig";
 import { KubeApi } from "./kubeApi";
 import { isAlive, type RecordedProcess, startDaemon, stopDaemon } from "./processes";
@@ -32,6 +32,8 @@ interface HostServer {
   readonly container: string;
   readonly image: string;
   readonly healthPort: number;
+  /** Host directory of its admin socket, which `kubectl exec` into the pod sees as /tmp/spire-server/private. */
+  readonly socketDir: string;
   process: RecordedProcess;
   ready: boolean;
   restarts: number;
@@ -39,6 +41,13 @@ interface HostServer {
 }
 
 export const hostPodsStatePath = (dir: string) => path.join(dir, "host-pods.json");
+
+/** What host-pods.json records: the server processes, and each server pod's admin socket on this host. */
+export interface HostPodsRecord {
+  readonly processes: readonly RecordedProcess[];
+  /** `namespace/pod` -> socket path. */
+  readonly sockets: Readonly<Record<string, string>>;
+}
 
 async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, "127.0.0.1");
@@ -62,8 +71,14 @@ export class HostPods {
   }
 
   private persist(): void {
-    const processes = [...this.servers.values()].map((s) => s.process);
-    fs.writeFileSync(hostPodsStatePath(this.state.dir), `${JSON.stringify({ processes }, null, 2)}\n`);
+    const servers = [...this.servers.values()];
+    const record: HostPodsRecord = {
+      processes: servers.map((s) => s.process),
+      sockets: Object.fromEntries(
+        servers.map((s) => [`${s.namespace}/${s.pod}`, path.join(s.socketDir, "api.sock")]),
+      ),
+    };
+    fs.writeFileSync(hostPodsStatePath(this.state.dir), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   private podDir(uid: string): string {
@@ -104,9 +119,10 @@ export class HostPods {
       if (!live.has(uid)) {
         this.log(
           `pod ${server.namespace}/${server.pod} is gone or terminating: stopping its spire-server, ` +
-            `which holds ${this.entryCount()} entries`,
+            `which holds ${this.entryCount(server)} entries`,
         );
         await stopDaemon(server.process);
+        await this.api.request("DELETE", this.execPath(server.namespace, server.pod));
         this.servers.delete(uid);
         fs.rmSync(this.podDir(uid), { recursive: true, force: true });
         this.persist();
@@ -129,7 +145,8 @@ export class HostPods {
       const volume = pod.spec.volumes.find((v: { name: string }) => v.name === mount.name);
       let hostDir = path.join(this.podDir(pod.metadata.uid), "volumes", mount.name);
       if (mount.mountPath === SERVER_IMAGE_PATHS.socketDir) {
-        hostDir = this.state.serverSocketDir;
+        // Short: a Unix socket path has at most 107 bytes.
+        hostDir = path.join(this.state.dir, "s", pod.metadata.uid.slice(0, 8));
       } else if (volume?.configMap) {
         const cm = await this.api.get(`/api/v1/namespaces/${ns}/configmaps/${volume.configMap.name}`);
         if (cm.status !== 200) throw new Error(`configmap ${volume.configMap.name}: ${cm.status}`);
@@ -192,13 +209,16 @@ export class HostPods {
     if (!configMount) throw new Error(`${pod.metadata.name}: ${configPath} is on no mounted volume`);
     const podConf = fs.readFileSync(mounts[configMount] + configPath.slice(configMount.length), "utf8");
     const healthPort = await freePort();
+    const socketDir = mounts[SERVER_IMAGE_PATHS.socketDir];
+    if (!socketDir) throw new Error(`${pod.metadata.name}: no volume at ${SERVER_IMAGE_PATHS.socketDir}`);
     const conf = await hostServerConf(podConf, {
       mounts,
       bindPort: await freePort(),
       healthPort,
-      socketPath: path.join(this.state.serverSocketDir, "api.sock"),
+      socketPath: path.join(socketDir, "api.sock"),
       kubeconfig: await this.serviceAccountKubeconfig(pod),
     });
+    await this.pointExecAt(pod.metadata.namespace, pod.metadata.name, container.name, socketDir);
     const confFile = path.join(this.podDir(uid), "server.conf");
     fs.writeFileSync(confFile, conf);
     const server: HostServer = {
@@ -208,6 +228,7 @@ export class HostPods {
       container: container.name,
       image: container.image,
       healthPort,
+      socketDir,
       process: this.launch(uid, confFile),
       ready: false,
       restarts: 0,
@@ -220,11 +241,37 @@ export class HostPods {
     );
   }
 
+  private execPath(namespace: string, pod: string): string {
+    return `/apis/kwok.x-k8s.io/v1alpha1/namespaces/${namespace}/execs/${pod}`;
+  }
+
+  /** `kubectl exec` into this pod's server container finds that pod's admin socket (cluster.ts, image-bin). */
+  private async pointExecAt(
+    namespace: string,
+    pod: string,
+    container: string,
+    socketDir: string,
+  ): Promise<void> {
+    await this.api.request("DELETE", this.execPath(namespace, pod));
+    const r = await this.api.request("POST", `/apis/kwok.x-k8s.io/v1alpha1/namespaces/${namespace}/execs`, {
+      apiVersion: "kwok.x-k8s.io/v1alpha1",
+      kind: "Exec",
+      metadata: { name: pod, namespace },
+      spec: {
+        execs: [
+          { containers: [container], local: { envs: [{ name: SERVER_SOCKET_DIR_ENV, value: socketDir }] } },
+        ],
+      },
+    });
+    if (r.status !== 201)
+      throw new Error(`Exec for ${namespace}/${pod}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
   /** The server's own entry count, asked on its admin socket; for the record of what a deleted pod held. */
-  private entryCount(): string {
+  private entryCount(server: HostServer): string {
     const r = spawnSync(
       binary("spire-server"),
-      ["entry", "count", "-output", "json", "-socketPath", path.join(this.state.serverSocketDir, "api.sock")],
+      ["entry", "count", "-output", "json", "-socketPath", path.join(server.socketDir, "api.sock")],
       { encoding: "utf8", timeout: 10_000 },
     );
     return r.status === 0 ? String(JSON.parse(r.stdout).count) : `an unknown number of (${r.stderr.trim()})`;

@@ -45,4 +45,42 @@ describe("SpireEntry", () => {
     });
     assert.ok(value.value instanceof SpireEntry);
   });
+
+  it("warns at preview when a workload entry has no k8s:sa selector (labels alone are settable by anyone)", async () => {
+    const { warnings } = await construct(() => {
+      const installation = new SpireInstallation("spire", { trustDomain });
+      new SpireEntry("labels-only", {
+        installation,
+        spiffeId: `spiffe://${trustDomain}/web`,
+        parentId: installation.nodeAlias.spiffeId,
+        selectors: ["k8s:ns:web", "k8s:pod-label:app:web", "k8s:container-name:envoy"],
+      });
+      new SpireEntry("with-account", {
+        installation,
+        spiffeId: `spiffe://${trustDomain}/api`,
+        parentId: installation.nodeAlias.spiffeId,
+        selectors: ["k8s:ns:api", "k8s:sa:api"],
+      });
+      new SpireEntry("agents", { installation, ...installation.nodeAlias, node: true });
+    });
+    assert.deepEqual(warnings, [
+      "SpireEntry labels-only: spiffe://example.org/web has no k8s:sa selector, so any pod of its namespace with " +
+        "the same labels and container name gets this identity; select the workload's own ServiceAccount",
+    ]);
+  });
+
+  it("takes the agents' node alias from the installation: no ns/spire/sa/spire-agent literal needed", async () => {
+    const { value } = await construct(
+      () => new SpireInstallation("spire", { trustDomain, namespace: "identity" }),
+    );
+    const installation = value as SpireInstallation;
+    assert.deepEqual(installation.nodeAlias, {
+      spiffeId: "spiffe://example.org/ns/identity/sa/spire-agent",
+      selectors: [
+        "k8s_psat:cluster:k8s-cluster",
+        "k8s_psat:agent_ns:identity",
+        "k8s_psat:agent_sa:spire-agent",
+      ],
+    });
+  });
 });

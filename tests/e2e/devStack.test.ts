@@ -289,21 +289,9 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.deepEqual(exported.deployment.resources ?? [], []);
   });
 
-  it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
-    await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(await leftovers(cluster.api), []);
-    // The server went with its pod; the host-pods kubelet asked it for its entry count just before stopping it.
-    const stops = fs
-      .readFileSync(path.join(cluster.state.dir, "logs", "host-pods.log"), "utf8")
-      .split("\n")
-      .filter((l) => l.includes("pod spire/spire-server-0 is gone"));
-    assert.match(stops.at(-1) ?? "(no stop recorded)", /which holds 0 entries$/);
-    const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
-    assert.deepEqual(exported.deployment.resources ?? [], []);
-  });
-
-  // After the dev stack is gone: both install SPIRE into the namespace `spire`.
-  it("9. examples/consumer goes up on the same cluster and is destroyed, leaving nothing", async () => {
+  // A second stack on the same cluster while dev runs: its own SPIRE namespace, and cluster-scoped names that
+  // derive from it, so nothing of one stack collides with or touches the other.
+  it("9. examples/consumer goes up next to dev, both run, and its destroy leaves dev untouched", async () => {
     const consumer = initStack({
       projectDir: path.join(REPO_ROOT, "examples", "consumer"),
       stack: "dev",
@@ -313,11 +301,14 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await pulumiOk(consumer, ["up", "--yes", "--skip-preview"]);
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
     assert.deepEqual(
-      entries().map((e) => e.id),
+      serverEntries(cluster.state, "identity")
+        .map((e) => e.id)
+        .sort(),
       ["agents", "colorblue", "colorgreen", "colorred", "front", "ledger"].map(
         (n) => `spire-mesh-consumer.dev.${n}`,
       ),
     );
+    assert.deepEqual(entries(), walkthroughEntries(7200, true), "dev's server is untouched");
     // SPIRE's data volume is protected by default: destroy stops there until it is deliberately unprotected.
     const refused = await pulumi(consumer, ["destroy", "--yes", "--skip-preview"]);
     assert.notEqual(refused.status, 0);
@@ -334,6 +325,64 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       "--yes",
     ]);
     await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
+    assert.deepEqual(
+      entries(),
+      walkthroughEntries(7200, true),
+      "dev's entries survive the consumer's destroy",
+    );
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    const left = await leftovers(cluster.api);
+    assert.deepEqual(
+      left.filter((o) => /identity|shop|ledger|spire-mesh-consumer/.test(o)),
+      [],
+    );
+  });
+
+  it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
+    await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(await leftovers(cluster.api), []);
+    // The server went with its pod; the host-pods kubelet asked it for its entry count just before stopping it.
+    const stops = fs
+      .readFileSync(path.join(cluster.state.dir, "logs", "host-pods.log"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes("pod spire/spire-server-0 is gone"));
+    assert.match(stops.at(-1) ?? "(no stop recorded)", /which holds 0 entries$/);
+    const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
+    assert.deepEqual(exported.deployment.resources ?? [], []);
+  });
+
+  it("11. with the server gone, an entry delete fails unless deleteWithoutServer counts it as deleted", async () => {
+    // The dev stack is destroyed: spire-server-0 no longer exists. The same delete plan SpireEntry renders.
+    const render = await renderStack("dev", { spireDeleteEntriesWithoutServer: "true" });
+    const command = render.resources.find(
+      (r) => r.type === "command:local:Command" && r.name === "front-entry",
+    );
+    const plan = JSON.parse((command?.inputs as { delete: string }).delete);
+    assert.equal(plan.deleteWithoutServer, true);
+    const runner = path.join(REPO_ROOT, "bin", "spire-entry.js");
+    const env = {
+      ...process.env,
+      KUBECONFIG: cluster.state.kubeconfig,
+      PATH: `${path.dirname(binary("kubectl"))}:${process.env.PATH}`,
+    };
+    const strict = spawnSync(
+      process.execPath,
+      [runner, JSON.stringify({ ...plan, deleteWithoutServer: undefined })],
+      {
+        encoding: "utf8",
+        env,
+      },
+    );
+    assert.equal(strict.status, 1);
+    assert.match(
+      strict.stderr,
+      /Error from server \(NotFound\): (pods "spire-server-0"|namespaces "spire") not found/,
+    );
+    const tolerant = spawnSync(process.execPath, [runner, JSON.stringify(plan)], { encoding: "utf8", env });
+    assert.equal(tolerant.status, 0, tolerant.stderr);
+    assert.deepEqual(JSON.parse(tolerant.stdout), {
+      entryId: "spire-mesh.dev.front",
+      outcome: "server gone",
+    });
   });
 });

@@ -7,7 +7,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { binary, type ClusterState, clusterDown, clusterUp } from "../../local/cluster/cluster";
+import {
+  binary,
+  type ClusterState,
+  clusterDown,
+  clusterUp,
+  serverSocketOf,
+} from "../../local/cluster/cluster";
 import { KubeApi } from "../../local/cluster/kubeApi";
 import type { ShownEntry } from "../../local/spireHarness";
 
@@ -35,11 +41,15 @@ export async function startE2eCluster(prefix: string): Promise<E2eCluster> {
   };
 }
 
-/** The entries the real server behind the spire-server pod holds, asked on its admin socket directly. */
-export function serverEntries(state: ClusterState): ShownEntry[] {
+/** The entries the real server behind a spire-server pod holds, asked on its admin socket directly. */
+export function serverEntries(
+  state: ClusterState,
+  namespace = "spire",
+  pod = "spire-server-0",
+): ShownEntry[] {
   const r = spawnSync(
     binary("spire-server"),
-    ["entry", "show", "-output", "json", "-socketPath", path.join(state.serverSocketDir, "api.sock")],
+    ["entry", "show", "-output", "json", "-socketPath", serverSocketOf(state.dir, namespace, pod)],
     { encoding: "utf8", timeout: 20_000 },
   );
   if (r.status !== 0) throw new Error(`spire-server entry show exited ${r.status}: ${r.stderr}`);

@@ -1,6 +1,6 @@
 /** The App Mesh controller: SDS on, pointed at the agent socket; on EKS its AWS access is scoped by IRSA. */
 import assert from "node:assert/strict";
-import { irsaTrustPolicy } from "../../stack/appmeshController";
+import { irsaTrustPolicy } from "../../stack/irsa";
 import { appMesh, renderStack } from "../support/render";
 
 describe("App Mesh controller", () => {
@@ -15,7 +15,7 @@ describe("App Mesh controller", () => {
 
   it("on EKS gets a role only its ServiceAccount can assume, with App Mesh and Cloud Map policies", async () => {
     const r = await renderStack("eks", appMesh);
-    const role = r.resources.find((x) => x.type === "aws:iam/role:Role");
+    const role = r.resources.find((x) => x.type === "aws:iam/role:Role" && x.name === "appmesh-controller");
     const release = r.resources.find((x) => x.type === "kubernetes:helm.sh/v3:Release");
     assert.ok(release, "the controller release");
     const values = (release.inputs as { values: { serviceAccount: { annotations: Record<string, string> } } })
@@ -25,7 +25,10 @@ describe("App Mesh controller", () => {
       /^<placeholder: ARN of aws:iam\/role:Role/,
     );
     const policies = r.resources
-      .filter((x) => x.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+      .filter(
+        (x) =>
+          x.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" && x.name.startsWith("appmesh-"),
+      )
       .map((x) => (x.inputs as { policyArn: string }).policyArn)
       .sort();
     assert.deepEqual(policies, [
@@ -40,6 +43,8 @@ describe("App Mesh controller", () => {
       irsaTrustPolicy(
         "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/ABC",
         "https://oidc.eks.us-west-2.amazonaws.com/id/ABC",
+        "appmesh-system",
+        "appmesh-controller",
       ),
     );
     const [statement] = policy.Statement;
