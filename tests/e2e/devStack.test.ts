@@ -221,7 +221,16 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       planned.filter((c) => /^(replace|delete|create)/.test(c) && /SpireEntry|command:local:Command/.test(c)),
       [],
     );
-    await up();
+    // The server's config is a new, content-named ConfigMap: created before the old one is deleted, so the
+    // restarting server pod never finds its config missing.
+    assert.ok(
+      planned.includes("replace kubernetes:core/v1:ConfigMap spire-server-config"),
+      planned.join("\n"),
+    );
+    const out = (await up()).stdout;
+    const created = out.indexOf("kubernetes:core/v1:ConfigMap spire-server-config creating replacement");
+    const deleted = out.indexOf("kubernetes:core/v1:ConfigMap spire-server-config deleting original");
+    assert.ok(created >= 0 && deleted > created, `replacement before deletion:\n${out}`);
     assert.deepEqual(entries(), walkthroughEntries(7200));
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
   });
@@ -229,6 +238,25 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   it("6. refresh reports no changes", async () => {
     const r = await pulumi(stack, ["refresh", "--yes", "--expect-no-changes"]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  it("6b. a server that lost its datastore gets every entry back on the next up", async () => {
+    // Out of band: the server and its volume go (the PV's reclaim policy deletes the data with it).
+    for (const args of [
+      ["delete", "statefulset", "-n", "spire", "spire-server", "--wait"],
+      ["delete", "pvc", "-n", "spire", "spire-server-data", "--wait"],
+    ]) {
+      const r = spawnSync(binary("kubectl"), args, {
+        encoding: "utf8",
+        env: { ...process.env, KUBECONFIG: cluster.state.kubeconfig },
+      });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    await pulumiOk(stack, ["refresh", "--yes"]);
+    await up();
+    // A new StatefulSet and volume: a new generation, so every entry's update ran and re-created it.
+    assert.deepEqual(entries(), walkthroughEntries(7200));
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
   });
 
   it("7. an up killed mid-way recovers as documented and converges with no duplicate entry", async () => {
