@@ -23,6 +23,9 @@ const { unknownCheckingProxy, UnknownValueError } = policySdk as unknown as {
   UnknownValueError: new (...args: never[]) => Error;
 };
 
+/** Props as the analyzer hands them to a policy: reading an unknown value throws UnknownValueError. */
+export { unknownCheckingProxy };
+
 /** What the engine receives for one violation. */
 export interface Violation {
   readonly policy: string;
