@@ -4,10 +4,19 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { policies } from "../../policy/policies";
 
 const repoRoot = path.resolve(__dirname, "../..");
 const workflowsDir = path.join(repoRoot, ".github", "workflows");
@@ -18,6 +27,7 @@ const expr = (body: string): string => `\${{ ${body} }}`;
 
 interface Step {
   readonly name?: string;
+  readonly "working-directory"?: string;
   readonly id?: string;
   readonly if?: string;
   readonly uses?: string;
@@ -327,6 +337,130 @@ describe("GitHub workflows", () => {
     });
 
     it("installs dependencies and credentials before previewing", () => expectCredentialSetup(wf()));
+
+    describe("the spire-mesh policy pack", () => {
+      const policyNames = () => policies.map((p) => p.name);
+
+      it("runs in the preview, with the walkthrough stacks' pack config", () => {
+        const { step } = jobUsing(wf(), "pulumi/actions");
+        assert.equal(step.with?.policyPacks, "policy");
+        assert.equal(step.with?.policyPackConfigs, "policy/walkthrough.json");
+        // pulumi/actions resolves both against work-dir, the repository root here.
+        assert.equal(step.with?.["work-dir"], undefined);
+        assert.ok(existsSync(path.join(repoRoot, "policy", "PulumiPolicy.yaml")));
+        const config = JSON.parse(readFileSync(path.join(repoRoot, "policy", "walkthrough.json"), "utf8"));
+        for (const key of Object.keys(config)) assert.ok(policyNames().includes(key), `no policy ${key}`);
+      });
+
+      it("has its dependencies installed in policy/ before the preview", () => {
+        const { job, index } = jobUsing(wf(), "pulumi/actions");
+        const install = job.steps.findIndex(
+          (step) => step["working-directory"] === "policy" && /^npm ci\b/.test(step.run?.trim() ?? ""),
+        );
+        assert.ok(install >= 0 && install < index, "npm ci in policy/ must run before pulumi/actions");
+        const node = job.steps.find((step) => step.uses === "actions/setup-node@v4");
+        assert.deepEqual(String(node?.with?.["cache-dependency-path"]).trim().split("\n"), [
+          "package-lock.json",
+          "policy/package-lock.json",
+        ]);
+      });
+
+      /** The step that comments violations when the preview fails, and its script run with stub CLIs. */
+      function commentStep(): Step {
+        const { job, step, index } = jobUsing(wf(), "pulumi/actions");
+        assert.ok(step.id, "the preview step needs an id for the comment step to test its outcome");
+        const after = job.steps.slice(index + 1).filter((s) => s.run?.includes("gh pr comment"));
+        assert.equal(after.length, 1, "one step after the preview comments on the PR");
+        return after[0];
+      }
+
+      it("comments the violations when the preview fails: pulumi/actions comments only on success", () => {
+        const { step } = jobUsing(wf(), "pulumi/actions");
+        const comment = commentStep();
+        assert.equal(comment.if, `failure() && steps.${step.id}.outcome == 'failure'`);
+        assert.deepEqual(comment.env, {
+          GH_TOKEN: expr("secrets.GITHUB_TOKEN"),
+          GH_REPO: expr("github.repository"),
+          PR_NUMBER: expr("github.event.pull_request.number"),
+          STACK: expr("matrix.stack"),
+        });
+        // The same pack and config as the failed preview; inputs reach the script through env only.
+        assert.match(
+          comment.run ?? "",
+          /--policy-pack policy --policy-pack-config policy\/walkthrough\.json/,
+        );
+        assert.doesNotMatch(comment.run ?? "", /\$\{\{/);
+      });
+
+      /** Runs the comment step's script as GitHub does (bash -eo pipefail) with stub `pulumi` and `gh`. */
+      function runCommentScript(previewOutput: string, previewStatus: number) {
+        const dir = mkdtempSync(path.join(tmpdir(), "policy-comment-"));
+        try {
+          const bin = path.join(dir, "bin");
+          const out = path.join(dir, "preview-output.txt");
+          writeFileSync(out, previewOutput);
+          const stub = (name: string, body: string) => {
+            writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+          };
+          mkdirSync(bin);
+          stub("pulumi", `echo "$@" >"${dir}/pulumi-args"; cat "${out}"; exit ${previewStatus}`);
+          stub("gh", `echo "$@" >"${dir}/gh-args"; cat "$5" >"${dir}/gh-body"`);
+          const script = path.join(dir, "step.sh");
+          writeFileSync(script, commentStep().run ?? "");
+          const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", script], {
+            encoding: "utf8",
+            env: {
+              ...process.env,
+              PATH: `${bin}:${process.env.PATH}`,
+              RUNNER_TEMP: dir,
+              STACK: "dev",
+              PR_NUMBER: "42",
+            },
+          });
+          const read = (f: string) =>
+            existsSync(path.join(dir, f)) ? readFileSync(path.join(dir, f), "utf8") : undefined;
+          return {
+            status: r.status,
+            stdout: r.stdout,
+            pulumiArgs: read("pulumi-args"),
+            ghArgs: read("gh-args"),
+            body: read("gh-body"),
+          };
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+
+      it("posts the Policies section of the failed preview, and nothing when the pack never ran", () => {
+        const policiesSection = [
+          "Policies:",
+          "    ❌ spire-mesh@v0.1.0 (local: policy)",
+          "        - [mandatory]  identities-registered  (spire-mesh:index:MtlsVirtualNode: colorapp-green)",
+          "          Every identity in the mesh is registered: ...",
+          "          MtlsVirtualNode green: identity spiffe://example.org/colorgreen has no SPIRE entry in this stack",
+          "",
+        ].join("\n");
+        const failed = runCommentScript(
+          `Previewing update (dev):\n\n${policiesSection}\nDiagnostics:\n  error: preview failed\n`,
+          1,
+        );
+        assert.equal(failed.status, 0, failed.stdout);
+        assert.equal(
+          failed.pulumiArgs?.trim(),
+          "preview --stack dev --non-interactive --color never --policy-pack policy --policy-pack-config policy/walkthrough.json",
+        );
+        assert.match(failed.ghArgs ?? "", /^pr comment 42 --body-file \S+policy-comment\.md$/m);
+        assert.equal(
+          failed.body,
+          `#### :no_entry: \`preview\` on dev failed the spire-mesh policy pack\n\n\`\`\`\n${policiesSection.trimEnd()}\n\`\`\`\n`,
+        );
+
+        const broken = runCommentScript("error: could not load plugin\n", 255);
+        assert.equal(broken.status, 0, broken.stdout);
+        assert.equal(broken.ghArgs, undefined);
+        assert.match(broken.stdout, /No policy results \(the preview exited 255 before the pack ran\)/);
+      });
+    });
   });
 
   describe("deploy.yml", () => {

@@ -1,0 +1,41 @@
+/**
+ * The spire-mesh rules, in the order of the README's table. Kept apart from index.ts, which constructs the
+ * PolicyPack (and so starts its gRPC server): tests and other packs import this module instead.
+ */
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { hostAccessPolicy } from "./rules/hostAccess";
+import { identitiesRegisteredPolicy } from "./rules/identitiesRegistered";
+import { mtlsStrictPolicy } from "./rules/mtlsStrict";
+import { noKeyMaterialPolicy } from "./rules/noKeyMaterial";
+import { pinnedImagesPolicy } from "./rules/pinnedImages";
+import { rbacLeastPrivilegePolicy } from "./rules/rbacLeastPrivilege";
+import { svidLifetimesPolicy } from "./rules/svidLifetimes";
+
+export { HOST_ACCESS, HOST_ACCESS_DEFAULTS } from "./rules/hostAccess";
+export { IDENTITIES_REGISTERED, IDENTITIES_REGISTERED_DEFAULTS } from "./rules/identitiesRegistered";
+export { MTLS_STRICT, MTLS_STRICT_DEFAULTS } from "./rules/mtlsStrict";
+export { NO_KEY_MATERIAL } from "./rules/noKeyMaterial";
+export { PINNED_IMAGES, PINNED_IMAGES_DEFAULTS } from "./rules/pinnedImages";
+export { RBAC_DEFAULTS, RBAC_LEAST_PRIVILEGE } from "./rules/rbacLeastPrivilege";
+export { SVID_LIFETIMES, SVID_LIFETIMES_DEFAULTS } from "./rules/svidLifetimes";
+
+/** The pack's name, as `pulumi preview` prints it (`spire-mesh@v<version>`). */
+export const PACK_NAME = "spire-mesh";
+
+export type SpireMeshPolicy = ResourceValidationPolicy | StackValidationPolicy;
+
+export const isResourcePolicy = (p: SpireMeshPolicy): p is ResourceValidationPolicy =>
+  typeof (p as ResourceValidationPolicy).validateResource === "function";
+
+export const isStackPolicy = (p: SpireMeshPolicy): p is StackValidationPolicy =>
+  typeof (p as StackValidationPolicy).validateStack === "function";
+
+export const policies: SpireMeshPolicy[] = [
+  mtlsStrictPolicy,
+  identitiesRegisteredPolicy,
+  hostAccessPolicy,
+  pinnedImagesPolicy,
+  svidLifetimesPolicy,
+  noKeyMaterialPolicy,
+  rbacLeastPrivilegePolicy,
+];

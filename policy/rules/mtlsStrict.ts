@@ -1,0 +1,158 @@
+/**
+ * Rule 1: every meshed listener is STRICT mTLS. Envoy bootstraps are found by content (any ConfigMap value that
+ * is JSON with static_resources.listeners), not by ConfigMap name; App Mesh VirtualNodes and VirtualGateways by
+ * type token (they are CustomResources, so their token carries the group, version and kind).
+ */
+import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import {
+  arr,
+  type Finding,
+  globMatch,
+  type Json,
+  obj,
+  plain,
+  reportAll,
+  show,
+  stackOfUrn,
+  str,
+  stringListSchema,
+  subject,
+} from "../support";
+
+export const MTLS_STRICT = "mtls-strict-listeners";
+
+export interface MtlsStrictConfig {
+  /** Globs of stack names where the rule is mandatory; advisory in every other stack. */
+  readonly mandatoryStacks?: readonly string[];
+  /**
+   * Edge nodes whose ingress may be plaintext or PERMISSIVE because their callers are outside the mesh: a node
+   * name, `namespace/name`, or an Envoy node id (`name.namespace`).
+   */
+  readonly plaintextIngress?: readonly string[];
+}
+
+export const MTLS_STRICT_DEFAULTS = { mandatoryStacks: ["prod*"], plaintextIngress: [] as string[] };
+
+const description =
+  "Every meshed listener is STRICT mTLS: Envoy ingress listeners (lds_ingress_*) have TLS with a required client " +
+  "certificate on every filter chain, App Mesh VirtualNode and VirtualGateway listeners have tls.mode STRICT " +
+  "with a validation context. Mandatory in stacks matching mandatoryStacks (default prod*), advisory elsewhere; " +
+  "edge nodes whose callers are outside the mesh are listed in plaintextIngress.";
+
+const RULE = "meshed listeners must be STRICT mTLS";
+const APP_MESH_TYPE = /^kubernetes:appmesh\.k8s\.aws\/[^:]+:(VirtualNode|VirtualGateway)$/;
+
+const isTlsSocket = (socket: Json): boolean => {
+  const s = obj(socket);
+  if (!s) return false;
+  const type = str(obj(s.typed_config)?.["@type"]) ?? "";
+  return s.name === "envoy.transport_sockets.tls" || type.endsWith(".DownstreamTlsContext");
+};
+
+/** The listener's TLS posture as the message shows it, or undefined when it is STRICT. */
+export function envoyListenerProblem(listener: Json): string | undefined {
+  const l = obj(listener) ?? {};
+  const chains = [...arr(l.filter_chains), ...(obj(l.default_filter_chain) ? [l.default_filter_chain] : [])]
+    .map(obj)
+    .filter((c): c is Record<string, Json> => c !== undefined);
+  const tls = chains.filter((c) => isTlsSocket(c.transport_socket));
+  if (chains.length === 0 || tls.length === 0) return "plaintext (no TLS transport socket)";
+  if (tls.length < chains.length) {
+    const raw = chains.some((c) => obj(c.filter_chain_match)?.transport_protocol === "raw_buffer");
+    return `PERMISSIVE (${raw ? "a plaintext raw_buffer filter chain" : "a filter chain without TLS"} next to the TLS one)`;
+  }
+  if (tls.some((c) => obj(c.transport_socket?.typed_config)?.require_client_certificate !== true)) {
+    return "TLS without a required client certificate";
+  }
+  return undefined;
+}
+
+const exempt = (list: readonly string[], ...names: (string | undefined)[]): boolean =>
+  names.some((n) => n !== undefined && list.includes(n));
+
+function envoyFindings(props: Json, name: string, edge: readonly string[]): Finding[] {
+  const what = subject("kubernetes:core/v1:ConfigMap", props, name);
+  const namespace = str(props?.metadata?.namespace);
+  const findings: Finding[] = [];
+  for (const [key, value] of Object.entries(obj(props?.data) ?? {})) {
+    const text = str(value);
+    if (!text?.includes("static_resources")) continue;
+    let bootstrap: Json;
+    try {
+      bootstrap = JSON.parse(text);
+    } catch {
+      continue;
+    }
+    const listeners = arr(obj(bootstrap?.static_resources)?.listeners);
+    const nodeId = str(bootstrap?.node?.id);
+    const node = nodeId?.split(".")[0];
+    if (exempt(edge, nodeId, node, node && namespace ? `${namespace}/${node}` : undefined)) continue;
+    for (const listener of listeners) {
+      const listenerName = str(obj(listener)?.name) ?? "";
+      if (!listenerName.startsWith("lds_ingress_")) continue;
+      const problem = envoyListenerProblem(listener);
+      if (problem) {
+        findings.push({
+          message: `${what}: Envoy node ${node ?? "(no node id)"} (data.${key}), listener ${listenerName} = ${problem}: ${RULE}`,
+        });
+      }
+    }
+  }
+  return findings;
+}
+
+function appMeshFindings(type: string, props: Json, name: string, edge: readonly string[]): Finding[] {
+  const what = subject(type, props, name);
+  const nodeName = str(props?.metadata?.name);
+  const namespace = str(props?.metadata?.namespace);
+  if (exempt(edge, nodeName, nodeName && namespace ? `${namespace}/${nodeName}` : undefined)) return [];
+  const findings: Finding[] = [];
+  arr(obj(props?.spec)?.listeners).forEach((listener, i) => {
+    const field = `spec.listeners[${i}].tls`;
+    const tls = obj(obj(listener)?.tls);
+    if (!tls) {
+      findings.push({ message: `${what}: ${field} = (missing, plaintext): ${RULE}` });
+      return;
+    }
+    const mode = tls.mode;
+    if (str(mode) === undefined && mode !== undefined) return; // unknown at preview: checked again on update
+    if (mode !== "STRICT") {
+      findings.push({ message: `${what}: ${field}.mode = ${show(mode)}: ${RULE}` });
+    } else if (!obj(tls.validation)) {
+      findings.push({
+        message: `${what}: ${field}.validation = (missing): ${RULE}; STRICT without validation asks callers for no certificate`,
+      });
+    }
+  });
+  return findings;
+}
+
+export const mtlsStrictPolicy: ResourceValidationPolicy = {
+  name: MTLS_STRICT,
+  description,
+  enforcementLevel: "mandatory",
+  configSchema: {
+    properties: {
+      mandatoryStacks: stringListSchema(
+        "Globs of stack names where the rule is mandatory (it is advisory in other stacks).",
+        MTLS_STRICT_DEFAULTS.mandatoryStacks,
+      ),
+      plaintextIngress: stringListSchema(
+        "Edge nodes whose callers are outside the mesh: node name, namespace/name, or Envoy node id.",
+        MTLS_STRICT_DEFAULTS.plaintextIngress,
+      ),
+    },
+  },
+  validateResource: (args: ResourceValidationArgs, report) => {
+    const isAppMesh = APP_MESH_TYPE.test(args.type);
+    if (args.type !== "kubernetes:core/v1:ConfigMap" && !isAppMesh) return;
+    const config = { ...MTLS_STRICT_DEFAULTS, ...args.getConfig<MtlsStrictConfig>() };
+    const props = plain(args.props);
+    const findings = isAppMesh
+      ? appMeshFindings(args.type, props, args.name, config.plaintextIngress)
+      : envoyFindings(props, args.name, config.plaintextIngress);
+    const stack = stackOfUrn(args.urn);
+    const mandatory = stack !== undefined && config.mandatoryStacks.some((p) => globMatch(p, stack));
+    reportAll(report, description, findings, !mandatory);
+  },
+};

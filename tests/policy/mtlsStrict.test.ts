@@ -1,0 +1,163 @@
+/**
+ * mtls-strict-listeners on the library's own renders: Envoy bootstraps from meshNodePlan (STRICT, PERMISSIVE,
+ * plaintext) and App Mesh VirtualNodes, mandatory in prod* stacks and advisory elsewhere.
+ */
+import assert from "node:assert/strict";
+import { DataPlane } from "../../mesh/envoySidecar";
+import { meshNodePlan } from "../../mesh/meshNode";
+import { TlsMode } from "../../mesh/virtualNode";
+import { MTLS_STRICT } from "../../policy/policies";
+import { mtlsStrictPolicy } from "../../policy/rules/mtlsStrict";
+import { runResourcePolicy, testResource, UNKNOWN } from "../../policy/testing";
+
+const TD = "example.org";
+const DESCRIPTION = mtlsStrictPolicy.description;
+const RULE = "meshed listeners must be STRICT mTLS";
+
+const node = (tlsMode: TlsMode | undefined, dataPlane = DataPlane.Envoy) =>
+  meshNodePlan({
+    name: "blue",
+    namespace: "shop",
+    podSelector: { app: "blue" },
+    trustDomain: TD,
+    identity: `spiffe://${TD}/blue`,
+    tlsMode,
+    allowedCallers: tlsMode && tlsMode !== TlsMode.Disabled ? [`spiffe://${TD}/front`] : [],
+    dataPlane,
+  });
+
+const bootstrap = (tlsMode: TlsMode | undefined, stack = "dev") =>
+  testResource(
+    "kubernetes:core/v1:ConfigMap",
+    "blue-envoy-bootstrap",
+    node(tlsMode).envoy?.configMap as object,
+    {
+      stack,
+    },
+  );
+
+const virtualNode = (tlsMode: TlsMode | undefined, stack = "dev") =>
+  testResource(
+    "kubernetes:appmesh.k8s.aws/v1beta2:VirtualNode",
+    "blue-virtual-node",
+    node(tlsMode, DataPlane.AppMesh).appMesh as object,
+    { stack },
+  );
+
+const messages = async (...args: Parameters<typeof runResourcePolicy>) =>
+  (await runResourcePolicy(...args)).map((v) => `[${v.level}] ${v.message}`);
+
+describe(`policy ${MTLS_STRICT}`, () => {
+  it("passes a STRICT Envoy bootstrap and a STRICT VirtualNode", async () => {
+    assert.deepEqual(await runResourcePolicy(mtlsStrictPolicy, bootstrap(TlsMode.Strict, "prod")), []);
+    assert.deepEqual(await runResourcePolicy(mtlsStrictPolicy, virtualNode(TlsMode.Strict, "prod")), []);
+  });
+
+  it("fails a PERMISSIVE Envoy bootstrap in a prod stack (tls_inspector plus a raw_buffer chain)", async () => {
+    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(TlsMode.Permissive, "prod-eu")), [
+      `[mandatory] ${DESCRIPTION}\nConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ` +
+        `lds_ingress_0.0.0.0_15000 = PERMISSIVE (a plaintext raw_buffer filter chain next to the TLS one): ${RULE}`,
+    ]);
+  });
+
+  it("reports the same at advisory in stacks that do not match mandatoryStacks", async () => {
+    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(TlsMode.Permissive, "dev")), [
+      `[advisory] ${DESCRIPTION}\nConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ` +
+        `lds_ingress_0.0.0.0_15000 = PERMISSIVE (a plaintext raw_buffer filter chain next to the TLS one): ${RULE}`,
+    ]);
+    const everywhere = { mandatoryStacks: ["*"] };
+    assert.equal(
+      (await runResourcePolicy(mtlsStrictPolicy, bootstrap(undefined), everywhere))[0].level,
+      "mandatory",
+    );
+  });
+
+  it("fails a plaintext Envoy ingress listener unless the node is listed in plaintextIngress", async () => {
+    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(undefined, "prod")), [
+      `[mandatory] ${DESCRIPTION}\nConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ` +
+        `lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport socket): ${RULE}`,
+    ]);
+    for (const entry of ["blue", "shop/blue", "blue.shop"]) {
+      assert.deepEqual(
+        await runResourcePolicy(mtlsStrictPolicy, bootstrap(undefined, "prod"), {
+          plaintextIngress: [entry],
+        }),
+        [],
+        entry,
+      );
+    }
+  });
+
+  it("fails TLS that does not require a client certificate", async () => {
+    const cm = node(TlsMode.Strict).envoy?.configMap as unknown as { data: Record<string, string> };
+    const boot = JSON.parse(cm.data["bootstrap.json"]);
+    boot.static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.require_client_certificate = false;
+    const resource = testResource(
+      "kubernetes:core/v1:ConfigMap",
+      "renamed-by-hash-3f2a",
+      {
+        ...cm,
+        metadata: { name: "blue-envoy-3f2a", namespace: "shop" },
+        data: { "envoy.json": JSON.stringify(boot) },
+      },
+      { stack: "prod" },
+    );
+    assert.deepEqual(await messages(mtlsStrictPolicy, resource), [
+      `[mandatory] ${DESCRIPTION}\nConfigMap shop/blue-envoy-3f2a: Envoy node blue (data.envoy.json), listener ` +
+        `lds_ingress_0.0.0.0_15000 = TLS without a required client certificate: ${RULE}`,
+    ]);
+  });
+
+  it("leaves ConfigMaps that hold no Envoy bootstrap alone, and egress and readiness listeners too", async () => {
+    const other = testResource(
+      "kubernetes:core/v1:ConfigMap",
+      "code",
+      { metadata: { name: "code" }, data: { "app.js": "console.log(1)", "x.json": '{"listeners":[]}' } },
+      { stack: "prod" },
+    );
+    assert.deepEqual(await runResourcePolicy(mtlsStrictPolicy, other), []);
+  });
+
+  it("fails App Mesh listeners that are PERMISSIVE, plaintext, or STRICT without validation", async () => {
+    assert.deepEqual(await messages(mtlsStrictPolicy, virtualNode(TlsMode.Permissive, "prod")), [
+      `[mandatory] ${DESCRIPTION}\nVirtualNode shop/blue: spec.listeners[0].tls.mode = "PERMISSIVE": ${RULE}`,
+    ]);
+    assert.deepEqual(await messages(mtlsStrictPolicy, virtualNode(undefined, "prod")), [
+      `[mandatory] ${DESCRIPTION}\nVirtualNode shop/blue: spec.listeners[0].tls = (missing, plaintext): ${RULE}`,
+    ]);
+    const gateway = testResource(
+      "kubernetes:appmesh.k8s.aws/v1beta2:VirtualGateway",
+      "ingress",
+      {
+        metadata: { name: "ingress", namespace: "shop" },
+        spec: { listeners: [{ portMapping: { port: 8443, protocol: "http" }, tls: { mode: "STRICT" } }] },
+      },
+      { stack: "prod" },
+    );
+    assert.deepEqual(await messages(mtlsStrictPolicy, gateway), [
+      `[mandatory] ${DESCRIPTION}\nVirtualGateway shop/ingress: spec.listeners[0].tls.validation = (missing): ` +
+        `${RULE}; STRICT without validation asks callers for no certificate`,
+    ]);
+  });
+
+  it("skips a value unknown during preview instead of giving up on the resource", async () => {
+    const unknownMode = virtualNode(TlsMode.Strict, "prod");
+    (unknownMode.props.spec.listeners[0].tls as { mode: string }).mode = UNKNOWN;
+    assert.deepEqual(await runResourcePolicy(mtlsStrictPolicy, unknownMode), []);
+    const unknownData = testResource(
+      "kubernetes:core/v1:ConfigMap",
+      "late",
+      { metadata: { name: "late", namespace: "shop" }, data: { "bootstrap.json": UNKNOWN } },
+      { stack: "prod" },
+    );
+    assert.deepEqual(await runResourcePolicy(mtlsStrictPolicy, unknownData), []);
+  });
+
+  it("is skipped when disabled through config", async () => {
+    const config = { enforcementLevel: "disabled" as const };
+    assert.deepEqual(
+      await runResourcePolicy(mtlsStrictPolicy, bootstrap(TlsMode.Permissive, "prod"), config),
+      [],
+    );
+  });
+});

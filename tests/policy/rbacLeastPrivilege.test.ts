@@ -1,0 +1,59 @@
+/** rbac-least-privilege: wildcards in verbs, resources (and subresources) and API groups; exemptions by name. */
+import assert from "node:assert/strict";
+import { RBAC_LEAST_PRIVILEGE } from "../../policy/policies";
+import { rbacLeastPrivilegePolicy } from "../../policy/rules/rbacLeastPrivilege";
+import { runResourcePolicy, testResource, UNKNOWN } from "../../policy/testing";
+
+const DESCRIPTION = rbacLeastPrivilegePolicy.description;
+const clusterRole = (name: string, rules: object[]) =>
+  testResource("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", `${name}-cluster-role`, {
+    metadata: { name },
+    rules,
+  });
+
+describe(`policy ${RBAC_LEAST_PRIVILEGE}`, () => {
+  it("passes the SPIRE roles as the library writes them", async () => {
+    const agent = clusterRole("spire-agent", [
+      { apiGroups: [""], resources: ["pods", "nodes", "nodes/proxy"], verbs: ["get"] },
+    ]);
+    const bundle = testResource("kubernetes:rbac.authorization.k8s.io/v1:Role", "spire-server-bundle-role", {
+      metadata: { name: "spire-server-bundle", namespace: "spire" },
+      rules: [
+        {
+          apiGroups: [""],
+          resources: ["configmaps"],
+          resourceNames: ["spire-bundle"],
+          verbs: ["get", "patch"],
+        },
+      ],
+    });
+    assert.deepEqual(await runResourcePolicy(rbacLeastPrivilegePolicy, agent), []);
+    assert.deepEqual(await runResourcePolicy(rbacLeastPrivilegePolicy, bundle), []);
+  });
+
+  it("fails each wildcard field, subresource wildcards included", async () => {
+    const admin = clusterRole("too-much", [
+      { apiGroups: ["*"], resources: ["pods"], verbs: ["get", "*"] },
+      { apiGroups: ["apps"], resources: ["deployments/*"], verbs: ["get"] },
+    ]);
+    const violations = await runResourcePolicy(rbacLeastPrivilegePolicy, admin);
+    assert.deepEqual(
+      violations.map((v) => `[${v.level}] ${v.message}`),
+      [
+        `[mandatory] ${DESCRIPTION}\nClusterRole too-much: rules[0].verbs = ["get","*"]: wildcard "*" grants more than the stack needs; list each verb explicitly`,
+        `[mandatory] ${DESCRIPTION}\nClusterRole too-much: rules[0].apiGroups = ["*"]: wildcard "*" grants more than the stack needs; list each API group explicitly`,
+        `[mandatory] ${DESCRIPTION}\nClusterRole too-much: rules[1].resources = ["deployments/*"]: wildcard "deployments/*" grants more than the stack needs; list each resource explicitly`,
+      ],
+    );
+  });
+
+  it("exempts roles named in exemptRoles and skips unknown values", async () => {
+    const admin = clusterRole("break-glass", [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }]);
+    assert.deepEqual(
+      await runResourcePolicy(rbacLeastPrivilegePolicy, admin, { exemptRoles: ["ClusterRole/break-glass"] }),
+      [],
+    );
+    const late = clusterRole("late", [{ apiGroups: [""], resources: [UNKNOWN], verbs: UNKNOWN }]);
+    assert.deepEqual(await runResourcePolicy(rbacLeastPrivilegePolicy, late), []);
+  });
+});
