@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { isResourcePolicy, MTLS_STRICT, policies } from "../../policy/policies";
 import { type PolicyConfig, runResourcePolicy, testResource } from "../../policy/testing";
-import { appMesh, renderStack } from "../support/render";
+import { appMesh, mountedConfigMap, renderStack } from "../support/render";
 
 const walkthrough: Record<string, PolicyConfig> = JSON.parse(
   fs.readFileSync(path.resolve(__dirname, "../../policy/walkthrough.json"), "utf8"),
@@ -31,8 +31,16 @@ async function findings(overrides: Record<string, string>, config: Record<string
 
 describe("spire-mesh policy pack on the dev stack's render", () => {
   it("envoy data plane: only front's plaintext ingress, at advisory", async () => {
+    // Named by its content hash.
+    const frontConfigMap = mountedConfigMap(
+      await renderStack("dev"),
+      "Deployment",
+      "front",
+      "howto-k8s-mtls-sds-based",
+      "envoy-bootstrap",
+    ).metadata.name;
     assert.deepEqual(await findings({}), [
-      `[advisory] ${MTLS_STRICT} colorapp-front-envoy-bootstrap: ConfigMap howto-k8s-mtls-sds-based/front-envoy: ` +
+      `[advisory] ${MTLS_STRICT} colorapp-front-envoy-bootstrap: ConfigMap howto-k8s-mtls-sds-based/${frontConfigMap}: ` +
         "Envoy node front (data.bootstrap.json), listener lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport " +
         "socket): meshed listeners must be STRICT mTLS",
     ]);

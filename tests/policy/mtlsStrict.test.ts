@@ -22,9 +22,14 @@ const node = (tlsMode: TlsMode | undefined, dataPlane = DataPlane.Envoy) =>
     trustDomain: TD,
     identity: `spiffe://${TD}/blue`,
     tlsMode,
-    allowedCallers: tlsMode && tlsMode !== TlsMode.Disabled ? [`spiffe://${TD}/front`] : [],
+    // STRICT restricts its callers; PERMISSIVE cannot take a caller list (its plaintext side checks none).
+    allowedCallers: tlsMode === TlsMode.Strict ? [`spiffe://${TD}/front`] : [],
     dataPlane,
   });
+
+/** The bootstrap ConfigMap is named by its content hash; what the messages must name. */
+const configMapName = (tlsMode: TlsMode | undefined) =>
+  (node(tlsMode).envoy?.configMap as { metadata: { name: string } }).metadata.name;
 
 const bootstrap = (tlsMode: TlsMode | undefined, stack = "dev") =>
   testResource(
@@ -55,14 +60,14 @@ describe(`policy ${MTLS_STRICT}`, () => {
 
   it("fails a PERMISSIVE Envoy bootstrap in a prod stack (tls_inspector plus a raw_buffer chain)", async () => {
     assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(TlsMode.Permissive, "prod-eu")), [
-      `[mandatory] ${DESCRIPTION}\nConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ` +
+      `[mandatory] ${DESCRIPTION}\nConfigMap shop/${configMapName(TlsMode.Permissive)}: Envoy node blue (data.bootstrap.json), listener ` +
         `lds_ingress_0.0.0.0_15000 = PERMISSIVE (a plaintext raw_buffer filter chain next to the TLS one): ${RULE}`,
     ]);
   });
 
   it("reports the same at advisory in stacks that do not match mandatoryStacks", async () => {
     assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(TlsMode.Permissive, "dev")), [
-      `[advisory] ${DESCRIPTION}\nConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ` +
+      `[advisory] ${DESCRIPTION}\nConfigMap shop/${configMapName(TlsMode.Permissive)}: Envoy node blue (data.bootstrap.json), listener ` +
         `lds_ingress_0.0.0.0_15000 = PERMISSIVE (a plaintext raw_buffer filter chain next to the TLS one): ${RULE}`,
     ]);
     const everywhere = { mandatoryStacks: ["*"] };
@@ -74,7 +79,7 @@ describe(`policy ${MTLS_STRICT}`, () => {
 
   it("fails a plaintext Envoy ingress listener unless the node is listed in plaintextIngress", async () => {
     assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(undefined, "prod")), [
-      `[mandatory] ${DESCRIPTION}\nConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ` +
+      `[mandatory] ${DESCRIPTION}\nConfigMap shop/${configMapName(undefined)}: Envoy node blue (data.bootstrap.json), listener ` +
         `lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport socket): ${RULE}`,
     ]);
     for (const entry of ["blue", "shop/blue", "blue.shop"]) {
