@@ -87,6 +87,33 @@ describe("envoy data plane (dev stack default)", () => {
     }
   });
 
+  it("a NetworkPolicy per meshed workload admits only the sidecar's mesh and readiness ports", async () => {
+    const r = await renderStack("dev");
+    const policies = kubernetesObjects(r).filter(
+      (o) => o.kind === "NetworkPolicy" && o.metadata.namespace === NS,
+    );
+    assert.deepEqual(policies.map((p) => p.metadata.name).sort(), ["blue", "front", "green", "red"]);
+    for (const p of policies) {
+      const deployment = findObject(r, "Deployment", p.metadata.name, NS);
+      assert.deepEqual(p.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels);
+      assert.deepEqual(p.spec.policyTypes, ["Ingress"]);
+      assert.deepEqual(p.spec.ingress, [
+        {
+          ports: [
+            { protocol: "TCP", port: 15000 },
+            { protocol: "TCP", port: 15021 },
+          ],
+        },
+      ]);
+    }
+    // The server admits its gRPC and health ports only.
+    const server = findObject(r, "NetworkPolicy", "spire-server", "spire");
+    assert.deepEqual(server.spec.ingress[0].ports, [
+      { protocol: "TCP", port: 8081 },
+      { protocol: "TCP", port: 8080 },
+    ]);
+  });
+
   it("spireWorkloadApi=hostPath mounts the agent's socket directory instead", async () => {
     const pod = findObject(
       await renderStack("dev", { spireWorkloadApi: "hostPath" }),
