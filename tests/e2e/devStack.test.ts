@@ -385,7 +385,8 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const command = render.resources.find(
       (r) => r.type === "command:local:Command" && r.name === "front-entry",
     );
-    const plan = JSON.parse((command?.inputs as { delete: string }).delete);
+    assert.ok(command, "front's entry command");
+    const plan = JSON.parse((command.inputs as { delete: string }).delete);
     assert.equal(plan.deleteWithoutServer, true);
     const runner = path.join(REPO_ROOT, "bin", "spire-entry.js");
     const env = {

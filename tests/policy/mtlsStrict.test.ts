@@ -28,8 +28,11 @@ const node = (tlsMode: TlsMode | undefined, dataPlane = DataPlane.Envoy) =>
   });
 
 /** The bootstrap ConfigMap is named by its content hash; what the messages must name. */
-const configMapName = (tlsMode: TlsMode | undefined) =>
-  (node(tlsMode).envoy?.configMap as { metadata: { name: string } }).metadata.name;
+const configMapName = (tlsMode: TlsMode | undefined) => {
+  const configMap = node(tlsMode).envoy?.configMap;
+  if (!configMap) throw new Error("an envoy node has a bootstrap ConfigMap");
+  return configMap.metadata.name;
+};
 
 const bootstrap = (tlsMode: TlsMode | undefined, stack = "dev") =>
   testResource(

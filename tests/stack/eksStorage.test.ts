@@ -11,7 +11,8 @@ describe("eks stack: storage for the SPIRE server", () => {
     assert.equal(inputs.addonName, "aws-ebs-csi-driver");
     assert.match(inputs.serviceAccountRoleArn, /^<placeholder: ARN of aws:iam\/role:Role ebs-csi-driver/);
     const role = r.resources.find((x) => x.type === "aws:iam/role:Role" && x.name === "ebs-csi-driver");
-    const trust = JSON.parse((role?.inputs as { assumeRolePolicy: string }).assumeRolePolicy);
+    assert.ok(role, "the EBS CSI driver's role");
+    const trust = JSON.parse((role.inputs as { assumeRolePolicy: string }).assumeRolePolicy);
     const [condition] = Object.entries(trust.Statement[0].Condition.StringEquals).filter(([k]) =>
       k.endsWith(":sub"),
     );
