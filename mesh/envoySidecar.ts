@@ -21,7 +21,7 @@ export enum DataPlane {
   AppMesh = "appmesh",
 }
 
-export const ENVOY_IMAGE = "envoyproxy/envoy:v1.34.13";
+export const ENVOY_IMAGE = "envoyproxy/envoy:v1.39.5";
 /** The image's envoy user; iptables-free, so no special UID is needed beyond running unprivileged. */
 const ENVOY_UID = 101;
 

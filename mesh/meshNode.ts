@@ -49,7 +49,7 @@ export interface MeshNodeArgs extends VirtualNodeArgs {
   readonly dataPlane?: DataPlane;
   /** Mesh name, used in Envoy's App Mesh-style cluster names. Default: the namespace. */
   readonly meshName?: string;
-  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.34.13. */
+  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.39.5. */
   readonly envoyImage?: string;
   /** envoy: the SPIRE agent socket the sidecar fetches secrets from. Default /run/spire/sockets/agent.sock. */
   readonly sdsSocketPath?: string;

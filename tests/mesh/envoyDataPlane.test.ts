@@ -73,7 +73,7 @@ describe("envoy data plane (dev stack default)", () => {
       assert.equal(envoy.restartPolicy, "Always");
       assert.equal(envoy.startupProbe.httpGet.path, "/ready");
       assert.deepEqual(envoy.lifecycle, { preStop: { sleep: { seconds: 5 } } });
-      assert.equal(envoy.image, "envoyproxy/envoy:v1.34.13");
+      assert.equal(envoy.image, "envoyproxy/envoy:v1.39.5");
       const mounts = Object.fromEntries(envoy.volumeMounts.map((m: Json) => [m.name, m.mountPath]));
       assert.equal(mounts["spire-agent-socket"], "/run/spire/sockets");
       const socket = pod.volumes.find((v: Json) => v.name === "spire-agent-socket");

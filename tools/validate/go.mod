@@ -3,7 +3,7 @@ module spire-mesh/tools/validate
 go 1.26.0
 
 require (
-	github.com/envoyproxy/go-control-plane/envoy v1.40.0
+	github.com/envoyproxy/go-control-plane/envoy v1.39.0
 	google.golang.org/protobuf v1.36.12
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
