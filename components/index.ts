@@ -3,4 +3,5 @@
 export * from "./colorApp";
 export * from "./mtlsVirtualNode";
 export * from "./spireEntry";
+export * from "./spireEntrySet";
 export * from "./spireInstallation";

@@ -2,10 +2,8 @@ import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { packageRoot } from "../app/packageRoot";
-import { Checker, parseDuration } from "../core/validation";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
-import { CA_TTL_FACTOR, serverExecPrefix } from "../spire/settings";
-import { parseTrustDomain } from "../spire/spiffeId";
+import { entryTarget } from "../spire/entryTarget";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
@@ -28,6 +26,30 @@ export interface SpireEntryArgs extends EntrySpec {
    * cluster or context, and an entry left on a live server is a live identity.
    */
   readonly deleteWithoutServer?: boolean;
+  /**
+   * Any string: changing it re-runs the update, which re-creates the entry if it is missing from the server.
+   * Drift that `pulumi refresh` cannot see (the command provider has no read) is repaired this way.
+   */
+  readonly reassertOn?: pulumi.Input<string>;
+}
+
+/**
+ * The entry commands' environment: the caller's, plus what must re-run their update when it changes: the
+ * server's generation (a datastore that may be new) and `reassertOn`. Values reach the process as environment
+ * variables, never in argv; the runners ignore these two.
+ */
+export function commandEnvironment(
+  environment: pulumi.Input<Record<string, pulumi.Input<string>>> | undefined,
+  installation: SpireInstallation | undefined,
+  reassertOn: pulumi.Input<string> | undefined,
+): pulumi.Input<Record<string, pulumi.Input<string>>> | undefined {
+  const generation = installation?.serverGeneration;
+  if (!generation && reassertOn === undefined) return environment;
+  return pulumi.all([pulumi.output(environment ?? {}), generation, reassertOn]).apply(([env, g, r]) => ({
+    ...env,
+    ...(g !== undefined ? { SPIRE_MESH_SERVER_GENERATION: g } : {}),
+    ...(r !== undefined ? { SPIRE_MESH_REASSERT_ON: r } : {}),
+  }));
 }
 
 /**
@@ -52,7 +74,7 @@ export class SpireEntry extends pulumi.ComponentResource {
    * @param opts A bag of options that control this resource's behavior.
    */
   constructor(name: string, args: SpireEntryArgs, opts?: pulumi.ComponentResourceOptions) {
-    const target = serverTarget(name, args);
+    const target = entryTarget(`SpireEntry ${name}`, { ...args, settings: args.installation?.settings });
     const entry = resolveEntry(
       `SpireEntry ${name}`,
       deriveEntryId(pulumi.getProject(), pulumi.getStack(), name),
@@ -71,12 +93,7 @@ export class SpireEntry extends pulumi.ComponentResource {
     }
     // A new server datastore (StatefulSet or volume replaced) changes the generation: the update that follows
     // re-creates the entry, which a plain `pulumi up` would otherwise never notice was lost.
-    const generation = args.installation?.serverGeneration;
-    const environment = generation
-      ? pulumi
-          .all([pulumi.output(args.environment ?? {}), generation])
-          .apply(([env, g]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: g }))
-      : args.environment;
+    const environment = commandEnvironment(args.environment, args.installation, args.reassertOn);
 
     const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry.js"));
     new command.local.Command(
@@ -103,49 +120,4 @@ export class SpireEntry extends pulumi.ComponentResource {
     });
     this.registerOutputs({ entryId: this.entryId, spiffeId: this.spiffeId, commands: this.commands });
   }
-}
-
-function serverTarget(name: string, args: SpireEntryArgs) {
-  const c = new Checker(`SpireEntry ${name}`);
-  if (args.installation) {
-    c.check(
-      args.serverExecPrefix === undefined,
-      "serverExecPrefix",
-      args.serverExecPrefix,
-      "conflicts with installation",
-    );
-    c.check(
-      args.trustDomain === undefined,
-      "trustDomain",
-      args.trustDomain,
-      "conflicts with installation (it has one)",
-    );
-    c.done();
-    const s = args.installation.settings;
-    return {
-      prefix: serverExecPrefix(s),
-      socketPath: s.serverSocketPath,
-      trustDomain: s.trustDomain,
-      selectorTypes: s.selectorTypes,
-      // An adopted server's CA lifetime is unknown to us; SPIRE itself caps SVIDs at the CA's expiry.
-      maxTtlSeconds: s.mode === "install" ? parseDuration(s.caTtl) / CA_TTL_FACTOR : undefined,
-    };
-  }
-  c.check(
-    Array.isArray(args.serverExecPrefix) &&
-      args.serverExecPrefix.length > 0 &&
-      args.serverExecPrefix.every((a) => typeof a === "string" && a !== ""),
-    "serverExecPrefix",
-    args.serverExecPrefix,
-    "is required without installation: a non-empty argv of non-empty strings",
-  );
-  c.attempt("trustDomain", args.trustDomain, () => parseTrustDomain(args.trustDomain as string));
-  c.done();
-  return {
-    prefix: [...(args.serverExecPrefix as string[])],
-    socketPath: args.serverSocketPath,
-    trustDomain: args.trustDomain as string,
-    selectorTypes: ["k8s_psat", "k8s", "unix", "spiffe_id", "join_token"],
-    maxTtlSeconds: undefined as number | undefined,
-  };
 }

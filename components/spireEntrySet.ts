@@ -1,0 +1,79 @@
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { packageRoot } from "../app/packageRoot";
+import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../spire/entrySet";
+import { entryTarget } from "../spire/entryTarget";
+import { commandEnvironment } from "./spireEntry";
+import type { SpireInstallation } from "./spireInstallation";
+
+export type { EntrySetMember } from "../spire/entrySet";
+
+export interface SpireEntrySetArgs {
+  /** The entries; each one's name makes its entry ID, as a SpireEntry of that name would have. */
+  readonly entries: readonly EntrySetMember[];
+  /** The installation whose server registers them. Or give `serverExecPrefix` and `trustDomain`. */
+  readonly installation?: SpireInstallation;
+  /** argv that runs the server CLI, for a SPIRE this stack does not manage. Conflicts with `installation`. */
+  readonly serverExecPrefix?: readonly string[];
+  readonly trustDomain?: string;
+  readonly serverSocketPath?: string;
+  /** Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT), as SpireEntry's. */
+  readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** On delete, count the set as deleted when the server's pod or namespace is gone (see SpireEntry). */
+  readonly deleteWithoutServer?: boolean;
+  /**
+   * Any string: changing it re-runs the update, which re-creates every entry missing from the server. Drift that
+   * `pulumi refresh` cannot see (the command provider has no read) is repaired this way.
+   */
+  readonly reassertOn?: pulumi.Input<string>;
+}
+
+/**
+ * Many registration entries behind one command resource, kept with SPIRE's batch CLI: a create or update is one
+ * `entry show` and at most one `entry create`, `entry update` and `entry delete`, each carrying every entry it
+ * needs, instead of one CLI call (one `kubectl exec`) per entry. An update creates the added entries, updates the
+ * changed ones and deletes the removed ones, by their deterministic IDs; entries that failed are named by SPIFFE
+ * ID and fail the update, and the next `up` converges from whatever the server holds.
+ */
+export class SpireEntrySet extends pulumi.ComponentResource {
+  public readonly entryIds: pulumi.Output<string[]>;
+  public readonly spiffeIds: pulumi.Output<string[]>;
+  /** The SPIFFE IDs as plain values, for components that check identities at construction. */
+  public readonly spiffeIdValues: readonly string[];
+
+  /**
+   * @param name The _unique_ name of the set within the stack.
+   * @param args The entries and the SPIRE server that holds them.
+   * @param opts A bag of options that control this resource's behavior.
+   */
+  constructor(name: string, args: SpireEntrySetArgs, opts?: pulumi.ComponentResourceOptions) {
+    const subject = `SpireEntrySet ${name}`;
+    const target = entryTarget(subject, { ...args, settings: args.installation?.settings });
+    const entries = resolveEntrySet(subject, pulumi.getProject(), pulumi.getStack(), args.entries, target);
+    const plans = entrySetPlans(entrySetCommands(target.prefix, target.socketPath), entries, {
+      deleteWithoutServer: args.deleteWithoutServer === true,
+    });
+    super("spire-mesh:index:SpireEntrySet", name, {}, opts);
+
+    const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry-set.js"));
+    new command.local.Command(
+      `${name}-entries`,
+      {
+        interpreter: ["node", runner],
+        create: plans.create,
+        update: plans.update,
+        delete: plans.delete,
+        environment: commandEnvironment(args.environment, args.installation, args.reassertOn),
+        // An update deletes what the previous run registered and the new plan drops: it reads that run's stdout.
+        addPreviousOutputInEnv: true,
+      },
+      { parent: this, dependsOn: args.installation ? [args.installation] : [] },
+    );
+
+    this.spiffeIdValues = entries.map((e) => e.spiffeId);
+    this.entryIds = pulumi.output(entries.map((e) => e.entryId));
+    this.spiffeIds = pulumi.output([...this.spiffeIdValues]);
+    this.registerOutputs({ entryIds: this.entryIds, spiffeIds: this.spiffeIds });
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Many registration entries kept as one set with SPIRE's batch CLI (`entry create|update -data -`, `entry delete
+ * -file -`, each one call for the whole set, JSON on stdin), for SpireEntrySet. Each member keeps the entry ID it
+ * would have as a SpireEntry of the same name, so a stack can move between the two without re-registering. Pure.
+ */
+import { Checker } from "../core/validation";
+import {
+  deriveEntryId,
+  type EntryContext,
+  type EntrySpec,
+  type ResolvedEntry,
+  resolveEntry,
+} from "./entries";
+
+export interface EntrySetMember extends EntrySpec {
+  /** Unique within the set; the entry ID derives from it, as a SpireEntry's does from its name. */
+  readonly name: string;
+}
+
+/** Checks every member as the server would, and the set as a whole: names and entries must not repeat. */
+export function resolveEntrySet(
+  subject: string,
+  project: string,
+  stack: string,
+  members: readonly EntrySetMember[],
+  ctx: EntryContext,
+): ResolvedEntry[] {
+  const c = new Checker(subject);
+  c.check(Array.isArray(members) && members.length > 0, "entries", members, "at least one entry is required");
+  const resolved: ResolvedEntry[] = [];
+  const names = new Map<string, number>();
+  const similar = new Map<string, number>();
+  for (const [i, m] of (members ?? []).entries()) {
+    const field = `entries[${i}]`;
+    if (c.check(typeof m?.name === "string" && m.name !== "", `${field}.name`, m?.name, "is required")) {
+      const first = names.get(m.name);
+      c.check(
+        first === undefined,
+        `${field}.name`,
+        m.name,
+        `repeats entries[${first}].name (entry IDs derive from it)`,
+      );
+      names.set(m.name, i);
+    }
+    const entry = c.attempt(field, m?.spiffeId, () =>
+      resolveEntry(`${subject} ${field}`, deriveEntryId(project, stack, m.name), m, ctx),
+    );
+    if (!entry) continue;
+    // SPIRE refuses a second entry with the same parent, SPIFFE ID and selectors ("similar entry").
+    const key = JSON.stringify([entry.parentId, entry.spiffeId, entry.selectors]);
+    const twin = similar.get(key);
+    c.check(
+      twin === undefined,
+      `${field}.selectors`,
+      m.selectors,
+      `repeats entries[${twin}]: the same parent, SPIFFE ID and selectors (SPIRE keeps one such entry)`,
+    );
+    similar.set(key, i);
+    resolved.push(entry);
+  }
+  c.done();
+  return resolved;
+}
+
+/** An entry as the batch CLI reads it (`-data`): IDs as strings, selectors as type/value pairs. */
+export function registrationJson(e: ResolvedEntry) {
+  return {
+    entry_id: e.entryId,
+    spiffe_id: e.spiffeId,
+    parent_id: e.parentId,
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    ...(e.x509SvidTtl > 0 ? { x509_svid_ttl: e.x509SvidTtl } : {}),
+    ...(e.dnsNames.length > 0 ? { dns_names: [...e.dnsNames] } : {}),
+  };
+}
+
+export interface EntrySetCommands {
+  readonly show: readonly string[];
+  readonly create: readonly string[];
+  readonly update: readonly string[];
+  readonly delete: readonly string[];
+}
+
+/** One argv per batch operation; the entries go on stdin ("-"). */
+export function entrySetCommands(prefix: readonly string[], socketPath?: string): EntrySetCommands {
+  const sub = (verb: string, flags: string[]) => [
+    ...prefix,
+    "entry",
+    verb,
+    ...(socketPath ? ["-socketPath", socketPath] : []),
+    ...flags,
+    "-output",
+    "json",
+  ];
+  return {
+    show: sub("show", []),
+    create: sub("create", ["-data", "-"]),
+    update: sub("update", ["-data", "-"]),
+    delete: sub("delete", ["-file", "-"]),
+  };
+}
+
+export interface EntrySetPlans {
+  readonly create: string;
+  readonly update: string;
+  readonly delete: string;
+}
+
+/** The JSON plans bin/spire-entry-set.js executes (see that file for the semantics). */
+export function entrySetPlans(
+  commands: EntrySetCommands,
+  entries: readonly ResolvedEntry[],
+  options: { readonly deleteWithoutServer?: boolean } = {},
+): EntrySetPlans {
+  const converge = (step: string) =>
+    JSON.stringify({
+      step,
+      commands: {
+        show: commands.show,
+        create: commands.create,
+        update: commands.update,
+        delete: commands.delete,
+      },
+      expect: entries,
+      data: entries.map(registrationJson),
+    });
+  return {
+    create: converge("create"),
+    update: converge("update"),
+    delete: JSON.stringify({
+      step: "delete",
+      delete: commands.delete,
+      ids: entries.map((e) => e.entryId),
+      ...(options.deleteWithoutServer ? { deleteWithoutServer: true } : {}),
+    }),
+  };
+}
