@@ -3,11 +3,10 @@
  * `npm run render` runs this same file under Pulumi's mock runtime.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ColorApp, SpireEntry, SpireInstallation } from "./components";
-import { colorAppSpec, workloads } from "./mesh/colorApp";
+import { ColorApp, SpireEntry, SpireEntrySet, SpireInstallation } from "./components";
+import { colorAppSpec } from "./mesh/colorApp";
 import { envoyPorts } from "./mesh/envoyBootstrap";
 import { verificationCommands } from "./mesh/verification";
-import { walkthroughEntries } from "./spire/registrations";
 import { appMeshController } from "./stack/appmeshController";
 import { colorAppArgs, spireArgs } from "./stack/args";
 import { stackCluster } from "./stack/cluster";
@@ -33,33 +32,33 @@ const controller =
       })
     : undefined;
 
-const demoArgs = colorAppArgs(config, spire.settings);
-const demo = colorAppSpec(demoArgs);
-const entries = Object.entries(
-  walkthroughEntries({
-    nodeAlias: spire.nodeAlias,
-    appNamespace: demo.namespace,
-    workloads: workloads(demo),
-    unregistered: config.registerGreen ? [] : ["colorgreen"],
-    x509SvidTtl: config.svidTtl,
-  }),
-).map(
-  ([name, spec]) =>
-    new SpireEntry(name, {
-      ...spec,
-      installation: spire,
-      environment: cluster.commandEnvironment,
-      deleteWithoutServer: config.spireDeleteEntriesWithoutServer,
-    }),
-);
+const demoArgs = colorAppArgs(config);
+const demo = colorAppSpec({ ...demoArgs, trustDomain: spire.settings.trustDomain });
+const batch = config.entryRegistration === "batch";
+const entryOptions = {
+  installation: spire,
+  environment: cluster.commandEnvironment,
+  deleteWithoutServer: config.spireDeleteEntriesWithoutServer,
+};
+// The agents' node alias: the parent of every workload entry.
+const agentAlias = { name: "spire-agent", ...spire.nodeAlias, node: true };
 
-// Meshed pods mount the agent socket directory (through the CSI driver or by hostPath), so the agents and the
-// driver must be up first: depending on the installation waits for all of its children.
+// Each workload registers its own identity (perEntry: one command per entry, as the walkthrough's script), or
+// the stack registers them all in one SpireEntrySet (batch: a handful of kubectl exec calls in all).
 const app = new ColorApp(
   "colorapp",
-  { ...demoArgs, registeredIdentities: entries.map((e) => e.spiffeIdValue) },
-  { providers, dependsOn: controller ? [spire, controller] : [spire] },
+  {
+    ...demoArgs,
+    unregistered: config.registerGreen ? [] : ["colorgreen"],
+    register: !batch,
+    registeredIdentities: [agentAlias.spiffeId],
+    x509SvidTtl: config.svidTtl,
+    ...entryOptions,
+  },
+  { providers, dependsOn: controller ? [controller] : [] },
 );
+if (batch) new SpireEntrySet("entries", { entries: [agentAlias, ...app.entries], ...entryOptions });
+else new SpireEntry(agentAlias.name, { ...agentAlias, ...entryOptions });
 
 const checks = verificationCommands({
   namespace: demo.namespace,
@@ -80,7 +79,7 @@ export const agentSocketPath = spire.agentSocketPath;
 export const trustDomain = spire.trustDomain;
 export const trustDomainId = spire.trustDomainId;
 export const bundleConfigMap = spire.bundleConfigMapName;
-export const registeredIdentities = entries.map((e) => e.spiffeId);
+export const registeredIdentities = [agentAlias.spiffeId, ...app.entries.map((e) => e.spiffeId)];
 export const showEntriesCommand = spire.serverExecPrefix.apply((prefix) =>
   [...prefix, "entry", "show"].join(" "),
 );

@@ -1,17 +1,40 @@
 import * as pulumi from "@pulumi/pulumi";
-import { type ColorAppArgs, colorAppSpec, colorAppVirtualNodes, workloads } from "../mesh/colorApp";
+import {
+  type ColorAppArgs as ColorAppSpecArgs,
+  colorAppSpec,
+  colorCallers,
+  hostOf,
+  routeName,
+  workloads,
+} from "../mesh/colorApp";
 import { colorAppMesh, colorAppNamespace, colorAppObjects } from "../mesh/colorAppObjects";
-import type { PodAdditions } from "../mesh/envoySidecar";
-import { meshNodePlan } from "../mesh/meshNode";
+import type { EntrySetMember } from "../spire/entrySet";
 import { kubernetesObject } from "./kubernetesObject";
-import { MtlsVirtualNode } from "./mtlsVirtualNode";
+import { MeshWorkload } from "./meshWorkload";
+import type { SpireInstallation } from "./spireInstallation";
 
-export type { ColorAppArgs } from "../mesh/colorApp";
+export interface ColorAppArgs extends Omit<ColorAppSpecArgs, "trustDomain" | "registeredIdentities"> {
+  /** The SPIRE whose agents and trust domain the apps' identities come from. */
+  readonly installation: SpireInstallation;
+  /** Entry names left without an entry (the walkthrough's green, `colorgreen`, until its registerGreen step). */
+  readonly unregistered?: readonly string[];
+  /**
+   * Each workload creates its own SpireEntry (default), or none: `entries` then holds the members for a
+   * SpireEntrySet of the stack.
+   */
+  readonly register?: boolean;
+  /** Other SPIFFE IDs the stack registers, for the preview warning about peers without an entry. */
+  readonly registeredIdentities?: readonly string[];
+  /** For the entries: see SpireEntryArgs. */
+  readonly x509SvidTtl?: string;
+  readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  readonly deleteWithoutServer?: boolean;
+}
 
 /**
- * The walkthrough's demo on the mesh: `front` calls virtual service `color`, routed by header `color_header` to
- * blue, green and red, each a STRICT mTLS virtual node that allows only front. Names, namespace, mesh, trust
- * domain and colours are arguments with the walkthrough's values as defaults.
+ * The walkthrough's demo on the mesh, built from MeshWorkloads: `front` calls virtual service `color`, routed by
+ * header `color_header` to blue, green and red, each STRICT and admitting only front (its callers come from the
+ * graph). Names, namespace, mesh and colours are arguments with the walkthrough's values as defaults.
  */
 export class ColorApp extends pulumi.ComponentResource {
   public readonly namespace: pulumi.Output<string>;
@@ -22,20 +45,22 @@ export class ColorApp extends pulumi.ComponentResource {
   public readonly podLabels: pulumi.Output<Record<string, Record<string, string>>>;
   /** Host and port front calls (its COLOR_HOST), e.g. color.howto-k8s-mtls-sds-based.svc.cluster.local:8080. */
   public readonly colorHost: pulumi.Output<string>;
-  /** Host and port of front, for the curler, e.g. front.howto-k8s-mtls-sds-based.svc.cluster.local:8080. */
+  /** Host and port of front, for the curler. */
   public readonly frontHost: pulumi.Output<string>;
-  public readonly virtualNodes: Readonly<Record<string, MtlsVirtualNode>>;
+  public readonly workloads: Readonly<Record<string, MeshWorkload>>;
+  /** The entries of the registered workloads, for a SpireEntrySet (with `register: false`). */
+  public readonly entries: readonly EntrySetMember[];
 
   /**
    * @param name The _unique_ name of this component; children are named after it.
-   * @param args Names and images; all optional.
+   * @param args The installation, names and images.
    * @param opts A bag of options that control this resource's behavior; pass the kubernetes provider here.
    */
-  constructor(name: string, args: ColorAppArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-    const spec = colorAppSpec(args);
-    const nodeArgs = colorAppVirtualNodes(spec);
-    // Check every node before anything is registered; the MtlsVirtualNode children plan them again when built.
-    for (const node of nodeArgs) meshNodePlan(node);
+  constructor(name: string, args: ColorAppArgs, opts?: pulumi.ComponentResourceOptions) {
+    const settings = args.installation.settings;
+    const unregistered = args.unregistered ?? [];
+    const spec = colorAppSpec({ ...args, trustDomain: settings.trustDomain });
+    const registered = workloads(spec).filter((w) => !unregistered.includes(w.entryName));
     super("spire-mesh:index:ColorApp", name, {}, opts);
 
     const make = (
@@ -43,59 +68,102 @@ export class ColorApp extends pulumi.ComponentResource {
       object: ReturnType<typeof colorAppNamespace>,
       dependsOn: pulumi.Resource[] = [],
     ) => kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
-    const namespace = make("namespace", colorAppNamespace(spec));
+    const namespace = make("namespace", colorAppNamespace(spec, settings.workloadApi));
     const meshObject = colorAppMesh(spec);
     // App Mesh resolves virtual nodes by mesh, so the mesh comes before them.
     const mesh = meshObject ? make("mesh", meshObject) : undefined;
-
-    const nodes: Record<string, MtlsVirtualNode> = {};
-    const pods: Record<string, PodAdditions> = {};
-    for (const node of nodeArgs) {
-      nodes[node.name] = new MtlsVirtualNode(
-        `${name}-${node.name}`,
-        { ...node, registeredIdentities: spec.registeredIdentities },
-        { parent: this, dependsOn: mesh ? [namespace, mesh] : [namespace] },
-      );
-      const additions = nodes[node.name].podAdditions;
-      if (additions) pods[node.name] = additions;
-    }
-    const objects = colorAppObjects(spec, pods);
+    const objects = colorAppObjects(spec);
     const code = make("code", objects.code, [namespace]);
-    const accounts = Object.fromEntries(
-      Object.entries(objects.serviceAccounts).map(([w, sa]) => [
-        w,
-        make(`${w}-service-account`, sa, [namespace]),
-      ]),
-    );
-    for (const [workload, policy] of Object.entries(objects.networkPolicies)) {
-      make(`${workload}-network-policy`, policy, [namespace]);
-    }
+    make("color-service", objects.colorService, [namespace]);
+
+    // Stacks made before ColorApp was built on MeshWorkload hold each workload's objects and node directly under
+    // the ColorApp, and its entry at the stack's root: aliases keep them where they are instead of replacing them
+    // (a replacement would create the same-named object anew, then delete it with the old one).
+    const formerPlaces: pulumi.ResourceTransformation = (a) =>
+      a.opts.parent instanceof MeshWorkload
+        ? {
+            props: a.props,
+            opts: pulumi.mergeOptions(a.opts, {
+              aliases: [
+                { parent: a.type === "spire-mesh:index:SpireEntry" ? pulumi.rootStackResource : this },
+              ],
+            }),
+          }
+        : undefined;
+    const knownIds = [...registered.map((w) => w.identity), ...(args.registeredIdentities ?? [])];
+    const workload = (
+      w: (typeof registered)[number],
+      more: Partial<ConstructorParameters<typeof MeshWorkload>[1]>,
+    ) =>
+      new MeshWorkload(
+        `${name}-${w.name}`,
+        {
+          name: w.name,
+          namespace: spec.namespace,
+          installation: args.installation,
+          ...objects.apps[w.name],
+          port: spec.port,
+          podLabels: w.podLabels,
+          serviceAccount: w.serviceAccount,
+          serviceName: w.service,
+          identity: w.identity,
+          entryName: w.entryName,
+          register: args.register !== false && !unregistered.includes(w.entryName),
+          dataPlane: spec.dataPlane,
+          meshName: spec.meshName,
+          ...(spec.envoyImage ? { envoyImage: spec.envoyImage } : {}),
+          registeredIdentities: knownIds,
+          x509SvidTtl: args.x509SvidTtl,
+          environment: args.environment,
+          deleteWithoutServer: args.deleteWithoutServer,
+          ...more,
+        },
+        {
+          parent: this,
+          dependsOn: [namespace, code, ...(mesh ? [mesh] : [])],
+          transformations: [formerPlaces],
+        },
+      );
+    // The colours first: front's backends must exist, and each admits exactly the callers the graph gives it.
+    const colors = spec.colorWorkloads.map((w) => workload(w, { callers: colorCallers(spec, w.name) }));
+    const front = workload(spec.front, {
+      backends: [
+        {
+          virtualService: spec.virtualService,
+          hostname: hostOf(spec, spec.virtualService),
+          port: spec.port,
+          // The router's routes, in the same priority order.
+          routes: colors.map((target, i) => ({
+            name: routeName(spec, spec.colorWorkloads[i].name),
+            header: spec.routeHeader,
+            value: spec.colorWorkloads[i].name,
+            target,
+          })),
+        },
+      ],
+    });
     if (mesh && objects.virtualRouter && objects.virtualService) {
       // Routes name virtual nodes, so the router comes after them.
       const router = make("virtual-router", objects.virtualRouter, [
         namespace,
         mesh,
-        ...Object.values(nodes),
+        ...colors.map((c) => c.virtualNode),
       ]);
       make("virtual-service", objects.virtualService, [router]);
     }
-    for (const [workload, service] of Object.entries(objects.services))
-      make(`${workload}-service`, service, [namespace]);
-    // App Mesh's injector looks up the pod's virtual node when the pod is created, and an envoy sidecar needs its
-    // bootstrap ConfigMap, so each node comes before its pods.
-    for (const [workload, deployment] of Object.entries(objects.deployments)) {
-      make(`${workload}-deployment`, deployment, [namespace, code, accounts[workload], nodes[workload]]);
-    }
 
-    this.virtualNodes = nodes;
+    this.workloads = Object.fromEntries([front, ...colors].map((m, i) => [workloads(spec)[i].name, m]));
+    this.entries = [front, ...colors]
+      .filter((_, i) => !unregistered.includes(workloads(spec)[i].entryName))
+      .map((m) => m.entry);
     this.namespace = pulumi.output(spec.namespace);
     this.meshName = pulumi.output(spec.meshName);
     this.identities = pulumi.output(Object.fromEntries(workloads(spec).map((w) => [w.name, w.identity])));
     this.podLabels = pulumi.output(
       Object.fromEntries(workloads(spec).map((w) => [w.name, { ...w.podLabels }])),
     );
-    this.colorHost = pulumi.output(`${spec.virtualService}.${spec.namespace}.svc.cluster.local:${spec.port}`);
-    this.frontHost = pulumi.output(`${spec.front.service}.${spec.namespace}.svc.cluster.local:${spec.port}`);
+    this.colorHost = pulumi.output(`${hostOf(spec, spec.virtualService)}:${spec.port}`);
+    this.frontHost = pulumi.output(`${hostOf(spec, spec.front.service)}:${spec.port}`);
     this.registerOutputs({
       namespace: this.namespace,
       meshName: this.meshName,

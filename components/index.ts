@@ -1,6 +1,7 @@
 /** The spire-mesh library. Importing it creates nothing; construct the components in your stack. */
 
 export * from "./colorApp";
+export * from "./meshWorkload";
 export * from "./mtlsVirtualNode";
 export * from "./spireEntry";
 export * from "./spireEntrySet";

@@ -1,15 +1,13 @@
 /**
  * The walkthrough's demo: front calls virtual service `color`, whose router sends requests to blue, green or red
- * by the `color_header` header. Builds the names, identities, service graph and Kubernetes/App Mesh objects.
+ * by the `color_header` header. Builds the names, identities and the service graph the workloads follow.
  */
 
 import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { isImageRef } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
-import { DataPlane, type WorkloadApiVolume } from "./envoySidecar";
-import type { MeshNodeArgs } from "./meshNode";
-import { callerIdentities, type MeshGraph, serverIdentities } from "./serviceGraph";
-import { TlsMode } from "./virtualNode";
+import { DataPlane } from "./envoySidecar";
+import { callerIdentities, type MeshGraph } from "./serviceGraph";
 
 export interface ColorAppArgs {
   /** Namespace of the apps. Default "howto-k8s-mtls-sds-based". */
@@ -37,10 +35,6 @@ export interface ColorAppArgs {
   readonly dataPlane?: DataPlane;
   /** envoy: sidecar image. */
   readonly envoyImage?: string;
-  /** envoy: the SPIRE agent socket, e.g. the installation's agentSocketPath. */
-  readonly sdsSocketPath?: string;
-  /** envoy: how sidecars mount the agent socket (the installation's CSI driver, or hostPath). Default hostPath. */
-  readonly workloadApi?: WorkloadApiVolume;
 }
 
 export interface Workload {
@@ -72,8 +66,6 @@ export interface ColorAppSpec {
   readonly port: number;
   readonly dataPlane: DataPlane;
   readonly envoyImage?: string;
-  readonly sdsSocketPath?: string;
-  readonly workloadApi?: WorkloadApiVolume;
 }
 
 const VIRTUAL_SERVICE = "color";
@@ -140,9 +132,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
   const planes = Object.values(DataPlane) as string[];
   c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
   if (dataPlane === DataPlane.AppMesh) {
-    for (const key of ["envoyImage", "workloadApi"] as const) {
-      c.check(args[key] === undefined, key, args[key], "only applies to the envoy data plane");
-    }
+    c.check(args.envoyImage === undefined, "envoyImage", args.envoyImage, "only applies to the envoy data plane");
   }
   c.done();
 
@@ -177,8 +167,6 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     port: PORT,
     dataPlane,
     envoyImage: args.envoyImage,
-    sdsSocketPath: args.sdsSocketPath,
-    workloadApi: args.workloadApi,
   };
 }
 
@@ -194,58 +182,8 @@ export function colorAppGraph(s: ColorAppSpec): MeshGraph {
   };
 }
 
-/** The four virtual nodes, with SAN lists taken from the graph. */
-export function colorAppVirtualNodes(s: ColorAppSpec): MeshNodeArgs[] {
-  const graph = colorAppGraph(s);
-  const common = {
-    namespace: s.namespace,
-    trustDomain: s.trustDomain,
-    port: s.port,
-    dataPlane: s.dataPlane,
-    meshName: s.meshName,
-    ...(s.dataPlane === DataPlane.Envoy
-      ? { envoyImage: s.envoyImage, sdsSocketPath: s.sdsSocketPath, workloadApi: s.workloadApi }
-      : {}),
-  };
-  const colors = s.colorWorkloads.map((w) => ({
-    ...common,
-    name: w.name,
-    podSelector: w.podLabels,
-    identity: w.identity,
-    tlsMode: TlsMode.Strict,
-    allowedCallers: callerIdentities(graph, w.name),
-    hostname: hostOf(s, w.service),
-  }));
-  const front: MeshNodeArgs = {
-    ...common,
-    name: s.front.name,
-    podSelector: s.front.podLabels,
-    identity: s.front.identity,
-    // No listener TLS: the walkthrough's curler is outside the mesh and calls front in plaintext.
-    backends: [s.virtualService],
-    allowedServers: serverIdentities(graph, s.front.name),
-    hostname: hostOf(s, s.front.service),
-    // The envoy data plane carries the router itself: the same routes, in the same priority order.
-    ...(s.dataPlane === DataPlane.Envoy
-      ? {
-          egress: [
-            {
-              virtualService: s.virtualService,
-              hostname: hostOf(s, s.virtualService),
-              port: s.port,
-              routes: colors.map((target) => ({
-                name: routeName(s, target.name),
-                header: s.routeHeader,
-                value: target.name,
-                target,
-              })),
-            },
-          ],
-        }
-      : {}),
-  };
-  return [front, ...colors];
-}
+/** Who may call each colour: taken from the graph (front routes to them through the virtual service). */
+export const colorCallers = (s: ColorAppSpec, color: string): string[] => callerIdentities(colorAppGraph(s), color);
 
 export const routeName = (s: ColorAppSpec, color: string) => `${s.virtualService}-route-${color}`;
 

@@ -57,6 +57,8 @@ export function csiDriverManifests(s: SpireSettings): CsiDriverManifests {
             serviceAccountName: CSI_DRIVER_NAME,
             automountServiceAccountToken: false,
             priorityClassName: "system-node-critical",
+            // Wherever an agent runs, its pods need the driver to mount the socket.
+            tolerations: s.agentTolerations.map((t) => ({ ...t })),
             securityContext: { seccompProfile: { type: "RuntimeDefault" } },
             containers: [
               {

@@ -285,6 +285,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
             serviceAccountName: s.agentName,
             // Every node needs its agent before meshed pods can start there: evicting it last protects them all.
             priorityClassName: "system-node-critical",
+            tolerations: s.agentTolerations.map((t) => ({ ...t })),
             hostPID: true,
             hostNetwork: true,
             dnsPolicy: "ClusterFirstWithHostNet",

@@ -13,6 +13,7 @@ import {
   parseDuration,
 } from "../core/validation";
 import { parseTrustDomain, trustDomainId } from "./spiffeId";
+import { checkTolerations, TOLERATE_ALL, type Toleration } from "./tolerations";
 
 export const SPIRE_VERSION = "1.13.3";
 /** ca_ttl must be at least this many times every SVID TTL: the installation default's and each entry's. */
@@ -98,6 +99,8 @@ export interface SpireInstallationArgs {
   readonly workloadApi?: WorkloadApi;
   /** SPIFFE CSI driver image. Default ghcr.io/spiffe/spiffe-csi-driver:0.2.12. */
   readonly csiDriverImage?: string;
+  /** Tolerations of the agent and CSI driver DaemonSets. Default: every taint, so every node gets an agent. */
+  readonly agentTolerations?: readonly Toleration[];
   /** The CSI node-driver-registrar image. Default registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0. */
   readonly csiRegistrarImage?: string;
   /**
@@ -147,6 +150,7 @@ export interface SpireSettings {
   readonly workloadApi: WorkloadApi;
   readonly csiDriverImage: string;
   readonly csiRegistrarImage: string;
+  readonly agentTolerations: readonly Toleration[];
   readonly protectData: boolean;
   /** Cluster-scoped names carry the namespace, so two installations (two stacks) can share a cluster. */
   readonly clusterRoles: { readonly server: string; readonly agent: string };
@@ -176,6 +180,7 @@ const installOnly = [
   "csiDriverImage",
   "csiRegistrarImage",
   "protectData",
+  "agentTolerations",
 ] as const;
 
 const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
@@ -344,6 +349,8 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   );
   const agentHealthPort = input.agentHealthPort ?? base.agentHealthPort;
   c.check(isPort(agentHealthPort), "agentHealthPort", agentHealthPort, "must be an integer port in 1-65535");
+  const agentTolerations = input.agentTolerations ?? base.agentTolerations;
+  checkTolerations(c, "agentTolerations", agentTolerations);
   const agentSocketDir = input.agentSocketDir ?? base.agentSocketDir;
   c.check(
     isAbsolutePath(agentSocketDir) && agentSocketDir.length + "/agent.sock".length <= 107,
@@ -419,6 +426,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     csiDriverImage,
     csiRegistrarImage,
     protectData,
+    agentTolerations,
     clusterRoles: clusterRoleNames(namespace),
     csiDriverName: `${namespace}.csi.spiffe.io`,
   };
@@ -463,6 +471,7 @@ function defaults(trustDomain: string, clusterName: string): SpireSettings {
     csiDriverImage: "ghcr.io/spiffe/spiffe-csi-driver:0.2.12",
     csiRegistrarImage: "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0",
     protectData: true,
+    agentTolerations: TOLERATE_ALL,
     clusterRoles: clusterRoleNames("spire"),
     csiDriverName: "spire.csi.spiffe.io",
   };

@@ -4,7 +4,7 @@
  */
 import type { ColorAppArgs } from "../mesh/colorApp";
 import { DataPlane } from "../mesh/envoySidecar";
-import type { SpireInstallationArgs, SpireSettings } from "../spire/settings";
+import type { SpireInstallationArgs } from "../spire/settings";
 import type { StackConfig } from "./configSchema";
 
 export function spireArgs(config: StackConfig): SpireInstallationArgs {
@@ -43,22 +43,15 @@ export function spireArgs(config: StackConfig): SpireInstallationArgs {
   };
 }
 
-export function colorAppArgs(config: StackConfig, spire?: SpireSettings): ColorAppArgs {
+/** The demo's arguments; its trust domain comes from the installation it runs under. */
+export function colorAppArgs(config: StackConfig): Omit<ColorAppArgs, "trustDomain" | "registeredIdentities"> {
   const envoy = config.dataPlane === "envoy";
   return {
     namespace: config.appNamespace,
     ...(config.meshName ? { meshName: config.meshName } : {}),
-    trustDomain: config.trustDomain,
     dataPlane: envoy ? DataPlane.Envoy : DataPlane.AppMesh,
     // The image key always has its default, so it is passed only where it means something.
-    ...(envoy
-      ? {
-          envoyImage: config.envoyImage,
-          sdsSocketPath: spire?.agentSocketPath,
-          workloadApi:
-            spire?.workloadApi === "csi" ? { csiDriver: spire.csiDriverName } : { hostPath: true as const },
-        }
-      : {}),
+    ...(envoy ? { envoyImage: config.envoyImage } : {}),
   };
 }
 

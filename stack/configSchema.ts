@@ -43,6 +43,7 @@ export interface StackConfig {
   readonly appNamespace: string;
   readonly meshName: string;
   readonly registerGreen: boolean;
+  readonly entryRegistration: "perEntry" | "batch";
 }
 
 export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
@@ -50,6 +51,7 @@ export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   dataPlane: ["envoy", "appmesh"],
   spire: ["install", "existing"],
   spireWorkloadApi: ["auto", "csi", "hostPath"],
+  entryRegistration: ["perEntry", "batch"],
 };
 
 export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {

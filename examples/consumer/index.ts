@@ -1,18 +1,17 @@
 /**
- * A consumer of the spire-mesh package: SPIRE, the demo, and one more service, `ledger`, with its own SPIFFE
- * identity and a STRICT mTLS policy that admits only front. In your own project, `npm install spire-mesh`; here
- * the import resolves to this repository's build through the package's own name.
+ * A consumer of the spire-mesh package: SPIRE, the demo, and one service of its own, `ledger`, meshed in one
+ * component: its Deployment (the stock Node image running a small app from a ConfigMap), ServiceAccount, Service,
+ * SPIRE entry and STRICT mTLS policy that admits only the demo's front. Nothing here writes a selector or a SPIFFE
+ * ID: both follow from what is deployed. In your own project, `npm install spire-mesh`; here the import resolves
+ * to this repository's build through the package's own name.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ColorApp, MtlsVirtualNode, SpireEntry, SpireInstallation, TlsMode } from "spire-mesh";
+import { ColorApp, MeshWorkload, SpireEntry, SpireInstallation } from "spire-mesh";
 
 const config = new pulumi.Config();
-const trustDomain = config.require("trustDomain");
-const td = `spiffe://${trustDomain}`;
-const namespace = "ledger";
-const shop = "shop";
-
 const provider = new k8s.Provider("cluster", {});
 const providers = { kubernetes: provider };
 
@@ -20,7 +19,7 @@ const providers = { kubernetes: provider };
 const spire = new SpireInstallation(
   "spire",
   {
-    trustDomain,
+    trustDomain: config.require("trustDomain"),
     clusterName: "consumer",
     namespace: "identity",
     agentSocketDir: "/run/spire/identity",
@@ -28,68 +27,66 @@ const spire = new SpireInstallation(
   },
   { providers },
 );
-const agents = spire.nodeAlias.spiffeId;
-const entry = (name: string, spec: Omit<ConstructorParameters<typeof SpireEntry>[1], "installation">) =>
-  new SpireEntry(name, { ...spec, installation: spire });
-
-const registered = [
-  entry("agents", { ...spire.nodeAlias, node: true }),
-  ...["front", "colorblue", "colorgreen", "colorred"].map((name) =>
-    entry(name, {
-      spiffeId: `${td}/${name}`,
-      parentId: agents,
-      selectors: [
-        `k8s:ns:${shop}`,
-        `k8s:sa:${name.replace(/^color/, "")}`,
-        name === "front" ? "k8s:pod-label:app:front" : `k8s:pod-label:version:${name.slice(5)}`,
-        "k8s:container-name:envoy",
-      ],
-    }),
-  ),
-];
-if (config.requireBoolean("registerLedger")) {
-  registered.push(
-    entry("ledger", {
-      spiffeId: `${td}/ledger`,
-      parentId: agents,
-      selectors: [`k8s:ns:${namespace}`, "k8s:sa:ledger", "k8s:container-name:envoy"],
-      x509SvidTtl: "30m",
-    }),
-  );
-}
-const registeredIdentities = registered.map((e) => e.spiffeIdValue);
+const agents = new SpireEntry(
+  "agents",
+  { ...spire.nodeAlias, node: true, installation: spire },
+  { providers },
+);
 
 const demo = new ColorApp(
   "demo",
-  {
-    trustDomain,
-    namespace: shop,
-    registeredIdentities,
-    sdsSocketPath: spire.settings.agentSocketPath,
-    workloadApi: { csiDriver: spire.settings.csiDriverName },
-  },
-  { providers, dependsOn: [spire] },
+  { installation: spire, namespace: "shop", registeredIdentities: [agents.spiffeIdValue] },
+  { providers },
 );
 
-// The extra service: its own namespace, ServiceAccount and identity; only front may call it.
-const ledgerNamespace = new k8s.core.v1.Namespace("ledger", { metadata: { name: namespace } }, { provider });
-const ledgerNode = new MtlsVirtualNode(
+// The ledger's own namespace, held to Pod Security `restricted` (its pods get the SVID through the CSI driver).
+const restricted = Object.fromEntries(
+  ["enforce", "warn", "audit"].map((mode) => [`pod-security.kubernetes.io/${mode}`, "restricted"]),
+);
+const namespace = new k8s.core.v1.Namespace(
+  "ledger",
+  { metadata: { name: "ledger", labels: restricted } },
+  { provider },
+);
+// Auto-named: a change to the code makes a new ConfigMap, whose new name rolls the pods.
+const code = new k8s.core.v1.ConfigMap(
+  "ledger-code",
+  {
+    metadata: { namespace: namespace.metadata.name },
+    immutable: true,
+    data: { "ledger.js": fs.readFileSync(path.join(__dirname, "app", "ledger.js"), "utf8") },
+  },
+  { provider },
+);
+
+const ledger = new MeshWorkload(
   "ledger",
   {
-    name: "ledger",
-    namespace,
-    trustDomain,
-    podSelector: { app: "ledger" },
-    identity: `${td}/ledger`,
-    tlsMode: TlsMode.Strict,
-    allowedCallers: [`${td}/front`],
-    registeredIdentities,
-    sdsSocketPath: spire.settings.agentSocketPath,
-    workloadApi: { csiDriver: spire.settings.csiDriverName },
+    namespace: "ledger",
+    installation: spire,
+    containers: [
+      {
+        name: "ledger",
+        image: "node:20-alpine",
+        command: ["node", "/app/ledger.js"],
+        env: [{ name: "PORT", value: "8080" }],
+        volumeMounts: [{ name: "code", mountPath: "/app", readOnly: true }],
+        securityContext: { runAsUser: 1000 },
+        resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+      },
+    ],
+    volumes: [{ name: "code", configMap: { name: code.metadata.name } }],
+    port: 8080,
+    healthCheck: { path: "/ping" },
+    callers: [demo.workloads.front],
+    register: config.requireBoolean("registerLedger"),
+    x509SvidTtl: "30m",
+    registeredIdentities: [agents.spiffeIdValue, ...demo.entries.map((e) => e.spiffeId)],
   },
-  { providers, dependsOn: [ledgerNamespace, demo] },
+  { providers, dependsOn: [namespace] },
 );
 
-export const ledgerIdentity = ledgerNode.identity;
-export const ledgerCallers = ledgerNode.allowedCallers;
+export const ledgerIdentity = ledger.identity;
+export const ledgerCallers = ledger.allowedCallers;
+export const ledgerPodName = ledger.podNameCommand;
 export const demoIdentities = demo.identities;

@@ -127,7 +127,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   const up = () => pulumiOk(stack, ["up", "--yes", "--skip-preview"]);
 
   before(async () => {
-    cluster = await startE2eCluster("spm-e2e-");
+    cluster = await startE2eCluster("spm-e2e-", { taintedNode: true });
     stack = initStack({
       projectDir: REPO_ROOT,
       stack: "dev",
@@ -168,6 +168,21 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await up();
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
     assert.deepEqual(entries(), walkthroughEntries(3600));
+  });
+
+  it("2a. the agent and the CSI driver run on every node, the tainted one too; the apps stay off it", async () => {
+    const pods = (await cluster.api.get("/api/v1/pods")).body.items as Json[];
+    const nodesOf = (namespace: string, label: string) =>
+      pods
+        .filter((p) => p.metadata.namespace === namespace && p.metadata.labels?.app === label)
+        .map((p) => p.spec.nodeName)
+        .sort();
+    assert.deepEqual(nodesOf("spire", "spire-agent"), [...cluster.state.nodes].sort());
+    assert.deepEqual(nodesOf("spire", "spiffe-csi-driver"), [...cluster.state.nodes].sort());
+    const tainted = cluster.state.nodes[1];
+    const apps = pods.filter((p) => p.metadata.namespace === "howto-k8s-mtls-sds-based");
+    assert.equal(apps.length, 4);
+    assert.deepEqual(apps.filter((p) => p.spec.nodeName === tainted).map((p) => p.metadata.name), []);
   });
 
   it("2b. Pod Security: no warning at restricted for the apps; in spire, exactly the agent's and CSI driver's", async () => {

@@ -24,11 +24,25 @@ export interface E2eCluster {
   stop(): Promise<void>;
 }
 
-export async function startE2eCluster(prefix: string): Promise<E2eCluster> {
+/** A taint no workload of ours tolerates by name: only a tolerate-everything toleration admits a pod there. */
+export const DEDICATED_TAINT = { key: "dedicated", value: "batch-only", effect: "NoSchedule" };
+
+/** With `taintedNode`, a second node carries DEDICATED_TAINT, as a node pool reserved for other work would. */
+export async function startE2eCluster(prefix: string, options: { taintedNode?: boolean } = {}): Promise<E2eCluster> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const dir = path.join(workDir, "cluster");
-  const state = await clusterUp({ dir });
+  const state = await clusterUp({ dir, nodes: options.taintedNode ? 2 : 1 });
   const api = KubeApi.fromKubeconfig(state.kubeconfig);
+  if (options.taintedNode) {
+    const tainted = state.nodes[1];
+    const r = await api.request(
+      "PATCH",
+      `/api/v1/nodes/${tainted}`,
+      { spec: { taints: [DEDICATED_TAINT] } },
+      "application/merge-patch+json",
+    );
+    if (r.status !== 200) throw new Error(`tainting ${tainted}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
   return {
     state,
     api,

@@ -13,7 +13,7 @@ import {
   TlsMode,
 } from "../../components/mtlsVirtualNode";
 import { ValidationError } from "../../core/validation";
-import { construct } from "../support/mocks";
+import { construct, outsideInstallation, walkthroughInstallation } from "../support/mocks";
 
 const TD = "howto-k8s-mtls-sds-based.aws";
 
@@ -78,9 +78,15 @@ const node = (
   rule,
 });
 
-const app = (title: string, args: ColorAppArgs, field: string, shown: string, rule: RegExp): BadCase => ({
+const app = (
+  title: string,
+  args: Omit<ColorAppArgs, "installation">,
+  field: string,
+  shown: string,
+  rule: RegExp,
+): BadCase => ({
   title: `ColorApp: ${title}`,
-  build: () => new ColorApp("demo", args),
+  build: () => new ColorApp("demo", { installation: walkthroughInstallation(), ...args }),
   field,
   shown,
   rule,
@@ -327,14 +333,6 @@ const cases: BadCase[] = [
   ),
   app("a bad namespace", { namespace: "Howto_K8s" }, "namespace", '"Howto_K8s"', /Kubernetes namespace name/),
   app(
-    "a trust domain given as a SPIFFE ID",
-    { trustDomain: "spiffe://howto-k8s-mtls-sds-based.aws" },
-    "trustDomain",
-    '"spiffe://howto-k8s-mtls-sds-based.aws"',
-    /no scheme/,
-  ),
-  app("an uppercase trust domain", { trustDomain: "Howto.AWS" }, "trustDomain", '"Howto.AWS"', /lowercase/),
-  app(
     "a header name with a space",
     { routeHeader: "color header" },
     "routeHeader",
@@ -364,7 +362,7 @@ describe("bad input to MtlsVirtualNode and ColorApp", () => {
     for (const build of [
       () => new MtlsVirtualNode("node", blue),
       () => new MtlsVirtualNode("node", front),
-      () => new ColorApp("demo", {}),
+      () => new ColorApp("demo", { installation: walkthroughInstallation() }),
     ]) {
       const { value, resources } = await construct(build);
       assert.ok(!(value instanceof Error), String(value));
@@ -389,7 +387,7 @@ describe("bad input to MtlsVirtualNode and ColorApp", () => {
         value.message.includes(`  - ${badCase.field} = ${badCase.shown}: ${problem.rule}`),
         value.message,
       );
-      assert.deepEqual(resources, [], "nothing may be registered for bad input");
+      assert.deepEqual(outsideInstallation(resources), [], "nothing may be registered for bad input");
       assert.deepEqual(warnings, []);
     });
   }

@@ -4,11 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { ColorApp } from "../../components/colorApp";
-import { colorAppSpec, colorAppVirtualNodes } from "../../mesh/colorApp";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { callerIdentities, type MeshGraph, serverIdentities } from "../../mesh/serviceGraph";
 import { isKubernetesObject, kubernetesObject } from "../../render/write";
-import { construct } from "../support/mocks";
+import { construct, walkthroughInstallation } from "../support/mocks";
 import type { KubeObject } from "../support/render";
 
 const FRONT = "spiffe://howto-k8s-mtls-sds-based.aws/front";
@@ -20,7 +19,12 @@ const YELLOW = "spiffe://howto-k8s-mtls-sds-based.aws/coloryellow";
 /** The App Mesh objects a ColorApp registers, by kind and name. */
 async function colorAppMeshObjects(colors?: string[]) {
   const recording = await construct(
-    () => new ColorApp("demo", { dataPlane: DataPlane.AppMesh, ...(colors ? { colors } : {}) }),
+    () =>
+      new ColorApp("demo", {
+        installation: walkthroughInstallation(),
+        dataPlane: DataPlane.AppMesh,
+        ...(colors ? { colors } : {}),
+      }),
   );
   assert.ok(recording.value instanceof ColorApp, String(recording.value));
   const objects = recording.resources
@@ -42,22 +46,23 @@ const listenerSans = (node: KubeObject): string[] =>
 
 describe("SAN lists from the service graph", () => {
   describe("the walkthrough's colour app", () => {
-    const nodes = colorAppVirtualNodes(colorAppSpec());
-    const byName = (name: string) => {
-      const node = nodes.find((n) => n.name === name);
-      assert.ok(node, name);
-      return node;
+    const byName = async (name: string) => {
+      const { value } = await construct(() => new ColorApp("demo", { installation: walkthroughInstallation() }));
+      assert.ok(value instanceof ColorApp, String(value));
+      return value.workloads[name].nodeArgs;
     };
 
-    it("front's allowedServers are exactly the three colour identities", () => {
-      assert.deepEqual([...(byName("front").allowedServers ?? [])].sort(), [BLUE, GREEN, RED]);
-      assert.deepEqual(byName("front").allowedCallers ?? [], [], "nothing in the mesh calls front");
+    it("front's allowedServers are exactly the three colour identities", async () => {
+      const front = await byName("front");
+      assert.deepEqual([...(front.allowedServers ?? [])].sort(), [BLUE, GREEN, RED]);
+      assert.deepEqual(front.allowedCallers ?? [], [], "nothing in the mesh calls front");
     });
 
-    it("each colour's allowedCallers is exactly front, and it calls nothing", () => {
+    it("each colour's allowedCallers is exactly front, and it calls nothing", async () => {
       for (const color of ["blue", "green", "red"]) {
-        assert.deepEqual(byName(color).allowedCallers, [FRONT], color);
-        assert.deepEqual(byName(color).allowedServers ?? [], [], color);
+        const node = await byName(color);
+        assert.deepEqual(node.allowedCallers, [FRONT], color);
+        assert.deepEqual(node.allowedServers ?? [], [], color);
       }
     });
 

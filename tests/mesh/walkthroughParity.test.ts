@@ -15,7 +15,6 @@ import type * as colorAppModule from "../../mesh/colorApp";
 import { colorAppSpec } from "../../mesh/colorApp";
 import type * as colorAppObjectsModule from "../../mesh/colorAppObjects";
 import { colorAppObjects } from "../../mesh/colorAppObjects";
-import type { K8sObject } from "../../spire/k8s";
 import { appMesh, findObject, type KubeObject, kubernetesObjects, renderStack } from "../support/render";
 
 const NS = "howto-k8s-mtls-sds-based";
@@ -317,16 +316,13 @@ describe("walkthrough parity (dev stack vs fact sheet 3.2)", () => {
         return { objects: copyObjects.colorAppObjects(copy.colorAppSpec()), files };
       }
 
-      const podAnnotations = (deployment: K8sObject): Record<string, string> =>
-        (deployment as KubeObject).spec.template.metadata.annotations;
-
       it("an unchanged copy gives the same annotations; an edited file changes them on every Deployment", () => {
         const original = colorAppObjects(colorAppSpec());
         const same = objectsFromPackageCopy(() => {}).objects;
         for (const name of Object.keys(deployments)) {
-          const annotations = podAnnotations(original.deployments[name]);
-          assert.ok(Object.keys(annotations ?? {}).length > 0, `${name} has a config-hash annotation`);
-          assert.deepEqual(podAnnotations(same.deployments[name]), annotations, name);
+          const annotations = original.apps[name].podAnnotations;
+          assert.ok(Object.keys(annotations).length > 0, `${name} has a config-hash annotation`);
+          assert.deepEqual(same.apps[name].podAnnotations, annotations, name);
         }
         for (const file of ["front-app.js", "color-app.js"]) {
           const edited = objectsFromPackageCopy((files) => {
@@ -337,8 +333,8 @@ describe("walkthrough parity (dev stack vs fact sheet 3.2)", () => {
           // Every pod mounts both files, so an edit to either one must roll all four Deployments.
           for (const name of Object.keys(deployments)) {
             assert.notDeepEqual(
-              podAnnotations(edited.objects.deployments[name]),
-              podAnnotations(original.deployments[name]),
+              edited.objects.apps[name].podAnnotations,
+              original.apps[name].podAnnotations,
               `${name} after editing ${file}`,
             );
           }

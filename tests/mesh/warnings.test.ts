@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ColorApp } from "../../components/colorApp";
-import { construct } from "../support/mocks";
+import { construct, walkthroughInstallation } from "../support/mocks";
 import { appMesh, renderStack } from "../support/render";
 
 const GREEN_ID = "spiffe://howto-k8s-mtls-sds-based.aws/colorgreen";
@@ -67,13 +67,8 @@ describe("warnings about unregistered identities", () => {
   });
 
   it("a missing caller identity warns on every node it calls (front unregistered)", async () => {
-    const registered = [
-      "spiffe://howto-k8s-mtls-sds-based.aws/colorblue",
-      GREEN_ID,
-      "spiffe://howto-k8s-mtls-sds-based.aws/colorred",
-    ];
     const { value, warnings } = await construct(
-      () => new ColorApp("demo", { registeredIdentities: registered }),
+      () => new ColorApp("demo", { installation: walkthroughInstallation(), unregistered: ["front"] }),
     );
     assert.ok(value instanceof ColorApp, String(value));
     const byNode = nodeWarnings(warnings);
@@ -87,8 +82,8 @@ describe("warnings about unregistered identities", () => {
     }
   });
 
-  it("without registeredIdentities the component cannot know, so it does not warn", async () => {
-    const { value, warnings } = await construct(() => new ColorApp("demo"));
+  it("a ColorApp that registers every workload does not warn", async () => {
+    const { value, warnings } = await construct(() => new ColorApp("demo", { installation: walkthroughInstallation() }));
     assert.ok(value instanceof ColorApp, String(value));
     assert.deepEqual(warnings, []);
   });

@@ -130,6 +130,27 @@ const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
     /image reference/,
   ],
   [
+    "a toleration with operator Equal and no key",
+    { trustDomain: td, agentTolerations: [{ operator: "Equal", value: "gpu" }] },
+    "agentTolerations[0].key",
+    "(missing)",
+    /required when operator is Equal/,
+  ],
+  [
+    "a toleration with a value under Exists",
+    { trustDomain: td, agentTolerations: [{ operator: "Exists", value: "x" }] },
+    "agentTolerations[0].value",
+    '"x"',
+    /empty when operator is Exists/,
+  ],
+  [
+    "tolerationSeconds without NoExecute",
+    { trustDomain: td, agentTolerations: [{ key: "k", operator: "Exists", effect: "NoSchedule", tolerationSeconds: 30 }] },
+    "agentTolerations[0].tolerationSeconds",
+    "30",
+    /only with effect NoExecute/,
+  ],
+  [
     "existing with a relative agent socket",
     { trustDomain: td, existing: { ...existing, agentSocketPath: "agent.sock" } },
     "existing.agentSocketPath",
@@ -147,7 +168,7 @@ describe("SpireInstallation argument checks", () => {
       assert.ok(problem, `no problem reported for ${field}: ${error.message}`);
       assert.match(
         error.message,
-        new RegExp(`${field.replace(".", "\\.")} = ${value.replace(/[[\]().*+?^$|\\]/g, "\\$&")}: `),
+        new RegExp(`${field.replace(/[[\]().*+?^$|\\]/g, "\\$&")} = ${value.replace(/[[\]().*+?^$|\\]/g, "\\$&")}: `),
       );
       assert.match(problem.rule, rule);
       assert.deepEqual(resources, [], "nothing may be registered");

@@ -1,0 +1,303 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Checker } from "../core/validation";
+import { DataPlane } from "../mesh/envoySidecar";
+import { type EgressServiceArgs, meshNodePlan } from "../mesh/meshNode";
+import { type HealthCheckArgs, TlsMode, type VirtualNodeArgs } from "../mesh/virtualNode";
+import { type WorkloadArgs, workloadEntry, workloadObjects, workloadSpec } from "../mesh/workload";
+import { deriveEntryId, resolveEntry } from "../spire/entries";
+import type { EntrySetMember } from "../spire/entrySet";
+import { entryTarget } from "../spire/entryTarget";
+import { checkWorkloadId } from "../spire/spiffeId";
+import { kubernetesObject } from "./kubernetesObject";
+import { MtlsVirtualNode, type MtlsVirtualNodeArgs } from "./mtlsVirtualNode";
+import { SpireEntry } from "./spireEntry";
+import type { SpireInstallation } from "./spireInstallation";
+
+export type { Container, WorkloadArgs } from "../mesh/workload";
+
+/** A virtual service in front of several workloads: header routes, in priority order (first match wins). */
+export interface RoutedBackend {
+  readonly virtualService: string;
+  /** Host name callers dial. Default `<virtualService>.<namespace>.svc.cluster.local`. */
+  readonly hostname?: string;
+  readonly port?: number;
+  readonly routes: readonly {
+    readonly name: string;
+    /** Unset: the route takes everything (last route only). */
+    readonly header?: string;
+    readonly value?: string;
+    readonly target: MeshWorkload;
+  }[];
+}
+
+/** What a workload calls: another workload (its Service), or a virtual service routing to several. */
+export type Backend = MeshWorkload | RoutedBackend;
+
+export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace"> {
+  /** Kubernetes name of its Deployment and virtual node. Default: the component's name. */
+  readonly name?: string;
+  readonly namespace: string;
+  /** The SPIRE that gives it its identity: its agents' alias parents the entry, its socket reaches the sidecar. */
+  readonly installation: SpireInstallation;
+  /** Who may call it: other workloads, or SPIFFE IDs. With callers the listener is STRICT. */
+  readonly callers?: readonly (MeshWorkload | string)[];
+  /** What it calls. Each must admit it among its callers. */
+  readonly backends?: readonly Backend[];
+  /**
+   * Listener TLS. Default STRICT when it has callers, none otherwise (an edge workload whose callers are outside
+   * the mesh, like the walkthrough's front). PERMISSIVE takes no callers.
+   */
+  readonly tlsMode?: TlsMode;
+  /** Its SPIFFE ID. Default `spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount>`. */
+  readonly identity?: string;
+  /** The entry's name, from which its ID derives. Default: the workload's name. */
+  readonly entryName?: string;
+  /** X.509-SVID lifetime of its entry. Default: the server's. */
+  readonly x509SvidTtl?: string;
+  /**
+   * Create its SpireEntry (default), or leave registration to a SpireEntrySet of the stack (false): `entry` then
+   * holds the member to add to the set.
+   */
+  readonly register?: boolean;
+  readonly dataPlane?: DataPlane;
+  readonly envoyImage?: string;
+  readonly meshName?: string;
+  readonly healthCheck?: HealthCheckArgs;
+  /** SPIFFE IDs registered in this stack, for the preview warning about peers without an entry. */
+  readonly registeredIdentities?: readonly string[];
+  /** For its SpireEntry: see SpireEntryArgs. */
+  readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  readonly deleteWithoutServer?: boolean;
+  readonly reassertOn?: pulumi.Input<string>;
+}
+
+const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
+
+/**
+ * Names each workload takes under one installation (its Deployment, Service and entry), and which workload took
+ * them: two workloads given the same name would overwrite each other's objects, or share one entry ID.
+ */
+const claimedNames = new WeakMap<SpireInstallation, Map<string, string>>();
+
+/** Checks that the names are free; the returned function takes them, once every other check has passed. */
+function claimNames(
+  installation: SpireInstallation,
+  owner: string,
+  names: Record<string, string>,
+  c: Checker,
+) {
+  const claimed = claimedNames.get(installation) ?? new Map<string, string>();
+  claimedNames.set(installation, claimed);
+  for (const [field, key] of Object.entries(names)) {
+    c.check(
+      !claimed.has(key),
+      field,
+      key.split(" ")[1],
+      `is already taken by MeshWorkload ${claimed.get(key)}`,
+    );
+  }
+  return () => {
+    for (const key of Object.values(names)) claimed.set(key, owner);
+  };
+}
+
+/**
+ * One meshed service in one component: the user's containers in a Deployment with the Envoy sidecar (or the App
+ * Mesh injection labels), its own ServiceAccount, Service and NetworkPolicy, its mTLS policy (MtlsVirtualNode)
+ * and its SPIRE entry, kept consistent: the entry's selectors are derived from what is deployed (namespace,
+ * ServiceAccount, its pod labels, the sidecar's container name), so no one writes a selector.
+ *
+ * Allowed callers and servers come from the graph: callers are given here; servers are the workloads behind its
+ * backends, each of which must list it among its callers. Create a workload after those it calls.
+ */
+export class MeshWorkload extends pulumi.ComponentResource {
+  public readonly identity: pulumi.Output<string>;
+  public readonly entryId: pulumi.Output<string | undefined>;
+  public readonly deploymentName: pulumi.Output<string>;
+  public readonly serviceName: pulumi.Output<string>;
+  /** Prints the name of one of its pods. */
+  public readonly podNameCommand: pulumi.Output<string>;
+  /** Plain values, for the graph and for checks at construction. */
+  public readonly identityValue: string;
+  public readonly allowedCallers: readonly string[];
+  public readonly nodeArgs: VirtualNodeArgs;
+  /** With `register: false`, the member to add to a SpireEntrySet. */
+  public readonly entry: EntrySetMember;
+  public readonly virtualNode: MtlsVirtualNode;
+
+  constructor(name: string, args: MeshWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
+    const subject = `MeshWorkload ${name}`;
+    const w = workloadSpec(subject, { ...args, name: args.name ?? name });
+    const settings = args.installation.settings;
+    const c = new Checker(subject);
+    const identity =
+      args.identity ?? `spiffe://${settings.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
+    c.attempt("identity", identity, () => checkWorkloadId(identity, settings.trustDomain));
+    const callers: string[] = [];
+    for (const [i, caller] of (args.callers ?? []).entries()) {
+      const id = isWorkload(caller) ? caller.identityValue : caller;
+      const valid = c.check(
+        isWorkload(caller) || (typeof caller === "string" && caller.startsWith("spiffe://")),
+        `callers[${i}]`,
+        isWorkload(caller) ? caller.identityValue : caller,
+        "must be a MeshWorkload or a SPIFFE ID",
+      );
+      if (valid && !isWorkload(caller))
+        c.attempt(`callers[${i}]`, caller, () => checkWorkloadId(caller, settings.trustDomain));
+      c.check(!callers.includes(id), `callers[${i}]`, id, "repeats a caller");
+      callers.push(id);
+    }
+    const egress = (args.backends ?? []).map((b, i) =>
+      egressOf(b, identity, w.namespace, c, `backends[${i}]`),
+    );
+    const entryName = args.entryName ?? w.name;
+    const takeNames = claimNames(
+      args.installation,
+      name,
+      {
+        name: `Deployment ${w.namespace}/${w.name}`,
+        serviceName: `Service ${w.namespace}/${w.serviceName}`,
+        entryName: `entry ${entryName}`,
+      },
+      c,
+    );
+    c.done();
+    const servers = [...new Set(egress.flatMap((e) => e.routes.map((r) => r.target.identity as string)))];
+    const dataPlane = args.dataPlane ?? DataPlane.Envoy;
+    const nodeArgs: VirtualNodeArgs = {
+      name: w.name,
+      namespace: w.namespace,
+      podSelector: w.podLabels,
+      trustDomain: settings.trustDomain,
+      identity,
+      port: w.port,
+      protocol: w.protocol,
+      tlsMode: args.tlsMode ?? (callers.length > 0 ? TlsMode.Strict : undefined),
+      allowedCallers: callers,
+      backends: egress.map((e) => e.virtualService),
+      allowedServers: servers,
+      hostname: w.hostname,
+      ...(args.healthCheck ? { healthCheck: args.healthCheck } : {}),
+    };
+    const entry: EntrySetMember = {
+      name: entryName,
+      ...workloadEntry(w, identity, args.installation.nodeAlias.spiffeId, args.x509SvidTtl),
+    };
+    const virtualNodeArgs: MtlsVirtualNodeArgs = {
+      ...nodeArgs,
+      dataPlane,
+      ...(args.meshName ? { meshName: args.meshName } : {}),
+      ...(dataPlane === DataPlane.Envoy
+        ? {
+            egress,
+            ...(args.envoyImage ? { envoyImage: args.envoyImage } : {}),
+            sdsSocketPath: settings.agentSocketPath,
+            workloadApi:
+              settings.workloadApi === "csi" ? { csiDriver: settings.csiDriverName } : { hostPath: true },
+          }
+        : {}),
+      // Its own entry counts as registered when it creates it.
+      ...(args.registeredIdentities
+        ? {
+            registeredIdentities: [
+              ...args.registeredIdentities,
+              ...(args.register === false ? [] : [identity]),
+            ],
+          }
+        : {}),
+    };
+    // The children's own checks, run here so that bad input fails before anything is registered.
+    meshNodePlan(virtualNodeArgs);
+    resolveEntry(
+      subject,
+      deriveEntryId(pulumi.getProject(), pulumi.getStack(), entryName),
+      entry,
+      entryTarget(subject, { settings }),
+    );
+    takeNames();
+    super("spire-mesh:index:MeshWorkload", name, {}, opts);
+
+    this.virtualNode = new MtlsVirtualNode(name, virtualNodeArgs, { parent: this });
+    const registered =
+      args.register === false
+        ? undefined
+        : new SpireEntry(
+            entryName,
+            {
+              ...entry,
+              installation: args.installation,
+              environment: args.environment,
+              deleteWithoutServer: args.deleteWithoutServer,
+              reassertOn: args.reassertOn,
+            },
+            { parent: this },
+          );
+    const objects = workloadObjects(w, dataPlane, this.virtualNode.podAdditions);
+    const make = (suffix: string, object: typeof objects.service, dependsOn: pulumi.Resource[] = []) =>
+      kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
+    const account = make("service-account", objects.serviceAccount);
+    make("service", objects.service);
+    if (objects.networkPolicy) make("network-policy", objects.networkPolicy);
+    // The pods mount the agent's socket (CSI driver or hostPath) and their bootstrap, and on appmesh the
+    // injector looks their virtual node up at admission: all of it first.
+    make("deployment", objects.deployment, [account, this.virtualNode, args.installation]);
+
+    this.identityValue = identity;
+    this.allowedCallers = callers;
+    this.nodeArgs = nodeArgs;
+    this.entry = entry;
+    this.identity = pulumi.output(identity);
+    this.entryId = registered ? registered.entryId : pulumi.output(undefined);
+    this.deploymentName = pulumi.output(w.name);
+    this.serviceName = pulumi.output(w.serviceName);
+    const selector = Object.entries(w.podLabels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    this.podNameCommand = pulumi.output(
+      `kubectl get pod -n ${w.namespace} -l ${selector} -o jsonpath='{.items[0].metadata.name}'`,
+    );
+    this.registerOutputs({
+      identity: this.identity,
+      entryId: this.entryId,
+      deploymentName: this.deploymentName,
+      serviceName: this.serviceName,
+      podNameCommand: this.podNameCommand,
+      allowedCallers: pulumi.output([...callers]),
+      allowedServers: pulumi.output(servers),
+    });
+  }
+}
+
+/** How a backend is reached on the envoy data plane; every target must admit `self` among its callers. */
+function egressOf(b: Backend, self: string, namespace: string, c: Checker, field: string): EgressServiceArgs {
+  const admits = (target: MeshWorkload, at: string) =>
+    c.check(
+      target.allowedCallers.includes(self),
+      at,
+      target.identityValue,
+      `does not admit ${self}: add this workload to its callers (it is STRICT with an exact caller list)`,
+    );
+  if (isWorkload(b)) {
+    admits(b, field);
+    const host = b.nodeArgs.hostname as string;
+    return {
+      virtualService: host.split(".")[0],
+      hostname: host,
+      port: b.nodeArgs.port,
+      routes: [{ name: `${b.nodeArgs.name}-route`, target: b.nodeArgs }],
+    };
+  }
+  for (const [j, r] of (b.routes ?? []).entries()) {
+    if (c.check(isWorkload(r.target), `${field}.routes[${j}].target`, r.target, "must be a MeshWorkload")) {
+      admits(r.target, `${field}.routes[${j}].target`);
+    }
+  }
+  return {
+    virtualService: b.virtualService,
+    hostname: b.hostname ?? `${b.virtualService}.${namespace}.svc.cluster.local`,
+    port: b.port,
+    routes: (b.routes ?? [])
+      .filter((r) => isWorkload(r.target))
+      .map((r) => ({ name: r.name, header: r.header, value: r.value, target: r.target.nodeArgs })),
+  };
+}
