@@ -132,7 +132,12 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
   const planes = Object.values(DataPlane) as string[];
   c.check(planes.includes(dataPlane), "dataPlane", dataPlane, `must be one of ${planes.join(", ")}`);
   if (dataPlane === DataPlane.AppMesh) {
-    c.check(args.envoyImage === undefined, "envoyImage", args.envoyImage, "only applies to the envoy data plane");
+    c.check(
+      args.envoyImage === undefined,
+      "envoyImage",
+      args.envoyImage,
+      "only applies to the envoy data plane",
+    );
   }
   c.done();
 
@@ -183,7 +188,8 @@ export function colorAppGraph(s: ColorAppSpec): MeshGraph {
 }
 
 /** Who may call each colour: taken from the graph (front routes to them through the virtual service). */
-export const colorCallers = (s: ColorAppSpec, color: string): string[] => callerIdentities(colorAppGraph(s), color);
+export const colorCallers = (s: ColorAppSpec, color: string): string[] =>
+  callerIdentities(colorAppGraph(s), color);
 
 export const routeName = (s: ColorAppSpec, color: string) => `${s.virtualService}-route-${color}`;
 

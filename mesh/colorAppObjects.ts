@@ -4,7 +4,12 @@
  * Deployments, Services, accounts and policies are MeshWorkload's (mesh/workload.ts).
  */
 import { appSources } from "../app/sources";
-import { CONFIG_HASH_ANNOTATION, contentHash, type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
+import {
+  CONFIG_HASH_ANNOTATION,
+  contentHash,
+  type K8sObject,
+  restrictedContainerSecurity,
+} from "../spire/k8s";
 import { type ColorAppSpec, hostOf, routeName } from "./colorApp";
 import { DataPlane } from "./envoySidecar";
 import type { Container } from "./workload";
@@ -29,7 +34,13 @@ export interface ColorAppObjects {
 const CODE_CONFIGMAP = "colorapp-code";
 const codeConfigMap = (codeHash: string) => `${CODE_CONFIGMAP}-${codeHash.slice(0, 10)}`;
 
-function app(s: ColorAppSpec, file: string, env: Record<string, string>, image: string | undefined, codeHash: string): AppPart {
+function app(
+  s: ColorAppSpec,
+  file: string,
+  env: Record<string, string>,
+  image: string | undefined,
+  codeHash: string,
+): AppPart {
   const fromConfigMap = image === undefined;
   const envoy = s.dataPlane === DataPlane.Envoy;
   const all = { PORT: String(s.port), ...env, ...(envoy ? { BIND_ADDRESS: "127.0.0.1" } : {}) };

@@ -67,16 +67,31 @@ export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec 
   const names = new Set<string>();
   for (const [i, container] of containers.entries()) {
     const field = `containers[${i}]`;
-    c.check(isDnsLabel(container?.name), `${field}.name`, container?.name, "must be a container name (RFC 1123 label)");
+    c.check(
+      isDnsLabel(container?.name),
+      `${field}.name`,
+      container?.name,
+      "must be a container name (RFC 1123 label)",
+    );
     c.check(
       container?.name !== "envoy",
       `${field}.name`,
       container?.name,
       'must not be "envoy": that is the sidecar, and SPIRE gives the SVID to the container of that name',
     );
-    c.check(!names.has(container?.name), `${field}.name`, container?.name, "repeats another container's name");
+    c.check(
+      !names.has(container?.name),
+      `${field}.name`,
+      container?.name,
+      "repeats another container's name",
+    );
     names.add(container?.name);
-    c.check(typeof container?.image === "string" && container.image !== "", `${field}.image`, container?.image, "is required");
+    c.check(
+      typeof container?.image === "string" && container.image !== "",
+      `${field}.image`,
+      container?.image,
+      "is required",
+    );
     const ports = (container?.ports ?? []) as readonly { containerPort?: number }[];
     for (const [j, p] of ports.entries()) {
       c.check(
@@ -88,20 +103,40 @@ export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec 
     }
   }
   const replicas = args.replicas ?? 1;
-  c.check(Number.isInteger(replicas) && replicas >= 0 && replicas <= 1000, "replicas", replicas, "must be an integer in 0-1000");
+  c.check(
+    Number.isInteger(replicas) && replicas >= 0 && replicas <= 1000,
+    "replicas",
+    replicas,
+    "must be an integer in 0-1000",
+  );
   const serviceAccount = args.serviceAccount ?? args.name;
   c.check(isDnsLabel(serviceAccount), "serviceAccount", serviceAccount, "must be a ServiceAccount name");
   const port = args.port ?? 8080;
   if (c.check(isPort(port), "port", port, "must be an integer port in 1-65535")) {
-    c.check(!SIDECAR_PORTS.includes(port), "port", port, `clashes with the sidecar's ports (${SIDECAR_PORTS.join(", ")})`);
+    c.check(
+      !SIDECAR_PORTS.includes(port),
+      "port",
+      port,
+      `clashes with the sidecar's ports (${SIDECAR_PORTS.join(", ")})`,
+    );
   }
   const protocol = args.protocol ?? ListenerProtocol.Http;
   const podLabels = args.podLabels ?? { app: args.name };
-  c.check(Object.keys(podLabels).length > 0, "podLabels", podLabels, "must hold at least one label (the SVID is bound to it)");
+  c.check(
+    Object.keys(podLabels).length > 0,
+    "podLabels",
+    podLabels,
+    "must hold at least one label (the SVID is bound to it)",
+  );
   const serviceName = args.serviceName ?? args.name;
   c.check(isDnsLabel(serviceName), "serviceName", serviceName, "must be a Service name (RFC 1123 label)");
   const drainSeconds = args.drainSeconds ?? 5;
-  c.check(Number.isInteger(drainSeconds) && drainSeconds >= 0 && drainSeconds <= 300, "drainSeconds", drainSeconds, "must be an integer in 0-300");
+  c.check(
+    Number.isInteger(drainSeconds) && drainSeconds >= 0 && drainSeconds <= 300,
+    "drainSeconds",
+    drainSeconds,
+    "must be an integer in 0-300",
+  );
   c.done();
   return {
     name: args.name,
@@ -121,7 +156,12 @@ export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec 
 }
 
 /** The entry that gives this workload's sidecar its identity, under the installation's agents. */
-export function workloadEntry(w: WorkloadSpec, identity: string, parentId: string, x509SvidTtl?: string): EntrySpec {
+export function workloadEntry(
+  w: WorkloadSpec,
+  identity: string,
+  parentId: string,
+  x509SvidTtl?: string,
+): EntrySpec {
   return {
     spiffeId: identity,
     parentId,
@@ -133,7 +173,11 @@ export function workloadEntry(w: WorkloadSpec, identity: string, parentId: strin
 /** Restricted Pod Security defaults under the user's own settings (theirs win). */
 const hardened = (container: Container, drainSeconds: number) => ({
   ...container,
-  securityContext: { ...restrictedContainerSecurity, runAsNonRoot: true, ...(container.securityContext ?? {}) },
+  securityContext: {
+    ...restrictedContainerSecurity,
+    runAsNonRoot: true,
+    ...(container.securityContext ?? {}),
+  },
   lifecycle: { preStop: { sleep: { seconds: drainSeconds } }, ...(container.lifecycle ?? {}) },
 });
 
@@ -171,11 +215,15 @@ export function workloadObjects(w: WorkloadSpec, dataPlane: DataPlane, mesh?: Po
             // The drain sleep, then time for the app and the sidecar to stop: 30s (Kubernetes' default) at 5s.
             terminationGracePeriodSeconds: w.drainSeconds + 25,
             // Pod-wide only on envoy: App Mesh's injected init container must run as root.
-            ...(envoy ? { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } } } : {}),
+            ...(envoy
+              ? { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } } }
+              : {}),
             ...(mesh?.hostAliases.length ? { hostAliases: mesh.hostAliases.map((h) => ({ ...h })) } : {}),
             ...(mesh?.initContainers.length ? { initContainers: [...mesh.initContainers] } : {}),
             containers: w.containers.map((c) => hardened(c, w.drainSeconds)),
-            ...(w.volumes.length || mesh?.volumes.length ? { volumes: [...w.volumes, ...(mesh?.volumes ?? [])] } : {}),
+            ...(w.volumes.length || mesh?.volumes.length
+              ? { volumes: [...w.volumes, ...(mesh?.volumes ?? [])] }
+              : {}),
           },
         },
       },
@@ -186,7 +234,14 @@ export function workloadObjects(w: WorkloadSpec, dataPlane: DataPlane, mesh?: Po
       kind: "Service",
       metadata: { name: w.serviceName, namespace: w.namespace },
       spec: {
-        ports: [{ name: portName(w.protocol), port: w.port, targetPort: envoy ? envoyPorts.ingress : w.port, protocol: "TCP" }],
+        ports: [
+          {
+            name: portName(w.protocol),
+            port: w.port,
+            targetPort: envoy ? envoyPorts.ingress : w.port,
+            protocol: "TCP",
+          },
+        ],
         selector: labels,
       },
     },
@@ -216,4 +271,11 @@ export function workloadObjects(w: WorkloadSpec, dataPlane: DataPlane, mesh?: Po
 }
 
 /** The Service port's name, which tells Kubernetes (and App Mesh) the protocol. */
-const portName = (p: ListenerProtocol) => (p === ListenerProtocol.Tcp ? "tcp" : p === ListenerProtocol.Grpc ? "grpc" : p === ListenerProtocol.Http2 ? "http2" : "http");
+const portName = (p: ListenerProtocol) =>
+  p === ListenerProtocol.Tcp
+    ? "tcp"
+    : p === ListenerProtocol.Grpc
+      ? "grpc"
+      : p === ListenerProtocol.Http2
+        ? "http2"
+        : "http";

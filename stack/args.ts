@@ -44,7 +44,9 @@ export function spireArgs(config: StackConfig): SpireInstallationArgs {
 }
 
 /** The demo's arguments; its trust domain comes from the installation it runs under. */
-export function colorAppArgs(config: StackConfig): Omit<ColorAppArgs, "trustDomain" | "registeredIdentities"> {
+export function colorAppArgs(
+  config: StackConfig,
+): Omit<ColorAppArgs, "trustDomain" | "registeredIdentities"> {
   const envoy = config.dataPlane === "envoy";
   return {
     namespace: config.appNamespace,

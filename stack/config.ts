@@ -118,7 +118,10 @@ export function readStackConfig(): StackConfig {
 /** The components' own checks, run early so one error lists config and component problems alike. */
 function componentProblems(config: StackConfig): Problem[] {
   const problems: Problem[] = [];
-  for (const check of [() => spireSettings(spireArgs(config)), () => colorAppSpec({ ...colorAppArgs(config), trustDomain: config.trustDomain })]) {
+  for (const check of [
+    () => spireSettings(spireArgs(config)),
+    () => colorAppSpec({ ...colorAppArgs(config), trustDomain: config.trustDomain }),
+  ]) {
     try {
       check();
     } catch (e) {

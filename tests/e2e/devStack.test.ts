@@ -182,7 +182,10 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const tainted = cluster.state.nodes[1];
     const apps = pods.filter((p) => p.metadata.namespace === "howto-k8s-mtls-sds-based");
     assert.equal(apps.length, 4);
-    assert.deepEqual(apps.filter((p) => p.spec.nodeName === tainted).map((p) => p.metadata.name), []);
+    assert.deepEqual(
+      apps.filter((p) => p.spec.nodeName === tainted).map((p) => p.metadata.name),
+      [],
+    );
   });
 
   it("2b. Pod Security: no warning at restricted for the apps; in spire, exactly the agent's and CSI driver's", async () => {

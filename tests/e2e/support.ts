@@ -28,7 +28,10 @@ export interface E2eCluster {
 export const DEDICATED_TAINT = { key: "dedicated", value: "batch-only", effect: "NoSchedule" };
 
 /** With `taintedNode`, a second node carries DEDICATED_TAINT, as a node pool reserved for other work would. */
-export async function startE2eCluster(prefix: string, options: { taintedNode?: boolean } = {}): Promise<E2eCluster> {
+export async function startE2eCluster(
+  prefix: string,
+  options: { taintedNode?: boolean } = {},
+): Promise<E2eCluster> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const dir = path.join(workDir, "cluster");
   const state = await clusterUp({ dir, nodes: options.taintedNode ? 2 : 1 });

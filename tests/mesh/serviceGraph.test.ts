@@ -47,7 +47,9 @@ const listenerSans = (node: KubeObject): string[] =>
 describe("SAN lists from the service graph", () => {
   describe("the walkthrough's colour app", () => {
     const byName = async (name: string) => {
-      const { value } = await construct(() => new ColorApp("demo", { installation: walkthroughInstallation() }));
+      const { value } = await construct(
+        () => new ColorApp("demo", { installation: walkthroughInstallation() }),
+      );
       assert.ok(value instanceof ColorApp, String(value));
       return value.workloads[name].nodeArgs;
     };

@@ -83,7 +83,9 @@ describe("warnings about unregistered identities", () => {
   });
 
   it("a ColorApp that registers every workload does not warn", async () => {
-    const { value, warnings } = await construct(() => new ColorApp("demo", { installation: walkthroughInstallation() }));
+    const { value, warnings } = await construct(
+      () => new ColorApp("demo", { installation: walkthroughInstallation() }),
+    );
     assert.ok(value instanceof ColorApp, String(value));
     assert.deepEqual(warnings, []);
   });

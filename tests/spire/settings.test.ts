@@ -145,7 +145,10 @@ const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
   ],
   [
     "tolerationSeconds without NoExecute",
-    { trustDomain: td, agentTolerations: [{ key: "k", operator: "Exists", effect: "NoSchedule", tolerationSeconds: 30 }] },
+    {
+      trustDomain: td,
+      agentTolerations: [{ key: "k", operator: "Exists", effect: "NoSchedule", tolerationSeconds: 30 }],
+    },
     "agentTolerations[0].tolerationSeconds",
     "30",
     /only with effect NoExecute/,
@@ -168,7 +171,9 @@ describe("SpireInstallation argument checks", () => {
       assert.ok(problem, `no problem reported for ${field}: ${error.message}`);
       assert.match(
         error.message,
-        new RegExp(`${field.replace(/[[\]().*+?^$|\\]/g, "\\$&")} = ${value.replace(/[[\]().*+?^$|\\]/g, "\\$&")}: `),
+        new RegExp(
+          `${field.replace(/[[\]().*+?^$|\\]/g, "\\$&")} = ${value.replace(/[[\]().*+?^$|\\]/g, "\\$&")}: `,
+        ),
       );
       assert.match(problem.rule, rule);
       assert.deepEqual(resources, [], "nothing may be registered");

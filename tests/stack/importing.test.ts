@@ -8,6 +8,7 @@ import { record } from "../../render/runtime";
 import { testScope } from "../support/mocks";
 import { findObject, kubernetesObjects, renderStack } from "../support/render";
 
+// biome-ignore lint/suspicious/noExplicitAny: rendered objects are read loosely.
 type Json = Record<string, any>;
 
 const repo = path.resolve(__dirname, "../..");
