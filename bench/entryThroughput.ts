@@ -5,6 +5,8 @@
  *                    concurrently (up to its --parallel) and every SpireEntry depends only on the installation
  *   plain CLI        one `spire-server entry create` per entry, one at a time: the runner minus its Node process
  *   batch            one `spire-server entry create -data <file>` holding all 100
+ *   entry set        SpireEntrySet's create: one `node bin/spire-entry-set.js <plan>`, which reads what the
+ *                    server holds (`entry show`) and creates the 100 in one batch call, entries on stdin
  * Every run must leave exactly the 100 entries (checked against `entry show`); a batch `entry delete -file`
  * clears them before the next. Modes are interleaved within each repetition so drift hits all of them alike.
  */
@@ -13,7 +15,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { killAll } from "../local/processes";
 import { HARNESS_TRUST_DOMAIN, type SpireHarness, startSpire } from "../local/spireHarness";
-import { entryCommands, entryPlans, type ResolvedEntry, resolveEntry } from "../spire/entries";
+import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries";
+import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../spire/entrySet";
 import { describeMachine, fixed, machine, median, secondsSince, table, writeSection } from "./machine";
 
 const COUNT = 100;
@@ -22,30 +25,28 @@ const RUNS = 3;
 const FLOOR_SAMPLES = 10;
 const REPO_ROOT = path.resolve(__dirname, "..");
 const RUNNER = path.join(REPO_ROOT, "bin", "spire-entry.js");
+const SET_RUNNER = path.join(REPO_ROOT, "bin", "spire-entry-set.js");
 const TD = `spiffe://${HARNESS_TRUST_DOMAIN}`;
 const ALIAS = `${TD}/bench/node`;
 const PREFIX = "/bench/svc-";
 
-type Mode = "runner" | "parallel runner" | "plain CLI" | "batch";
-const MODES: readonly Mode[] = ["runner", "parallel runner", "plain CLI", "batch"];
+type Mode = "runner" | "parallel runner" | "plain CLI" | "batch" | "entry set";
+const MODES: readonly Mode[] = ["runner", "parallel runner", "plain CLI", "batch", "entry set"];
+const CTX = { trustDomain: HARNESS_TRUST_DOMAIN, selectorTypes: ["unix"] };
 
-/** Distinct IDs and uids; the TTL is set so the batch file and the flags carry the same content. */
-function benchEntries(): ResolvedEntry[] {
-  const ctx = { trustDomain: HARNESS_TRUST_DOMAIN, selectorTypes: ["unix"] };
-  return Array.from({ length: COUNT }, (_, i) =>
-    resolveEntry(
-      `bench entry ${i}`,
-      `bench.svc-${i}`,
-      {
-        spiffeId: `${TD}${PREFIX}${i}`,
-        parentId: ALIAS,
-        selectors: [`unix:uid:${20000 + i}`],
-        x509SvidTtl: "1h",
-      },
-      ctx,
-    ),
-  );
-}
+/** Distinct uids; the TTL is set so the batch file and the flags carry the same content. */
+const benchMembers = (): EntrySetMember[] =>
+  Array.from({ length: COUNT }, (_, i) => ({
+    name: `svc-${i}`,
+    spiffeId: `${TD}${PREFIX}${i}`,
+    parentId: ALIAS,
+    selectors: [`unix:uid:${20000 + i}`],
+    x509SvidTtl: "1h",
+  }));
+
+/** The entries as SpireEntrySet resolves them: IDs `spire-mesh.bench.svc-<i>`, as SpireEntry would derive too. */
+const benchEntries = (): ResolvedEntry[] =>
+  resolveEntrySet("bench", "spire-mesh", "bench", benchMembers(), CTX);
 
 function runSync(file: string, args: readonly string[]): string {
   const r = spawnSync(file, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000 });
@@ -117,6 +118,10 @@ class Bench {
   async create(mode: Mode): Promise<number> {
     const plans = this.plans();
     const argv = this.entries.map((e) => entryCommands([], e, this.h.serverSocket).create);
+    const setPlan = entrySetPlans(
+      entrySetCommands([this.h.serverBin], this.h.serverSocket),
+      this.entries,
+    ).create;
     const start = process.hrtime.bigint();
     if (mode === "runner") {
       for (const [i, p] of plans.entries())
@@ -126,6 +131,9 @@ class Bench {
       for (const [i, out] of outs.entries()) expectCreated(out, this.entries[i].entryId);
     } else if (mode === "plain CLI") {
       for (const args of argv) expectAllOk(runSync(this.h.serverBin, args), 1, "entry create");
+    } else if (mode === "entry set") {
+      const out = JSON.parse(runSync(process.execPath, [SET_RUNNER, setPlan]));
+      if (out.created !== COUNT) throw new Error(`entry set created ${out.created}, not ${COUNT}`);
     } else {
       const out = runSync(this.h.serverBin, [
         "entry",
@@ -192,7 +200,7 @@ async function main(): Promise<void> {
     // Warm the server's datastore and the page cache for both binaries; not timed.
     await bench.create("plain CLI");
     bench.deleteAll();
-    const times: Record<Mode, number[]> = { runner: [], "parallel runner": [], "plain CLI": [], batch: [] };
+    const times = Object.fromEntries(MODES.map((mode) => [mode, []])) as unknown as Record<Mode, number[]>;
     for (let run = 1; run <= RUNS; run++) {
       for (const mode of MODES) {
         const seconds = await bench.create(mode);
@@ -245,7 +253,9 @@ function report(
       "SpireEntry's command runs); **parallel runner** = the same 100 processes started at once (`pulumi up` " +
       "runs independent operations concurrently, up to its `--parallel`, and entries depend only on the " +
       "installation); **plain CLI** = `spire-server entry create` per entry, sequentially; **batch** = one " +
-      "`entry create -data <file> -output json` with all 100.",
+      "`entry create -data <file> -output json` with all 100; **entry set** = what SpireEntrySet's create runs: " +
+      "`node bin/spire-entry-set.js <plan>`, which lists the server's entries and creates the missing ones in one " +
+      "batch call (entries on stdin). Goal for the entry set: at most 1 s.",
   ].join("\n");
   writeSection("Entry registration throughput", body);
   console.log(`\n${body}`);

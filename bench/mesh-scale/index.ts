@@ -8,8 +8,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  type EntrySetMember,
   MtlsVirtualNode,
   SpireEntry,
+  SpireEntrySet,
   SpireInstallation,
   TlsMode,
   type VirtualNodeArgs,
@@ -27,26 +29,23 @@ const provider = new k8s.Provider("cluster", {});
 const providers = { kubernetes: provider };
 const spire = new SpireInstallation("spire", { trustDomain, clusterName: "bench" }, { providers });
 
-const agents = `${td}/ns/spire/sa/spire-agent`;
-new SpireEntry("agents", {
-  installation: spire,
-  spiffeId: agents,
-  node: true,
-  selectors: ["k8s_psat:cluster:bench", "k8s_psat:agent_ns:spire", "k8s_psat:agent_sa:spire-agent"],
-});
-
+const agents = spire.nodeAlias.spiffeId;
 const names = Array.from({ length: services }, (_, i) => `svc-${i}`);
 const identity = (name: string) => `${td}/${name}`;
-const entries = names.map(
-  (name) =>
-    new SpireEntry(name, {
-      installation: spire,
-      spiffeId: identity(name),
-      parentId: agents,
-      selectors: [`k8s:ns:${namespace}`, `k8s:sa:${name}`, "k8s:container-name:envoy"],
-    }),
-);
-const registeredIdentities = entries.map((e) => e.spiffeIdValue);
+const members: EntrySetMember[] = [
+  { name: "agents", ...spire.nodeAlias, node: true },
+  ...names.map((name) => ({
+    name,
+    spiffeId: identity(name),
+    parentId: agents,
+    selectors: [`k8s:ns:${namespace}`, `k8s:sa:${name}`, "k8s:container-name:envoy"],
+  })),
+];
+// perEntry: a SpireEntry (one command) per entry; batch: one SpireEntrySet for all of them.
+if (config.get("entryRegistration") === "batch")
+  new SpireEntrySet("entries", { installation: spire, entries: members });
+else for (const { name, ...entry } of members) new SpireEntry(name, { ...entry, installation: spire });
+const registeredIdentities = members.map((m) => m.spiffeId);
 
 /** A service's listener: svc-0 is the plaintext entry point (like the walkthrough's front), the rest STRICT. */
 const listener = (i: number): VirtualNodeArgs => ({

@@ -384,6 +384,56 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     );
   });
 
+  // 100 entries behind one command resource: the set's create, its change by difference, and its delete, each
+  // checked against the server's exact state, with dev's own entries untouched throughout.
+  it("9b. a 100-entry SpireEntrySet goes up, changes (10 added, 10 changed, 10 removed) and is destroyed", async () => {
+    const bulk = initStack({
+      projectDir: path.join(REPO_ROOT, "tests", "fixtures", "entry-set-project"),
+      stack: "e2e",
+      workDir: path.join(cluster.workDir, "pulumi"),
+      kubeconfig: cluster.state.kubeconfig,
+    });
+    const configure = async (config: Record<string, number>) => {
+      for (const [key, value] of Object.entries(config))
+        await pulumiOk(bulk, ["config", "set", key, String(value)]);
+    };
+    const bulkEntries = () => entries().filter((e) => e.spiffeId.startsWith(`${TD}/ns/bulk/`));
+    const expected = (first: number, last: number, longer: [number, number] = [-1, -1]) =>
+      Array.from({ length: last - first + 1 }, (_, k) => first + k)
+        .map((i) => ({
+          id: `entry-set.e2e.svc-${i}`,
+          spiffeId: `${TD}/ns/bulk/sa/svc-${i}`,
+          parentId: AGENT_ALIAS,
+          selectors: ["k8s:ns:bulk", `k8s:sa:svc-${i}`],
+          ttl: i >= longer[0] && i <= longer[1] ? 1200 : 600,
+        }))
+        .sort((a, b) => a.id.localeCompare(b.id));
+    const dev = entries().filter((e) => e.id.startsWith("spire-mesh.dev."));
+
+    await configure({ first: 0, last: 99 });
+    await pulumiOk(bulk, ["up", "--yes", "--skip-preview"]);
+    assert.deepEqual(bulkEntries(), expected(0, 99));
+
+    await configure({ first: 10, last: 109, longerTtlFrom: 10, longerTtlTo: 19 });
+    const preview = JSON.parse((await pulumiOk(bulk, ["preview", "--json"])).stdout);
+    assert.deepEqual(changes(preview), ["update command:local:Command bulk-entries"], "one resource changes");
+    await pulumiOk(bulk, ["up", "--yes", "--skip-preview"]);
+    assert.deepEqual(bulkEntries(), expected(10, 109, [10, 19]));
+    const exported = JSON.parse((await pulumiOk(bulk, ["stack", "output", "entryIds", "--json"])).stdout);
+    assert.deepEqual(
+      [...exported].sort(),
+      expected(10, 109, [10, 19]).map((e) => e.id),
+    );
+
+    await pulumiOk(bulk, ["destroy", "--yes", "--skip-preview"]);
+    assert.deepEqual(bulkEntries(), []);
+    assert.deepEqual(
+      entries().filter((e) => e.id.startsWith("spire-mesh.dev.")),
+      dev,
+      "dev's entries are untouched",
+    );
+  });
+
   it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
     await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(await leftovers(cluster.api), []);
