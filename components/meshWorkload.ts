@@ -10,6 +10,7 @@ import { entryTarget } from "../spire/entryTarget";
 import { checkWorkloadId } from "../spire/spiffeId";
 import { kubernetesObject } from "./kubernetesObject";
 import { MtlsVirtualNode, type MtlsVirtualNodeArgs } from "./mtlsVirtualNode";
+import { claimNames } from "./names";
 import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 
@@ -74,34 +75,6 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
 
 /**
- * Names each workload takes under one installation (its Deployment, Service and entry), and which workload took
- * them: two workloads given the same name would overwrite each other's objects, or share one entry ID.
- */
-const claimedNames = new WeakMap<SpireInstallation, Map<string, string>>();
-
-/** Checks that the names are free; the returned function takes them, once every other check has passed. */
-function claimNames(
-  installation: SpireInstallation,
-  owner: string,
-  names: Record<string, string>,
-  c: Checker,
-) {
-  const claimed = claimedNames.get(installation) ?? new Map<string, string>();
-  claimedNames.set(installation, claimed);
-  for (const [field, key] of Object.entries(names)) {
-    c.check(
-      !claimed.has(key),
-      field,
-      key.split(" ")[1],
-      `is already taken by MeshWorkload ${claimed.get(key)}`,
-    );
-  }
-  return () => {
-    for (const key of Object.values(names)) claimed.set(key, owner);
-  };
-}
-
-/**
  * One meshed service in one component: the user's containers in a Deployment with the Envoy sidecar (or the App
  * Mesh injection labels), its own ServiceAccount, Service and NetworkPolicy, its mTLS policy (MtlsVirtualNode)
  * and its SPIRE entry, kept consistent: the entry's selectors are derived from what is deployed (namespace,
@@ -153,7 +126,7 @@ export class MeshWorkload extends pulumi.ComponentResource {
     const entryName = args.entryName ?? w.name;
     const takeNames = claimNames(
       args.installation,
-      name,
+      subject,
       {
         name: `Deployment ${w.namespace}/${w.name}`,
         serviceName: `Service ${w.namespace}/${w.serviceName}`,
@@ -269,13 +242,19 @@ export class MeshWorkload extends pulumi.ComponentResource {
 }
 
 /** How a backend is reached on the envoy data plane; every target must admit `self` among its callers. */
-function egressOf(b: Backend, self: string, namespace: string, c: Checker, field: string): EgressServiceArgs {
+export function egressOf(
+  b: Backend,
+  self: string,
+  namespace: string,
+  c: Checker,
+  field: string,
+): EgressServiceArgs {
   const admits = (target: MeshWorkload, at: string) =>
     c.check(
       target.allowedCallers.includes(self),
       at,
       target.identityValue,
-      `does not admit ${self}: add this workload to its callers (it is STRICT with an exact caller list)`,
+      `does not admit ${self}: add it to the callers of this target (STRICT, with an exact caller list)`,
     );
   if (isWorkload(b)) {
     admits(b, field);

@@ -68,7 +68,7 @@ const tlsParams = { tls_minimum_protocol_version: "TLSv1_2", tls_maximum_protoco
 const http2Upstream = {
   typed_extension_protocol_options: {
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      "@type": t.httpOptions,
       explicit_http_config: { http2_protocol_options: {} },
     },
   },
@@ -83,7 +83,9 @@ export const egressCluster = (mesh: string, n: VirtualNodeSpec) =>
 
 const seconds = (ms: number) => `${ms / 1000}s`;
 
-const socketAddress = (address: string, port: number) => ({ socket_address: { address, port_value: port } });
+export const socketAddress = (address: string, port: number) => ({
+  socket_address: { address, port_value: port },
+});
 
 const sdsSecret = (name: string) => ({
   name,
@@ -101,7 +103,7 @@ const sdsSecret = (name: string) => ({
 });
 
 /** Own SVID and the trust bundle over SDS, plus an exact URI SAN list when peers are restricted. */
-function commonTls(
+export function commonTls(
   identity: string,
   trustDomainId: string,
   peers: readonly string[],
@@ -126,7 +128,7 @@ function commonTls(
 
 const router = { name: "envoy.filters.http.router", typed_config: { "@type": t.router } };
 
-function httpConnectionManager(statPrefix: string, routeConfig: object) {
+export function httpConnectionManager(statPrefix: string, routeConfig: object) {
   return {
     name: "envoy.filters.network.http_connection_manager",
     typed_config: {
@@ -164,6 +166,86 @@ function protocolFilter(
   return httpConnectionManager(statPrefix, routeConfig());
 }
 
+/** A certificate from files (a mounted Kubernetes Secret) for clients outside the mesh, which have no SVID. */
+export interface EdgeCertificate {
+  readonly certificateChain: string;
+  readonly privateKey: string;
+  /** The Secret's mount: the kubelet swaps its `..data` link on renewal, which makes Envoy reload both files. */
+  readonly watchedDirectory: string;
+}
+
+/** Who a downstream listener lets in, and with which certificate. */
+export interface DownstreamTls {
+  /** STRICT, PERMISSIVE, or unset/DISABLED: plaintext. */
+  readonly mode?: TlsMode;
+  /** The listener's SVID (SDS secret name); unused with an edge certificate. */
+  readonly identity?: string;
+  readonly trustDomainId: string;
+  /** Exact URI SANs a client must present; with any, a client certificate is required. */
+  readonly callers: readonly string[];
+  readonly alpn: readonly string[];
+  /** STRICT only: present this certificate instead of the SVID, and ask for no client certificate. */
+  readonly edge?: EdgeCertificate;
+}
+
+function downstreamTlsSocket(d: DownstreamTls) {
+  const commonTlsContext = d.edge
+    ? {
+        tls_params: tlsParams,
+        ...(d.alpn.length > 0 ? { alpn_protocols: [...d.alpn] } : {}),
+        tls_certificates: [
+          {
+            certificate_chain: { filename: d.edge.certificateChain },
+            private_key: { filename: d.edge.privateKey },
+            watched_directory: { path: d.edge.watchedDirectory },
+          },
+        ],
+      }
+    : commonTls(d.identity as string, d.trustDomainId, d.callers, d.alpn);
+  return {
+    name: "envoy.transport_sockets.tls",
+    typed_config: {
+      "@type": t.downstreamTls,
+      // STRICT demands a client certificate whose SAN is on the list (PERMISSIVE cannot have callers).
+      require_client_certificate: d.callers.length > 0,
+      common_tls_context: commonTlsContext,
+    },
+  };
+}
+
+/**
+ * A listener that takes traffic into the mesh, named as App Mesh's ingress (`lds_ingress_<ip>_<port>`, which
+ * the policy pack checks): STRICT is one TLS chain; PERMISSIVE sniffs with tls_inspector and has a TLS and a
+ * plaintext chain; otherwise one plaintext chain. `filter` gives the protocol filter for a stat prefix.
+ */
+export function downstreamListener(port: number, tls: DownstreamTls, filter: (statPrefix: string) => object) {
+  let filterChains: object[];
+  let listenerFilters: object[] = [];
+  if (tls.mode === TlsMode.Strict) {
+    filterChains = [{ transport_socket: downstreamTlsSocket(tls), filters: [filter("ingress_mtls")] }];
+  } else if (tls.mode === TlsMode.Permissive) {
+    listenerFilters = [
+      { name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": t.tlsInspector } },
+    ];
+    filterChains = [
+      {
+        filter_chain_match: { transport_protocol: "tls" },
+        transport_socket: downstreamTlsSocket(tls),
+        filters: [filter("ingress_mtls")],
+      },
+      { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [filter("ingress_plaintext")] },
+    ];
+  } else {
+    filterChains = [{ filters: [filter("ingress_plaintext")] }];
+  }
+  return {
+    name: `lds_ingress_0.0.0.0_${port}`,
+    address: socketAddress("0.0.0.0", port),
+    ...(listenerFilters.length > 0 ? { listener_filters: listenerFilters } : {}),
+    filter_chains: filterChains,
+  };
+}
+
 function ingressListener(b: BootstrapInput, appCluster: string) {
   const n = b.node;
   const filter = (prefix: string) =>
@@ -177,45 +259,17 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
         },
       ],
     }));
-  const tlsSocket = () => ({
-    name: "envoy.transport_sockets.tls",
-    typed_config: {
-      "@type": t.downstreamTls,
-      // STRICT demands a client certificate whose SAN is on the list (PERMISSIVE cannot have callers).
-      require_client_certificate: n.allowedCallers.length > 0,
-      common_tls_context: commonTls(
-        n.identity as string,
-        n.trustDomainId,
-        n.allowedCallers,
-        usesHttp2(n.protocol) ? ["h2"] : [],
-      ),
+  return downstreamListener(
+    b.ports.ingress,
+    {
+      mode: n.tlsMode,
+      identity: n.identity,
+      trustDomainId: n.trustDomainId,
+      callers: n.allowedCallers,
+      alpn: usesHttp2(n.protocol) ? ["h2"] : [],
     },
-  });
-  let filterChains: object[];
-  let listenerFilters: object[] = [];
-  if (n.tlsMode === TlsMode.Strict) {
-    filterChains = [{ transport_socket: tlsSocket(), filters: [filter("ingress_mtls")] }];
-  } else if (n.tlsMode === TlsMode.Permissive) {
-    listenerFilters = [
-      { name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": t.tlsInspector } },
-    ];
-    filterChains = [
-      {
-        filter_chain_match: { transport_protocol: "tls" },
-        transport_socket: tlsSocket(),
-        filters: [filter("ingress_mtls")],
-      },
-      { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [filter("ingress_plaintext")] },
-    ];
-  } else {
-    filterChains = [{ filters: [filter("ingress_plaintext")] }];
-  }
-  return {
-    name: `lds_ingress_0.0.0.0_${b.ports.ingress}`,
-    address: socketAddress("0.0.0.0", b.ports.ingress),
-    ...(listenerFilters.length > 0 ? { listener_filters: listenerFilters } : {}),
-    filter_chains: filterChains,
-  };
+    filter,
+  );
 }
 
 /** Active health checks the way App Mesh ran them: the target's own check, over the cluster's mTLS socket. */
@@ -241,8 +295,15 @@ function healthChecks(target: VirtualNodeSpec) {
   ];
 }
 
-function egressClusterFor(b: BootstrapInput, target: VirtualNodeSpec) {
-  const name = egressCluster(b.meshName, target);
+/** Whose client certificate a node or gateway presents to its backends. */
+export interface ClientIdentity {
+  readonly identity: string;
+  readonly trustDomainId: string;
+}
+
+/** One backend node as an upstream cluster: mTLS with the caller's SVID and an exact SAN check, health checked. */
+export function egressClusterFor(meshName: string, self: ClientIdentity, target: VirtualNodeSpec) {
+  const name = egressCluster(meshName, target);
   return {
     name,
     type: "STRICT_DNS",
@@ -258,8 +319,8 @@ function egressClusterFor(b: BootstrapInput, target: VirtualNodeSpec) {
         "@type": t.upstreamTls,
         // Each backend has its own SAN check: exactly the identity of the node behind it.
         common_tls_context: commonTls(
-          b.node.identity as string,
-          b.node.trustDomainId,
+          self.identity,
+          self.trustDomainId,
           [target.identity as string],
           usesHttp2(target.protocol) ? ["h2"] : [],
         ),
@@ -311,10 +372,10 @@ export const ADMIN_CLUSTER = "envoy_admin";
  * answers with Envoy's own readiness, which is LIVE only once initialization is done, that is once SDS has
  * delivered the SVID and the bundle (initial_fetch_timeout 0s). An unregistered workload stays NotReady.
  */
-function readinessListener(b: BootstrapInput) {
+export function readinessListener(port: number) {
   return {
-    name: `lds_readiness_0.0.0.0_${b.ports.readiness}`,
-    address: socketAddress("0.0.0.0", b.ports.readiness),
+    name: `lds_readiness_0.0.0.0_${port}`,
+    address: socketAddress("0.0.0.0", port),
     filter_chains: [
       {
         filters: [
@@ -346,44 +407,49 @@ function readinessListener(b: BootstrapInput) {
   };
 }
 
+/** The SPIRE agent's socket as a cluster; SDS is gRPC, so HTTP/2. */
+export function sdsCluster(socketPath: string) {
+  return staticCluster(SDS_CLUSTER, { pipe: { path: socketPath } }, http2Upstream);
+}
+
+export const adminCluster = (adminPort: number) =>
+  staticCluster(ADMIN_CLUSTER, socketAddress("127.0.0.1", adminPort));
+
+/** What every bootstrap of ours starts with: its node (for SDS) and the admin interface on loopback only. */
+export function bootstrapHead(nodeId: string, meshName: string, adminPort: number) {
+  return {
+    node: {
+      id: nodeId,
+      cluster: meshName,
+      // Plain X.509 chain validation against the bundle, as App Mesh did, instead of SPIRE's SPIFFE validator.
+      metadata: { disable_spiffe_cert_validation: true },
+    },
+    admin: { address: socketAddress("127.0.0.1", adminPort) },
+  };
+}
+
 export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
   const n = b.node;
   const appCluster = ingressCluster(b.meshName, n);
   const targets = new Map(b.egress.flatMap((e) => e.routes.map((r) => [r.target.name, r.target] as const)));
+  const self = { identity: n.identity as string, trustDomainId: n.trustDomainId };
   return {
-    node: {
-      id: `${n.name}.${n.namespace}`,
-      cluster: b.meshName,
-      // Plain X.509 chain validation against the bundle, as App Mesh did, instead of SPIRE's SPIFFE validator.
-      metadata: { disable_spiffe_cert_validation: true },
-    },
-    admin: { address: socketAddress("127.0.0.1", b.ports.admin) },
+    ...bootstrapHead(`${n.name}.${n.namespace}`, b.meshName, b.ports.admin),
     static_resources: {
       listeners: [
         ingressListener(b, appCluster),
         ...b.egress.map((e) => egressListener(b, e)),
-        readinessListener(b),
+        readinessListener(b.ports.readiness),
       ],
       clusters: [
-        staticCluster(
-          SDS_CLUSTER,
-          { pipe: { path: b.sdsSocketPath } },
-          {
-            typed_extension_protocol_options: {
-              "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": t.httpOptions,
-                explicit_http_config: { http2_protocol_options: {} },
-              },
-            },
-          },
-        ),
+        sdsCluster(b.sdsSocketPath),
         staticCluster(
           appCluster,
           socketAddress("127.0.0.1", n.port),
           usesHttp2(n.protocol) ? http2Upstream : {},
         ),
-        staticCluster(ADMIN_CLUSTER, socketAddress("127.0.0.1", b.ports.admin)),
-        ...[...targets.values()].map((target) => egressClusterFor(b, target)),
+        adminCluster(b.ports.admin),
+        ...[...targets.values()].map((target) => egressClusterFor(b.meshName, self, target)),
       ],
     },
   };

@@ -45,67 +45,109 @@ export interface SidecarResult {
 /** Seconds Envoy keeps serving after the app has exited, so connections in flight finish (preStop). */
 export const ENVOY_DRAIN_SECONDS = 5;
 
+/** The bootstrap as an immutable ConfigMap named by its content, and the hash that rolls the pods on change. */
+export function bootstrapConfigMap(base: string, namespace: string, bootstrap: Record<string, unknown>) {
+  const text = `${JSON.stringify(bootstrap, null, 2)}\n`;
+  const configMap: K8sObject = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: contentName(`${base}-envoy`, text), namespace },
+    immutable: true,
+    data: { "bootstrap.json": text },
+  };
+  return { configMap, annotations: { [`${CONFIG_HASH_ANNOTATION}-envoy`]: contentHash(text) } };
+}
+
+/** The directory of the agent socket, which is what gets mounted (the socket is recreated on agent restart). */
+export const socketDirOf = (socketPath: string) => socketPath.slice(0, socketPath.lastIndexOf("/")) || "/";
+
+export interface EnvoyContainerInput {
+  readonly image: string;
+  readonly sdsSocketPath: string;
+  /** Container ports: the traffic port(s), then `ready` (the readiness listener's). */
+  readonly ports: readonly { readonly name: string; readonly containerPort: number }[];
+  /** More read-only mounts, e.g. an edge certificate's Secret. */
+  readonly extraMounts?: readonly { readonly name: string; readonly mountPath: string }[];
+}
+
+/**
+ * The Envoy container, named `envoy` so SPIRE's `k8s:container-name:envoy` selectors give it the SVID: the
+ * bootstrap and the agent socket mounted read-only, readiness from Envoy's own /ready, restricted security.
+ * A sidecar runs it as a native sidecar; a gateway as its pod's only container.
+ */
+export function envoyContainer(c: EnvoyContainerInput): Record<string, unknown> {
+  const readiness = { httpGet: { path: "/ready", port: "ready" } };
+  return {
+    name: "envoy",
+    image: c.image,
+    // No hot restart: it needs shared memory across container restarts, and the root filesystem is read-only.
+    args: ["-c", "/etc/envoy/bootstrap.json", "--log-level", "info", "--disable-hot-restart"],
+    ports: c.ports.map((p) => ({ ...p, protocol: "TCP" })),
+    // Ten minutes for SPIRE to register the workload before the kubelet restarts Envoy and waits again.
+    startupProbe: { ...readiness, periodSeconds: 2, failureThreshold: 300 },
+    readinessProbe: { ...readiness, periodSeconds: 5, failureThreshold: 3 },
+    lifecycle: { preStop: { sleep: { seconds: ENVOY_DRAIN_SECONDS } } },
+    resources: {
+      requests: { cpu: "50m", memory: "64Mi" },
+      limits: { cpu: "500m", memory: "256Mi" },
+    },
+    securityContext: {
+      ...restrictedContainerSecurity,
+      runAsNonRoot: true,
+      runAsUser: ENVOY_UID,
+      runAsGroup: ENVOY_UID,
+    },
+    volumeMounts: [
+      { name: "envoy-bootstrap", mountPath: "/etc/envoy", readOnly: true },
+      { name: "spire-agent-socket", mountPath: socketDirOf(c.sdsSocketPath), readOnly: true },
+      ...(c.extraMounts ?? []).map((m) => ({ ...m, readOnly: true })),
+    ],
+  };
+}
+
+/** The pod volumes the Envoy container mounts: its bootstrap ConfigMap and the agent socket directory. */
+export function envoyVolumes(
+  configMapName: string,
+  sdsSocketPath: string,
+  workloadApi: WorkloadApiVolume,
+): Record<string, unknown>[] {
+  return [
+    { name: "envoy-bootstrap", configMap: { name: configMapName } },
+    "csiDriver" in workloadApi
+      ? csiWorkloadApiVolume("spire-agent-socket", workloadApi.csiDriver)
+      : // The agent DaemonSet creates this directory; Directory (not OrCreate) makes a missing agent visible.
+        { name: "spire-agent-socket", hostPath: { path: socketDirOf(sdsSocketPath), type: "Directory" } },
+  ];
+}
+
 export function envoySidecar(
   input: BootstrapInput,
   image: string,
   workloadApi: WorkloadApiVolume,
 ): SidecarResult {
   const bootstrap = envoyBootstrap(input);
-  const text = `${JSON.stringify(bootstrap, null, 2)}\n`;
-  const configMapName = contentName(`${input.node.name}-envoy`, text);
-  const socketDir = input.sdsSocketPath.slice(0, input.sdsSocketPath.lastIndexOf("/")) || "/";
-  const readiness = { httpGet: { path: "/ready", port: "ready" } };
+  const { configMap, annotations } = bootstrapConfigMap(input.node.name, input.node.namespace, bootstrap);
   return {
     bootstrap,
-    configMap: {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: configMapName, namespace: input.node.namespace },
-      immutable: true,
-      data: { "bootstrap.json": text },
-    },
+    configMap,
     pod: {
       initContainers: [
+        // A native sidecar: it starts before the app, which waits for its startup probe (Envoy live, identity
+        // delivered), and stops after the app has exited, so neither start-up nor shutdown races the app.
         {
-          name: "envoy",
-          image,
-          // A native sidecar: it starts before the app, which waits for its startup probe (Envoy live, identity
-          // delivered), and stops after the app has exited, so neither start-up nor shutdown races the app.
+          ...envoyContainer({
+            image,
+            sdsSocketPath: input.sdsSocketPath,
+            ports: [
+              { name: "mesh", containerPort: input.ports.ingress },
+              { name: "ready", containerPort: input.ports.readiness },
+            ],
+          }),
           restartPolicy: "Always",
-          // No hot restart: it needs shared memory across container restarts, and the root filesystem is read-only.
-          args: ["-c", "/etc/envoy/bootstrap.json", "--log-level", "info", "--disable-hot-restart"],
-          ports: [
-            { name: "mesh", containerPort: input.ports.ingress, protocol: "TCP" },
-            { name: "ready", containerPort: input.ports.readiness, protocol: "TCP" },
-          ],
-          // Ten minutes for SPIRE to register the workload before the kubelet restarts Envoy and waits again.
-          startupProbe: { ...readiness, periodSeconds: 2, failureThreshold: 300 },
-          readinessProbe: { ...readiness, periodSeconds: 5, failureThreshold: 3 },
-          lifecycle: { preStop: { sleep: { seconds: ENVOY_DRAIN_SECONDS } } },
-          resources: {
-            requests: { cpu: "50m", memory: "64Mi" },
-            limits: { cpu: "500m", memory: "256Mi" },
-          },
-          securityContext: {
-            ...restrictedContainerSecurity,
-            runAsNonRoot: true,
-            runAsUser: ENVOY_UID,
-            runAsGroup: ENVOY_UID,
-          },
-          volumeMounts: [
-            { name: "envoy-bootstrap", mountPath: "/etc/envoy", readOnly: true },
-            { name: "spire-agent-socket", mountPath: socketDir, readOnly: true },
-          ],
         },
       ],
-      volumes: [
-        { name: "envoy-bootstrap", configMap: { name: configMapName } },
-        "csiDriver" in workloadApi
-          ? csiWorkloadApiVolume("spire-agent-socket", workloadApi.csiDriver)
-          : // The agent DaemonSet creates this directory; Directory (not OrCreate) makes a missing agent visible.
-            { name: "spire-agent-socket", hostPath: { path: socketDir, type: "Directory" } },
-      ],
-      annotations: { [`${CONFIG_HASH_ANNOTATION}-envoy`]: contentHash(text) },
+      volumes: envoyVolumes(configMap.metadata.name, input.sdsSocketPath, workloadApi),
+      annotations,
       hostAliases: input.egress.map((e) => ({ ip: e.listenAddress, hostnames: [e.hostname] })),
     },
   };

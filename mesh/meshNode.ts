@@ -117,73 +117,8 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
       e.virtualService,
       "must be one of backends",
     );
-    const port = e.port ?? 8080;
-    c.check(isPort(port), `${field}.port`, port, "must be an integer port in 1-65535");
-    c.check(
-      /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(e.hostname ?? ""),
-      `${field}.hostname`,
-      e.hostname,
-      "must be a DNS name",
-    );
-    c.check((e.routes ?? []).length > 0, `${field}.routes`, e.routes, "needs at least one route");
-    const routes = (e.routes ?? []).flatMap((r, j) => {
-      const target = c.attempt(`${field}.routes[${j}].target`, r.target?.name, () =>
-        virtualNodeSpec(r.target),
-      );
-      if (r.header !== undefined) {
-        c.check(
-          /^[a-z0-9_-]{1,50}$/.test(r.header),
-          `${field}.routes[${j}].header`,
-          r.header,
-          "must be a lowercase header name of 1-50 characters",
-        );
-        c.check(
-          typeof r.value === "string" && r.value.length > 0,
-          `${field}.routes[${j}].value`,
-          r.value,
-          "is required with header: the exact value to match",
-        );
-      } else {
-        c.check(
-          j === (e.routes ?? []).length - 1,
-          `${field}.routes[${j}].header`,
-          r.header,
-          "is required on every route but the last (a route without one takes all traffic)",
-        );
-      }
-      if (target) {
-        c.check(
-          target.identity !== undefined && spec.allowedServers.includes(target.identity),
-          `${field}.routes[${j}].target`,
-          target.identity,
-          "its identity must be one of allowedServers (mTLS to a backend checks its SAN)",
-        );
-      }
-      return target ? [{ name: r.name, header: r.header, value: r.value, target }] : [];
-    });
-    const protocols = [...new Set(routes.map((r) => r.target.protocol))];
-    c.check(
-      protocols.length <= 1,
-      `${field}.routes`,
-      protocols,
-      "must all target nodes of one protocol (the egress listener speaks one)",
-    );
-    if (protocols[0] === ListenerProtocol.Tcp) {
-      c.check(
-        routes.length === 1 && routes[0].header === undefined,
-        `${field}.routes`,
-        routes.map((r) => r.name),
-        "tcp carries no headers to route on: exactly one route, without a header",
-      );
-    }
     // A loopback address per virtual service, so its port never collides with the app's on 127.0.0.1.
-    egress.push({
-      virtualService: e.virtualService,
-      hostname: e.hostname,
-      port,
-      listenAddress: `127.0.0.${i + 2}`,
-      routes,
-    });
+    egress.push({ ...resolveEgress(c, field, e, spec.allowedServers), listenAddress: `127.0.0.${i + 2}` });
   }
   for (const backend of spec.backends) {
     c.check(
@@ -203,4 +138,74 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
       workloadApi,
     ),
   };
+}
+
+/**
+ * One backend's virtual service, checked: its host and port, and its routes with their targets' specs. Each
+ * target's identity must be one of `allowedServers`, whose SAN check the caller's client TLS applies.
+ */
+export function resolveEgress(
+  c: Checker,
+  field: string,
+  e: EgressServiceArgs,
+  allowedServers: readonly string[],
+): Omit<EgressService, "listenAddress"> {
+  const port = e.port ?? 8080;
+  c.check(isPort(port), `${field}.port`, port, "must be an integer port in 1-65535");
+  c.check(
+    /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(e.hostname ?? ""),
+    `${field}.hostname`,
+    e.hostname,
+    "must be a DNS name",
+  );
+  c.check((e.routes ?? []).length > 0, `${field}.routes`, e.routes, "needs at least one route");
+  const routes = (e.routes ?? []).flatMap((r, j) => {
+    const target = c.attempt(`${field}.routes[${j}].target`, r.target?.name, () => virtualNodeSpec(r.target));
+    if (r.header !== undefined) {
+      c.check(
+        /^[a-z0-9_-]{1,50}$/.test(r.header),
+        `${field}.routes[${j}].header`,
+        r.header,
+        "must be a lowercase header name of 1-50 characters",
+      );
+      c.check(
+        typeof r.value === "string" && r.value.length > 0,
+        `${field}.routes[${j}].value`,
+        r.value,
+        "is required with header: the exact value to match",
+      );
+    } else {
+      c.check(
+        j === (e.routes ?? []).length - 1,
+        `${field}.routes[${j}].header`,
+        r.header,
+        "is required on every route but the last (a route without one takes all traffic)",
+      );
+    }
+    if (target) {
+      c.check(
+        target.identity !== undefined && allowedServers.includes(target.identity),
+        `${field}.routes[${j}].target`,
+        target.identity,
+        "its identity must be one of allowedServers (mTLS to a backend checks its SAN)",
+      );
+    }
+    return target ? [{ name: r.name, header: r.header, value: r.value, target }] : [];
+  });
+  const protocols = [...new Set(routes.map((r) => r.target.protocol))];
+  c.check(
+    protocols.length <= 1,
+    `${field}.routes`,
+    protocols,
+    "must all target nodes of one protocol (the egress listener speaks one)",
+  );
+  if (protocols[0] === ListenerProtocol.Tcp) {
+    c.check(
+      routes.length === 1 && routes[0].header === undefined,
+      `${field}.routes`,
+      routes.map((r) => r.name),
+      "tcp carries no headers to route on: exactly one route, without a header",
+    );
+  }
+  return { virtualService: e.virtualService, hostname: e.hostname, port, routes };
 }
