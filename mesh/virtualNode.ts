@@ -225,7 +225,7 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
 }
 
 /** The App Mesh TLS validation block: the trust bundle over SDS plus an exact SAN list. */
-const validation = (trustDomainSecret: string, sans: readonly string[]) => ({
+export const validation = (trustDomainSecret: string, sans: readonly string[]) => ({
   trust: { sds: { secretName: trustDomainSecret } },
   ...(sans.length > 0 ? { subjectAlternativeNames: { match: { exact: [...sans] } } } : {}),
 });
