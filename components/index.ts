@@ -2,6 +2,7 @@
 
 export * from "./colorApp";
 export * from "./meshWorkload";
+export * from "./mtlsVirtualGateway";
 export * from "./mtlsVirtualNode";
 export * from "./spireEntry";
 export * from "./spireEntrySet";

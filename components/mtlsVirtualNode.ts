@@ -81,23 +81,24 @@ export function unregisteredWarnings(
   callers: readonly string[],
   servers: readonly string[],
   registered: readonly string[],
+  kind = "virtual node",
 ): string[] {
   const known = new Set(registered);
   const warnings: string[] = [];
   if (identity && !known.has(identity)) {
     warnings.push(
-      `virtual node ${node}: its identity ${identity} has no SPIRE entry in this stack, so its sidecar gets no ` +
+      `${kind} ${node}: its identity ${identity} has no SPIRE entry in this stack, so its Envoy gets no ` +
         `certificate; mTLS to or from ${node} will fail until it is registered`,
     );
   }
   for (const id of servers.filter((x) => !known.has(x))) {
     warnings.push(
-      `virtual node ${node}: backend identity ${id} has no SPIRE entry in this stack; mTLS from ${node} to it will fail until it is registered`,
+      `${kind} ${node}: backend identity ${id} has no SPIRE entry in this stack; mTLS from ${node} to it will fail until it is registered`,
     );
   }
   for (const id of callers.filter((x) => !known.has(x))) {
     warnings.push(
-      `virtual node ${node}: caller identity ${id} has no SPIRE entry in this stack; mTLS from it to ${node} will fail until it is registered`,
+      `${kind} ${node}: caller identity ${id} has no SPIRE entry in this stack; mTLS from it to ${node} will fail until it is registered`,
     );
   }
   return warnings;
