@@ -69,6 +69,15 @@ const checks = verificationCommands({
   adminPort: envoyPorts.admin,
   curlImage: "public.ecr.aws/k8m1l3p1/alpine/curler:latest",
   dataPlane: demo.dataPlane,
+  ...(demo.gateway
+    ? {
+        gateway: {
+          workload: demo.gateway,
+          host: `${demo.gateway.service}.${demo.namespace}.svc.cluster.local:${demo.gateway.listener.port}`,
+          prefix: demo.gateway.prefix,
+        },
+      }
+    : {}),
 });
 
 export const kubeconfig = cluster.eksCluster ? pulumi.secret(cluster.eksCluster.kubeconfigJson) : undefined;
@@ -94,4 +103,8 @@ export const verify = {
   handshakes: checks.handshakes,
   curl: checks.curl,
   registerGreen: checks.registerGreen,
+  // With config gateway=true: requests through the ingress gateway, and its mTLS handshakes to the colours.
+  ...(checks.gatewayCurl
+    ? { gatewayCurl: checks.gatewayCurl, gatewayHandshakes: checks.gatewayHandshakes }
+    : {}),
 };

@@ -10,7 +10,8 @@ import {
 import { colorAppMesh, colorAppNamespace, colorAppObjects } from "../mesh/colorAppObjects";
 import type { EntrySetMember } from "../spire/entrySet";
 import { kubernetesObject } from "./kubernetesObject";
-import { MeshWorkload } from "./meshWorkload";
+import { MeshWorkload, type RoutedBackend } from "./meshWorkload";
+import { MtlsVirtualGateway } from "./mtlsVirtualGateway";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface ColorAppArgs extends Omit<ColorAppSpecArgs, "trustDomain" | "registeredIdentities"> {
@@ -34,7 +35,8 @@ export interface ColorAppArgs extends Omit<ColorAppSpecArgs, "trustDomain" | "re
 /**
  * The walkthrough's demo on the mesh, built from MeshWorkloads: `front` calls virtual service `color`, routed by
  * header `color_header` to blue, green and red, each STRICT and admitting only front (its callers come from the
- * graph). Names, namespace, mesh and colours are arguments with the walkthrough's values as defaults.
+ * graph). Names, namespace, mesh and colours are arguments with the walkthrough's values as defaults. With
+ * `gateway`, an MtlsVirtualGateway routes `/color` to the same virtual service, and the colours admit it too.
  */
 export class ColorApp extends pulumi.ComponentResource {
   public readonly namespace: pulumi.Output<string>;
@@ -47,7 +49,10 @@ export class ColorApp extends pulumi.ComponentResource {
   public readonly colorHost: pulumi.Output<string>;
   /** Host and port of front, for the curler. */
   public readonly frontHost: pulumi.Output<string>;
+  /** Host and port of the gateway, when there is one. */
+  public readonly gatewayHost: pulumi.Output<string | undefined>;
   public readonly workloads: Readonly<Record<string, MeshWorkload>>;
+  public readonly gateway?: MtlsVirtualGateway;
   /** The entries of the registered workloads, for a SpireEntrySet (with `register: false`). */
   public readonly entries: readonly EntrySetMember[];
 
@@ -61,6 +66,7 @@ export class ColorApp extends pulumi.ComponentResource {
     const unregistered = args.unregistered ?? [];
     const spec = colorAppSpec({ ...args, trustDomain: settings.trustDomain });
     const registered = workloads(spec).filter((w) => !unregistered.includes(w.entryName));
+    const gatewayRegistered = spec.gateway !== undefined && !unregistered.includes(spec.gateway.entryName);
     super("spire-mesh:index:ColorApp", name, {}, opts);
 
     const make = (
@@ -90,7 +96,11 @@ export class ColorApp extends pulumi.ComponentResource {
             }),
           }
         : undefined;
-    const knownIds = [...registered.map((w) => w.identity), ...(args.registeredIdentities ?? [])];
+    const knownIds = [
+      ...registered.map((w) => w.identity),
+      ...(gatewayRegistered && spec.gateway ? [spec.gateway.identity] : []),
+      ...(args.registeredIdentities ?? []),
+    ];
     const workload = (
       w: (typeof registered)[number],
       more: Partial<ConstructorParameters<typeof MeshWorkload>[1]>,
@@ -126,22 +136,20 @@ export class ColorApp extends pulumi.ComponentResource {
       );
     // The colours first: front's backends must exist, and each admits exactly the callers the graph gives it.
     const colors = spec.colorWorkloads.map((w) => workload(w, { callers: colorCallers(spec, w.name) }));
-    const front = workload(spec.front, {
-      backends: [
-        {
-          virtualService: spec.virtualService,
-          hostname: hostOf(spec, spec.virtualService),
-          port: spec.port,
-          // The router's routes, in the same priority order.
-          routes: colors.map((target, i) => ({
-            name: routeName(spec, spec.colorWorkloads[i].name),
-            header: spec.routeHeader,
-            value: spec.colorWorkloads[i].name,
-            target,
-          })),
-        },
-      ],
-    });
+    const colorService: RoutedBackend = {
+      virtualService: spec.virtualService,
+      hostname: hostOf(spec, spec.virtualService),
+      port: spec.port,
+      // The router's routes, in the same priority order.
+      routes: colors.map((target, i) => ({
+        name: routeName(spec, spec.colorWorkloads[i].name),
+        header: spec.routeHeader,
+        value: spec.colorWorkloads[i].name,
+        target,
+      })),
+    };
+    const front = workload(spec.front, { backends: [colorService] });
+    let virtualService: pulumi.Resource | undefined;
     if (mesh && objects.virtualRouter && objects.virtualService) {
       // Routes name virtual nodes, so the router comes after them.
       const router = make("virtual-router", objects.virtualRouter, [
@@ -149,21 +157,62 @@ export class ColorApp extends pulumi.ComponentResource {
         mesh,
         ...colors.map((c) => c.virtualNode),
       ]);
-      make("virtual-service", objects.virtualService, [router]);
+      virtualService = make("virtual-service", objects.virtualService, [router]);
+    }
+    const g = spec.gateway;
+    if (g) {
+      this.gateway = new MtlsVirtualGateway(
+        `${name}-gateway`,
+        {
+          name: g.name,
+          namespace: spec.namespace,
+          installation: args.installation,
+          identity: g.identity,
+          serviceAccount: g.serviceAccount,
+          podLabels: g.podLabels,
+          listener: g.listener,
+          // The colour virtual service, not front: each colour is then reached over mTLS with an exact SAN
+          // check from the gateway, while front keeps the walkthrough's plaintext curler.
+          backends: [colorService],
+          routes: [{ prefix: g.prefix, virtualService: spec.virtualService }],
+          replicas: g.replicas,
+          serviceType: g.serviceType,
+          dataPlane: spec.dataPlane,
+          meshName: spec.meshName,
+          ...(spec.envoyImage ? { envoyImage: spec.envoyImage } : {}),
+          entryName: g.entryName,
+          register: args.register !== false && gatewayRegistered,
+          registeredIdentities: knownIds,
+          x509SvidTtl: args.x509SvidTtl,
+          environment: args.environment,
+          deleteWithoutServer: args.deleteWithoutServer,
+        },
+        // On appmesh its GatewayRoute names the virtual service, which must exist first.
+        {
+          parent: this,
+          dependsOn: [namespace, ...(mesh ? [mesh] : []), ...(virtualService ? [virtualService] : [])],
+        },
+      );
     }
 
     this.workloads = Object.fromEntries([front, ...colors].map((m, i) => [workloads(spec)[i].name, m]));
-    this.entries = [front, ...colors]
-      .filter((_, i) => !unregistered.includes(workloads(spec)[i].entryName))
-      .map((m) => m.entry);
+    this.entries = [
+      ...[front, ...colors]
+        .filter((_, i) => !unregistered.includes(workloads(spec)[i].entryName))
+        .map((m) => m.entry),
+      ...(this.gateway && gatewayRegistered ? [this.gateway.entry] : []),
+    ];
     this.namespace = pulumi.output(spec.namespace);
     this.meshName = pulumi.output(spec.meshName);
-    this.identities = pulumi.output(Object.fromEntries(workloads(spec).map((w) => [w.name, w.identity])));
+    this.identities = pulumi.output(
+      Object.fromEntries([...workloads(spec), ...(g ? [g] : [])].map((w) => [w.name, w.identity])),
+    );
     this.podLabels = pulumi.output(
       Object.fromEntries(workloads(spec).map((w) => [w.name, { ...w.podLabels }])),
     );
     this.colorHost = pulumi.output(`${hostOf(spec, spec.virtualService)}:${spec.port}`);
     this.frontHost = pulumi.output(`${hostOf(spec, spec.front.service)}:${spec.port}`);
+    this.gatewayHost = pulumi.output(g ? `${hostOf(spec, g.service)}:${g.listener.port}` : undefined);
     this.registerOutputs({
       namespace: this.namespace,
       meshName: this.meshName,
@@ -171,6 +220,7 @@ export class ColorApp extends pulumi.ComponentResource {
       podLabels: this.podLabels,
       colorHost: this.colorHost,
       frontHost: this.frontHost,
+      gatewayHost: this.gatewayHost,
     });
   }
 }

@@ -5,9 +5,21 @@
 
 import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { isImageRef } from "../spire/settings";
-import { parseTrustDomain } from "../spire/spiffeId";
+import { checkWorkloadId, parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
+import { ServiceType } from "./gateway";
+import { checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
 import { callerIdentities, type MeshGraph } from "./serviceGraph";
+
+/** ColorApp's ingress gateway, when it has one. */
+export interface ColorAppGatewayArgs {
+  /** Default: port 8088, plaintext (an edge, like front: its clients are outside the mesh). */
+  readonly listener?: GatewayListenerArgs;
+  /** Default ClusterIP. */
+  readonly serviceType?: ServiceType;
+  /** Default 1. */
+  readonly replicas?: number;
+}
 
 export interface ColorAppArgs {
   /** Namespace of the apps. Default "howto-k8s-mtls-sds-based". */
@@ -35,6 +47,11 @@ export interface ColorAppArgs {
   readonly dataPlane?: DataPlane;
   /** envoy: sidecar image. */
   readonly envoyImage?: string;
+  /**
+   * An ingress gateway routing `/color` to the virtual service `color` over mTLS (true for the defaults).
+   * Default none, as in the walkthrough.
+   */
+  readonly gateway?: boolean | ColorAppGatewayArgs;
 }
 
 export interface Workload {
@@ -48,6 +65,15 @@ export interface Workload {
   readonly serviceAccount: string;
   /** Its Kubernetes Service. */
   readonly service: string;
+}
+
+/** The gateway as the graph and the stack see it: a workload of the demo with its listener and route. */
+export interface GatewayWorkload extends Workload {
+  readonly listener: GatewayListenerArgs & { readonly port: number };
+  /** Its one route: this prefix to the virtual service `color`. */
+  readonly prefix: string;
+  readonly serviceType: ServiceType;
+  readonly replicas: number;
 }
 
 export interface ColorAppSpec {
@@ -66,6 +92,7 @@ export interface ColorAppSpec {
   readonly port: number;
   readonly dataPlane: DataPlane;
   readonly envoyImage?: string;
+  readonly gateway?: GatewayWorkload;
 }
 
 const VIRTUAL_SERVICE = "color";
@@ -111,6 +138,14 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     }
     c.check(new Set(colors).size === colors.length, "colors", colors, "must not repeat a colour");
     c.check(!colors.includes("front"), "colors", colors, 'must not contain "front" (the front app\'s name)');
+    if (args.gateway) {
+      c.check(
+        !colors.includes("gateway"),
+        "colors",
+        colors,
+        'must not contain "gateway" (the gateway\'s name)',
+      );
+    }
   }
   const routeHeader = args.routeHeader ?? "color_header";
   c.check(
@@ -139,6 +174,15 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
       "only applies to the envoy data plane",
     );
   }
+  const gatewayArgs = args.gateway === true ? {} : args.gateway || undefined;
+  const listener = gatewayArgs
+    ? checkGatewayListener(
+        c,
+        gatewayArgs.listener ?? {},
+        (field, id) => c.attempt(field, id, () => checkWorkloadId(id, trustDomain)),
+        "gateway.",
+      )
+    : undefined;
   c.done();
 
   const td = `spiffe://${trustDomain}`;
@@ -172,15 +216,38 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     port: PORT,
     dataPlane,
     envoyImage: args.envoyImage,
+    ...(gatewayArgs && listener
+      ? {
+          gateway: {
+            name: "gateway",
+            entryName: "gateway",
+            identity: `${td}/gateway`,
+            podLabels: { app: "gateway" },
+            serviceAccount: "gateway",
+            service: "gateway",
+            listener: { ...gatewayArgs.listener, port: listener.port },
+            prefix: `/${VIRTUAL_SERVICE}`,
+            serviceType: gatewayArgs.serviceType ?? ServiceType.ClusterIP,
+            replicas: gatewayArgs.replicas ?? 1,
+          },
+        }
+      : {}),
   };
 }
 
 export const workloads = (s: ColorAppSpec): Workload[] => [s.front, ...s.colorWorkloads];
 
+/**
+ * Who calls what: front and the gateway (when there is one) call the virtual service `color`, whose router
+ * sends to the colours. The colours' callers are read from here, so the gateway's route is what admits it.
+ */
 export function colorAppGraph(s: ColorAppSpec): MeshGraph {
   return {
     nodes: [
       { name: s.front.name, identity: s.front.identity, backends: [s.virtualService] },
+      ...(s.gateway
+        ? [{ name: s.gateway.name, identity: s.gateway.identity, backends: [s.virtualService] }]
+        : []),
       ...s.colorWorkloads.map((w) => ({ name: w.name, identity: w.identity, backends: [] })),
     ],
     routes: { [s.virtualService]: s.colorWorkloads.map((w) => w.name) },

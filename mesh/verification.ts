@@ -18,6 +18,8 @@ export interface VerificationInput {
   /** Image of the throwaway curl pod (the walkthrough's curler). */
   readonly curlImage: string;
   readonly dataPlane: DataPlane;
+  /** The ingress gateway, when the stack has one: its workload, `host:port` and route prefix. */
+  readonly gateway?: { readonly workload: Workload; readonly host: string; readonly prefix: string };
 }
 
 export interface VerificationCommands {
@@ -28,6 +30,9 @@ export interface VerificationCommands {
   readonly handshakes: Record<string, string>;
   readonly curl: Record<string, string>;
   readonly registerGreen: string;
+  /** Through the gateway, per colour header; and its handshake counters (upstream mTLS to the colours). */
+  readonly gatewayCurl?: Record<string, string>;
+  readonly gatewayHandshakes?: string;
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -44,6 +49,10 @@ export function verificationCommands(v: VerificationInput): VerificationCommands
   const podLabel = (w: Workload) =>
     w === v.front ? `app=${w.podLabels.app}` : `version=${w.podLabels.version}`;
   const colorNames = v.colors.map((c) => c.name).join("|");
+  const curl = (w: Workload, pod: string, url: string) =>
+    `kubectl run ${pod} -n default --rm -i --restart=Never --image=${v.curlImage} -- ` +
+    `curl -s -H ${q(`${v.routeHeader}: ${w.podLabels.version}`)} ${url}`;
+  const g = v.gateway;
   return {
     podNames: Object.fromEntries(
       all.map((w) => [
@@ -56,12 +65,16 @@ export function verificationCommands(v: VerificationInput): VerificationCommands
     clusterHealth: `${admin(v.front, "/clusters")} | grep -E ${q(`((${colorNames}).*health_flags)`)}`,
     handshakes: Object.fromEntries(all.map((w) => [w.name, `${admin(w, "/stats")} | grep ssl.handshake`])),
     curl: Object.fromEntries(
-      v.colors.map((w) => [
-        w.name,
-        `kubectl run curler-${w.name} -n default --rm -i --restart=Never --image=${v.curlImage} -- ` +
-          `curl -s -H ${q(`${v.routeHeader}: ${w.podLabels.version}`)} http://${v.frontHost}/`,
-      ]),
+      v.colors.map((w) => [w.name, curl(w, `curler-${w.name}`, `http://${v.frontHost}/`)]),
     ),
     registerGreen: "pulumi config set registerGreen true && pulumi up",
+    ...(g
+      ? {
+          gatewayCurl: Object.fromEntries(
+            v.colors.map((w) => [w.name, curl(w, `curler-gateway-${w.name}`, `http://${g.host}${g.prefix}`)]),
+          ),
+          gatewayHandshakes: `${admin(g.workload, "/stats")} | grep ssl.handshake`,
+        }
+      : {}),
   };
 }

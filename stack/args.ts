@@ -54,6 +54,7 @@ export function colorAppArgs(
     dataPlane: envoy ? DataPlane.Envoy : DataPlane.AppMesh,
     // The image key always has its default, so it is passed only where it means something.
     ...(envoy ? { envoyImage: config.envoyImage } : {}),
+    ...(config.gateway ? { gateway: true } : {}),
   };
 }
 

@@ -43,6 +43,7 @@ export interface StackConfig {
   readonly appNamespace: string;
   readonly meshName: string;
   readonly registerGreen: boolean;
+  readonly gateway: boolean;
   readonly entryRegistration: "perEntry" | "batch";
 }
 

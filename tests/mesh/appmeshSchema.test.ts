@@ -3,6 +3,9 @@
  * of mistake it exists to catch is rejected with the path of the offending field.
  */
 import assert from "node:assert/strict";
+import { DataPlane } from "../../mesh/envoySidecar";
+import type { GatewayListenerArgs } from "../../mesh/gatewayListener";
+import { gatewayPlan } from "../../mesh/gatewayObjects";
 import { appMeshVirtualNode, TlsMode, virtualNodeSpec } from "../../mesh/virtualNode";
 import type { K8sObject } from "../../spire/k8s";
 import { isAppMeshObject, validateAppMeshObjects } from "../support/appmeshSchema";
@@ -10,9 +13,12 @@ import { appMesh, findObject, type KubeObject, kubernetesObjects, renderStack } 
 
 const NS = "howto-k8s-mtls-sds-based";
 
+/** The dev stack on appmesh with its ingress gateway. */
+const withGateway = { ...appMesh, gateway: "true" };
+
 /** A mutable copy of one rendered object, so a test can break it without touching the cached render. */
 async function copyOf(kind: string, name: string): Promise<KubeObject> {
-  const r = await renderStack("dev", appMesh);
+  const r = await renderStack("dev", withGateway);
   return structuredClone(findObject(r, kind, name, kind === "Mesh" ? undefined : NS));
 }
 
@@ -56,6 +62,17 @@ describe("App Mesh v1beta2 schema", () => {
         assert.equal(objects.length, 7);
         validateAppMeshObjects(objects);
       }
+    });
+
+    it("gateway=true adds exactly a VirtualGateway and its GatewayRoute, both valid", async () => {
+      const objects = kubernetesObjects(await renderStack("dev", withGateway)).filter(isAppMeshObject);
+      const without = kubernetesObjects(await renderStack("dev", appMesh)).filter(isAppMeshObject);
+      const label = (o: KubeObject) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+      assert.deepEqual(
+        objects.map(label).filter((l) => !without.map(label).includes(l)),
+        [`VirtualGateway ${NS}/gateway`, `GatewayRoute ${NS}/gateway-color`],
+      );
+      validateAppMeshObjects(objects);
     });
 
     it("ignores objects outside appmesh.k8s.aws, even broken ones", async () => {
@@ -190,14 +207,49 @@ describe("App Mesh v1beta2 schema", () => {
     it("a wrong apiVersion and a kind we have no schema for", async () => {
       const mesh = await copyOf("Mesh", "howto-k8s-mtls-sds-based");
       mesh.apiVersion = "appmesh.k8s.aws/v1beta1";
-      const gatewayRoute = {
+      const backendGroup = {
         apiVersion: "appmesh.k8s.aws/v1beta2",
-        kind: "GatewayRoute",
+        kind: "BackendGroup",
         metadata: { name: "g" },
       };
-      assert.deepEqual(problemsOf([mesh, gatewayRoute]), [
+      assert.deepEqual(problemsOf([mesh, backendGroup]), [
         'Mesh/howto-k8s-mtls-sds-based: /apiVersion must be equal to constant ("appmesh.k8s.aws/v1beta2")',
-        "GatewayRoute/g: /kind must be equal to one of the allowed values (Mesh, VirtualNode, VirtualRouter, VirtualService)",
+        "BackendGroup/g: /kind must be equal to one of the allowed values (Mesh, VirtualNode, VirtualRouter, VirtualService, VirtualGateway, GatewayRoute)",
+      ]);
+    });
+
+    it("a VirtualGateway listener on tcp (its CRD takes grpc, http, http2) and a tls mode it lacks", async () => {
+      const gateway = await copyOf("VirtualGateway", "gateway");
+      gateway.spec.listeners[0].portMapping.protocol = "tcp";
+      gateway.spec.listeners[0].tls = { mode: "MUTUAL", certificate: { sds: { secretName: "x" } } };
+      assert.deepEqual(problemsOf([gateway]), [
+        "VirtualGateway/gateway: /spec/listeners/0/portMapping/protocol must be equal to one of the allowed values (grpc, http, http2)",
+        "VirtualGateway/gateway: /spec/listeners/0/tls/mode must be equal to one of the allowed values (DISABLED, PERMISSIVE, STRICT)",
+      ]);
+    });
+
+    it("the walkthrough's `mode: STRICT` slip on a VirtualGateway's client policy, and that policy without validation", async () => {
+      const gateway = await copyOf("VirtualGateway", "gateway");
+      const tls = gateway.spec.backendDefaults.clientPolicy.tls;
+      tls.mode = "STRICT";
+      delete tls.validation;
+      assert.deepEqual(problemsOf([gateway]), [
+        "VirtualGateway/gateway: /spec/backendDefaults/clientPolicy/tls must have required property 'validation'",
+        "VirtualGateway/gateway: /spec/backendDefaults/clientPolicy/tls/mode is not a field of the v1beta2 schema (must NOT have additional properties)",
+      ]);
+    });
+
+    it("a GatewayRoute with priority 1001, a header name over 50 characters, no target and a made-up field", async () => {
+      const route = await copyOf("GatewayRoute", "gateway-color");
+      route.spec.priority = 1001;
+      route.spec.httpRoute.match.headers = [{ name: "h".repeat(51), match: { exact: "blue" } }];
+      delete route.spec.httpRoute.action.target;
+      route.spec.httpRoute.match.virtualGateway = "gateway";
+      assert.deepEqual(problemsOf([route]), [
+        "GatewayRoute/gateway-color: /spec/httpRoute/action must have required property 'target'",
+        "GatewayRoute/gateway-color: /spec/httpRoute/match/virtualGateway is not a field of the v1beta2 schema (must NOT have additional properties)",
+        "GatewayRoute/gateway-color: /spec/httpRoute/match/headers/0/name must NOT have more than 50 characters",
+        "GatewayRoute/gateway-color: /spec/priority must be <= 1000",
       ]);
     });
   });
@@ -226,6 +278,49 @@ describe("App Mesh v1beta2 schema", () => {
       ];
       for (const extra of cases) {
         validateAppMeshObjects([appMeshVirtualNode(virtualNodeSpec({ ...base, ...extra }))]);
+      }
+    });
+  });
+
+  describe("gateways the builder accepts render valid objects", () => {
+    const target = {
+      name: "blue",
+      namespace: NS,
+      podSelector: { app: "color", version: "blue" },
+      trustDomain: "howto-k8s-mtls-sds-based.aws",
+      identity: "spiffe://howto-k8s-mtls-sds-based.aws/colorblue",
+    };
+    const gateway = (listener: GatewayListenerArgs, header?: { name: string; value: string }) =>
+      gatewayPlan({
+        name: "edge",
+        namespace: NS,
+        trustDomain: "howto-k8s-mtls-sds-based.aws",
+        identity: "spiffe://howto-k8s-mtls-sds-based.aws/edge",
+        listener,
+        backends: [
+          {
+            virtualService: "color-blue",
+            hostname: `color-blue.${NS}.svc`,
+            routes: [{ name: "all", target }],
+          },
+        ],
+        routes: [{ prefix: "/blue", virtualService: "color-blue", ...(header ? { header } : {}) }],
+        dataPlane: DataPlane.AppMesh,
+      }).objects;
+
+    it("STRICT for mesh callers or with an edge certificate, PERMISSIVE, plaintext; a route with a header", () => {
+      const cases: [GatewayListenerArgs, { name: string; value: string }?][] = [
+        [{ tlsMode: TlsMode.Strict, callers: ["spiffe://howto-k8s-mtls-sds-based.aws/front"] }],
+        [
+          { tlsMode: TlsMode.Strict, edgeTlsSecret: "edge-tls" },
+          { name: "x-canary", value: "1" },
+        ],
+        [{ tlsMode: TlsMode.Permissive, port: 443 }],
+        [{}],
+      ];
+      for (const [listener, header] of cases) {
+        const o = gateway(listener, header);
+        validateAppMeshObjects([o.virtualGateway as K8sObject, ...o.gatewayRoutes]);
       }
     });
   });
