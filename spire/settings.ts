@@ -12,6 +12,13 @@ import {
   isQuantity,
   parseDuration,
 } from "../core/validation";
+import {
+  type ProductionArgs,
+  type ProductionSettings,
+  productionDefaults,
+  productionKeys,
+  productionSettings,
+} from "./production";
 import { parseTrustDomain, trustDomainId } from "./spiffeId";
 
 export const SPIRE_VERSION = "1.13.3";
@@ -45,7 +52,7 @@ export interface ResourceSettings {
   readonly memory: string;
 }
 
-export interface SpireInstallationArgs {
+export interface SpireInstallationArgs extends ProductionArgs {
   /** SPIFFE trust domain, e.g. "howto-k8s-mtls-sds-based.aws". Lowercase letters, digits, ".", "-", "_". */
   readonly trustDomain: string;
   /** Name agents attest with (k8s_psat `cluster`); it appears in node selectors. Default "k8s-cluster". */
@@ -110,7 +117,7 @@ export interface SpireInstallationArgs {
 export type WorkloadApi = "csi" | "hostPath";
 
 /** Everything the builders need, defaults applied and checked. */
-export interface SpireSettings {
+export interface SpireSettings extends ProductionSettings {
   readonly mode: "install" | "existing";
   readonly trustDomain: string;
   readonly trustDomainId: string;
@@ -176,6 +183,7 @@ const installOnly = [
   "csiDriverImage",
   "csiRegistrarImage",
   "protectData",
+  ...productionKeys,
 ] as const;
 
 const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
@@ -386,6 +394,19 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   }
   const protectData = input.protectData ?? base.protectData;
   c.check(typeof protectData === "boolean", "protectData", protectData, "must be a boolean");
+  const production = productionSettings(
+    c,
+    input,
+    {
+      server: { serverPort, "the health port": base.serverHealthPort },
+      agent: { agentHealthPort },
+    },
+    {
+      storageSize: input.storageSize,
+      storageClassName: input.storageClassName,
+      protectData: input.protectData,
+    },
+  );
   const skipKubeletVerification = input.skipKubeletVerification ?? true;
   c.check(
     typeof skipKubeletVerification === "boolean",
@@ -396,6 +417,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   c.done();
   return {
     ...base,
+    ...production,
     namespace,
     serverImage,
     agentImage,
@@ -465,6 +487,7 @@ function defaults(trustDomain: string, clusterName: string): SpireSettings {
     protectData: true,
     clusterRoles: clusterRoleNames("spire"),
     csiDriverName: "spire.csi.spiffe.io",
+    ...productionDefaults,
   };
 }
 
