@@ -23,7 +23,7 @@ const IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn";
 
 /**
  * SPIRE 1.13 on Kubernetes: server StatefulSet (sqlite and disk keys on a volume, or several replicas on a shared
- * PostgreSQL with their CA keys in memory, optionally under an upstream CA), agent DaemonSet with
+ * PostgreSQL, each with its CA key on a volume of its own, optionally under an upstream CA), agent DaemonSet with
  * k8s_psat node attestation and the k8s workload attestor, least-privilege RBAC, and the bundle ConfigMap kept
  * filled by the k8sbundle notifier. With `existing`, installs nothing and describes a running SPIRE instead.
  *

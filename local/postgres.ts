@@ -24,8 +24,11 @@ export interface Postgres {
   sql(statement: string): string;
   /** Creates another empty database on the same server; its connection string. */
   createDatabase(name: string): string;
-  /** Stops the server (fast shutdown: sessions are cut) and starts it again on the same data; the downtime in ms. */
-  restart(): Promise<number>;
+  /**
+   * Stops the server (fast shutdown: sessions are cut), keeps it down `downMs`, running `whileDown` then, and
+   * starts it again on the same data; the downtime in ms.
+   */
+  restart(downMs?: number, whileDown?: () => void): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -152,9 +155,11 @@ export async function startPostgres(): Promise<Postgres> {
     },
     pid: () => pid,
     sql: (statement) => psql(statement),
-    restart: async () => {
+    restart: async (downMs = 0, whileDown) => {
       const began = Date.now();
       await stopByPid();
+      whileDown?.();
+      await delay(Math.max(0, downMs - (Date.now() - began)));
       start();
       return Date.now() - began;
     },

@@ -139,19 +139,21 @@ const telemetry = (host: string, port: number): HclBlock =>
   );
 
 /**
- * sqlite keeps the datastore and the CA keys on the server's volume. With postgres the entries live in the shared
- * database and each server keeps its own CA key in memory: servers are then interchangeable and free to move
- * between nodes and zones, and no private key is written anywhere; a restarted server mints a new CA (under the
- * upstream root when there is one) and publishes it to the shared bundle.
+ * sqlite keeps the datastore and the CA key on the server's volume. With postgres the entries live in the shared
+ * database and each server keeps its own CA key on a volume of its own (one per replica): a restarted server then
+ * signs under the root agents already trust. Keys in memory were tried and rejected: without an upstream CA a
+ * restarted server mints a new root, and an agent that reaches only it cannot verify it (measured in
+ * tests/local/ha.test.ts); after a restart of every server no agent could.
  */
 function datastorePlugins(s: SpireSettings, dataDir: string): HclBlock[] {
+  const keys = plugin("KeyManager", "disk", [["keys_path", `${dataDir}/keys.json`]]);
   if (s.datastore.type === "postgres") {
     return [
       plugin("DataStore", "sql", [
         ["database_type", "postgres"],
         ["connection_string", `\${${DATASTORE_ENV}}`],
       ]),
-      plugin("KeyManager", "memory"),
+      keys,
     ];
   }
   return [
@@ -159,7 +161,7 @@ function datastorePlugins(s: SpireSettings, dataDir: string): HclBlock[] {
       ["database_type", "sqlite3"],
       ["connection_string", `${dataDir}/datastore.sqlite3`],
     ]),
-    plugin("KeyManager", "disk", [["keys_path", `${dataDir}/keys.json`]]),
+    keys,
   ];
 }
 

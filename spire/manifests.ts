@@ -29,7 +29,7 @@ import type { SpireSettings } from "./settings";
 
 export interface SpireManifests {
   readonly namespace: K8sObject;
-  /** The sqlite datastore's and CA keys' claim; none with postgres (entries in the database, keys in memory). */
+  /** The sqlite datastore's and CA key's claim; none with postgres (a key claim per replica from the StatefulSet). */
   readonly serverData?: K8sObject;
   /** postgres: the Secret that carries the connection string (filled by the component). */
   readonly datastoreSecret?: K8sObject;
@@ -269,10 +269,10 @@ export function spireManifests(s: SpireSettings): SpireManifests {
             ],
             volumes: [
               { name: "spire-config", configMap: { name: serverConfigMap } },
-              // postgres: data_dir is required but holds nothing that must survive the pod.
-              sqlite
-                ? { name: "spire-data", persistentVolumeClaim: { claimName: `${s.serverName}-data` } }
-                : { name: "spire-data", emptyDir: {} },
+              // postgres: spire-data is each replica's claim from volumeClaimTemplates.
+              ...(sqlite
+                ? [{ name: "spire-data", persistentVolumeClaim: { claimName: `${s.serverName}-data` } }]
+                : []),
               { name: "spire-server-socket", emptyDir: {} },
               ...server.volumes,
             ],

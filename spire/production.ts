@@ -222,7 +222,7 @@ function telemetry(
   return ports;
 }
 
-/** Checks the production arguments; `volumeArgs` are the data-volume arguments given, which postgres refuses. */
+/** Checks the production arguments; `volumeArgs` are the data-volume arguments given (postgres refuses protectData). */
 export function productionSettings(
   c: Checker,
   args: ProductionArgs,
@@ -246,15 +246,12 @@ export function productionSettings(
       "more than 1 requires datastore postgres: sqlite is one server's file on one volume",
     );
   }
-  if (store.type === "postgres") {
-    for (const [field, value] of Object.entries(volumeArgs)) {
-      if (value === undefined) continue;
-      c.fail(
-        field,
-        value,
-        "conflicts with datastore postgres: the servers keep no data volume (entries live in the database, CA keys in memory)",
-      );
-    }
+  if (store.type === "postgres" && volumeArgs.protectData !== undefined) {
+    c.fail(
+      "protectData",
+      volumeArgs.protectData,
+      "conflicts with datastore postgres: the entries live in the database (protect that), and each replica's key volume outlives the StatefulSet anyway",
+    );
   }
   const spreadAcross = args.spreadAcross ?? productionDefaults.spreadAcross;
   c.check(

@@ -91,6 +91,18 @@ export function serverPodAdditions(s: SpireSettings) {
           // duplicate-key error (SPIRE takes no lock). OrderedReady starts each replica only once the previous one
           // is Ready, i.e. has migrated: the first start is serialised.
           podManagementPolicy: "OrderedReady",
+          // Each replica's own CA key, kept across restarts and reschedules: the claims outlive the StatefulSet
+          // (retained on delete and scale-down) and a replica finds its own again by name.
+          volumeClaimTemplates: [
+            {
+              metadata: { name: "spire-data", labels },
+              spec: {
+                accessModes: ["ReadWriteOnce"],
+                ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}),
+                resources: { requests: { storage: s.storageSize } },
+              },
+            },
+          ],
         }
       : {},
   };

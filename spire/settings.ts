@@ -73,7 +73,7 @@ export interface SpireInstallationArgs extends ProductionArgs {
   readonly caKeyType?: string;
   /** SPIRE log level. Default "INFO". */
   readonly logLevel?: string;
-  /** Size of the server's data volume (sqlite datastore and CA keys). Default "1Gi". */
+  /** Size of the server's data volume (sqlite datastore and CA keys; with postgres each replica's key volume). Default "1Gi". */
   readonly storageSize?: string;
   /** Storage class of that volume. Default: the cluster's default class. */
   readonly storageClassName?: string;
@@ -401,11 +401,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
       server: { serverPort, "the health port": base.serverHealthPort },
       agent: { agentHealthPort },
     },
-    {
-      storageSize: input.storageSize,
-      storageClassName: input.storageClassName,
-      protectData: input.protectData,
-    },
+    { protectData: input.protectData },
   );
   const skipKubeletVerification = input.skipKubeletVerification ?? true;
   c.check(
