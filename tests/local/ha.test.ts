@@ -373,4 +373,49 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
       assert.deepEqual([...bundles], [root.fingerprint256], "the bundle is always exactly the upstream root");
     });
   });
+
+  describe("telemetry: the metrics the README's table names, scraped from a real server and agent", () => {
+    it("exposes SVIDs signed, the entry cache, agent syncs and datastore latency under those exact names", async () => {
+      const connectionString = pg.createDatabase("spire_metrics");
+      const spire = await startSpire({
+        connectionString,
+        agentAlias: ALIAS,
+        settings: { datastore: { type: "postgres", connectionString }, telemetry: {} },
+      });
+      try {
+        createEntry(spire, 0, "/metrics", spire.workloadSelector);
+        await fetchId(spire.agents[0], `${TD}/metrics`);
+        const scrape = async (port?: number) =>
+          new Set(
+            (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+              .split("\n")
+              .filter((l) => !l.startsWith("#") && l.trim() !== "")
+              .map((l) => l.replace(/[{ ].*/, "")),
+          );
+        const server = await scrape(spire.servers[0].telemetryPort);
+        const agent = await scrape(spire.agents[0].telemetryPort);
+        for (const name of [
+          "spire_server_server_ca_sign_x509_svid",
+          "spire_server_entry_cache_reload",
+          "spire_server_entry_cache_reload_elapsed_time",
+          "spire_server_datastore_registration_entry_list_elapsed_time",
+          "spire_server_datastore_registration_entry_list_elapsed_time_count",
+          "spire_server_rpc_entry_v1_entry_sync_authorized_entries",
+          "spire_server_manager_x509_ca_rotate_ttl",
+        ]) {
+          assert.ok(server.has(name), `server metric ${name}`);
+        }
+        for (const name of [
+          "spire_agent_manager_sync_fetch_entries_updates",
+          "spire_agent_sync_entries_total",
+          "spire_agent_lru_cache_record_map_size",
+          "spire_agent_rpc_workload_api_fetch_x509svid",
+        ]) {
+          assert.ok(agent.has(name), `agent metric ${name}`);
+        }
+      } finally {
+        await spire.stop();
+      }
+    });
+  });
 });
