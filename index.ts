@@ -11,12 +11,32 @@ import { appMeshController } from "./stack/appmeshController";
 import { colorAppArgs, spireArgs } from "./stack/args";
 import { stackCluster } from "./stack/cluster";
 import { readStackConfig } from "./stack/config";
+import { spireDatabase } from "./stack/database";
+import { acmPcaPolicy, irsaRole } from "./stack/irsa";
 
 const config = readStackConfig();
 const cluster = stackCluster(config);
 const providers = { kubernetes: cluster.provider };
 
-const spire = new SpireInstallation("spire", spireArgs(config), {
+// Created before SPIRE: the database it keeps entries in, and the IAM role its servers sign through ACM PCA with.
+const database =
+  config.spireDatastore === "rds" && cluster.eksCluster
+    ? spireDatabase(config, cluster.eksCluster)
+    : undefined;
+const pcaRoleArn =
+  config.spireUpstreamAuthority === "awsPca" && cluster.oidc
+    ? irsaRole(
+        "spire-server-pca",
+        cluster.oidc,
+        config.spireNamespace,
+        "spire-server",
+        {},
+        {
+          acmPca: acmPcaPolicy(config.spireAwsPcaArn),
+        },
+      )
+    : undefined;
+const spire = new SpireInstallation("spire", spireArgs(config, { database, pcaRoleArn }), {
   providers,
   dependsOn: cluster.storageClass ? [cluster.storageClass] : [],
 });

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { csiDriverManifests } from "../spire/csiDriver";
 import { spireManifests } from "../spire/manifests";
 import { type NodeAlias, nodeAlias } from "../spire/registrations";
+import { DATASTORE_SECRET_KEY } from "../spire/serverProduction";
 import {
   type SpireInstallationArgs,
   type SpireSettings,
@@ -10,10 +11,19 @@ import {
 } from "../spire/settings";
 import { kubernetesObject } from "./kubernetesObject";
 
+export type {
+  DatastoreArgs,
+  TelemetryArgs,
+  UpstreamAuthorityArgs,
+} from "../spire/production";
 export type { ExistingSpireArgs, ResourceSettings, SpireInstallationArgs } from "../spire/settings";
 
+/** The annotation EKS reads to hand a pod the ServiceAccount's IAM role (IRSA). */
+const IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn";
+
 /**
- * SPIRE 1.13 on Kubernetes: server StatefulSet (sqlite and disk keys on a volume), agent DaemonSet with
+ * SPIRE 1.13 on Kubernetes: server StatefulSet (sqlite and disk keys on a volume, or several replicas on a shared
+ * PostgreSQL, each with its CA key on a volume of its own, optionally under an upstream CA), agent DaemonSet with
  * k8s_psat node attestation and the k8s workload attestor, least-privilege RBAC, and the bundle ConfigMap kept
  * filled by the k8sbundle notifier. With `existing`, installs nothing and describes a running SPIRE instead.
  *
@@ -43,8 +53,10 @@ export class SpireInstallation extends pulumi.ComponentResource {
   /** The agents' alias SPIFFE ID, as an output. */
   public readonly agentSpiffeId: pulumi.Output<string>;
   /**
-   * Changes whenever the server's datastore may be new (its StatefulSet or data volume was replaced): entries
-   * tie their update to it, so the next `up` re-asserts them on a server that lost them. Undefined for `existing`.
+   * Changes whenever the server's datastore may be new: with sqlite, when its StatefulSet or data volume was
+   * replaced; with postgres, when `datastore.databaseId` changes (the database is the datastore: servers come and
+   * go without losing entries). Entries tie their update to it, so the next `up` re-asserts them on a datastore
+   * that lost them. Undefined for `existing`.
    */
   public readonly serverGeneration?: pulumi.Output<string>;
 
@@ -95,7 +107,22 @@ export class SpireInstallation extends pulumi.ComponentResource {
     const inNamespace = (suffix: string, object: typeof m.namespace, more: pulumi.Resource[] = []) =>
       make(suffix, object, [namespace, ...more]);
 
-    const serverAccount = inNamespace("server-account", m.serverServiceAccount);
+    const roleArn =
+      settings.upstreamAuthority.type === "awsPca"
+        ? settings.upstreamAuthority.serviceAccountRoleArn
+        : undefined;
+    const serverAccount = inNamespace(
+      "server-account",
+      roleArn === undefined
+        ? m.serverServiceAccount
+        : {
+            ...m.serverServiceAccount,
+            metadata: {
+              ...m.serverServiceAccount.metadata,
+              annotations: { [IRSA_ROLE_ANNOTATION]: roleArn as unknown as string },
+            },
+          },
+    );
     const agentAccount = inNamespace("agent-account", m.agentServiceAccount);
     const bundle = inNamespace("bundle", m.bundleConfigMap);
     const bundleRole = inNamespace("server-bundle-role", m.serverBundleRole);
@@ -116,12 +143,27 @@ export class SpireInstallation extends pulumi.ComponentResource {
     const service = inNamespace("server-service", m.serverService);
     inNamespace("server-network-policy", m.serverNetworkPolicy);
     // The CA keys and the datastore: protected by default, so neither destroy nor a replacement removes them.
-    const serverData = make("server-data", m.serverData, [namespace], { protect: settings.protectData });
+    const serverData =
+      m.serverData && make("server-data", m.serverData, [namespace], { protect: settings.protectData });
+    // The connection string only ever travels as a secret: into the Secret's data, never into a ConfigMap.
+    const datastore =
+      m.datastoreSecret && settings.datastore.type === "postgres"
+        ? inNamespace("server-datastore", {
+            ...m.datastoreSecret,
+            stringData: {
+              [DATASTORE_SECRET_KEY]: pulumi.secret(
+                settings.datastore.connectionString as pulumi.Input<string>,
+              ) as unknown as string,
+            },
+          })
+        : undefined;
+    if (m.serverDisruptionBudget) inNamespace("server-disruption-budget", m.serverDisruptionBudget);
     // The server must be able to publish the bundle and review agent tokens before it starts.
     const server = inNamespace("server", m.serverStatefulSet, [
       serverAccount,
       serverConfig,
-      serverData,
+      ...(serverData ? [serverData] : []),
+      ...(datastore ? [datastore] : []),
       bundle,
       bundleRoleBinding,
       serverClusterRoleBinding,
@@ -145,6 +187,11 @@ export class SpireInstallation extends pulumi.ComponentResource {
     }
     const uid = (r: pulumi.CustomResource) =>
       (r as unknown as { metadata: pulumi.Output<{ uid: string }> }).metadata.uid;
-    return pulumi.all([uid(server), uid(serverData)]).apply(([s, d]) => `${s}/${d}`);
+    if (settings.datastore.type === "postgres") {
+      return pulumi
+        .output(settings.datastore.databaseId as pulumi.Input<string> | undefined)
+        .apply((id) => `postgres/${id ?? "unidentified"}`);
+    }
+    return pulumi.all([uid(server), uid(serverData as pulumi.CustomResource)]).apply(([s, d]) => `${s}/${d}`);
   }
 }

@@ -2,6 +2,8 @@
  * A real SPIRE 1.13.3 server and agent on loopback, for tests. The configuration comes from the same builders
  * we deploy (spire/config.ts); only the platform is local: join_token node attestation, the unix workload
  * attestor, a disk key manager for the agent (a restarted agent keeps its SVID), temp-dir paths, free ports.
+ * With `servers` > 1 (HA on a shared PostgreSQL) the servers sit behind a loopback stand-in for their Service,
+ * and more agents can be pinned to one server each.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -10,9 +12,16 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { type AgentPlatform, renderAgentConf, renderServerConf, type ServerPlatform } from "../spire/config";
+import {
+  type AgentPlatform,
+  DATASTORE_ENV,
+  renderAgentConf,
+  renderServerConf,
+  type ServerPlatform,
+} from "../spire/config";
 import { block, plugin } from "../spire/hcl";
 import { type SpireInstallationArgs, type SpireSettings, spireSettings } from "../spire/settings";
+import { type LoopbackService, startLoopbackService } from "./loopbackService";
 import { track } from "./processes";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
@@ -30,6 +39,48 @@ export interface StartOptions {
   readonly settings?: Partial<SpireInstallationArgs>;
   /** uid in `workloadSelector`; default this process's uid (the uid `spire-agent api fetch` runs as). */
   readonly workloadUid?: number;
+  /** How many servers; more than one needs `settings.datastore` postgres. Default 1. */
+  readonly servers?: number;
+  /** The PostgreSQL connection string, handed to every server in its environment (the config reads it). */
+  readonly connectionString?: string;
+  /** Directory with the disk upstream authority's tls.crt and tls.key (settings.upstreamAuthority disk). */
+  readonly upstreamCaDir?: string;
+}
+
+/** One spire-server process of the harness. */
+export interface HarnessServer {
+  readonly index: number;
+  readonly socket: string;
+  readonly port: number;
+  readonly healthPort: number;
+  /** Its Prometheus port, when settings.telemetry is on. */
+  readonly telemetryPort?: number;
+  readonly logFile: string;
+  readonly running: boolean;
+  cli(args: readonly string[]): CliResult;
+  entries(): ShownEntry[];
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** One spire-agent process of the harness. */
+export interface HarnessAgent {
+  readonly socket: string;
+  readonly id: string;
+  readonly healthPort: number;
+  readonly telemetryPort?: number;
+  readonly logFile: string;
+  fetchX509(timeoutMs?: number): Promise<X509Fetch>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the SVID its disk key manager kept. */
+  restart(): Promise<void>;
+}
+
+export interface AgentOptions {
+  /** Talk to this server directly instead of through the Service stand-in. */
+  readonly server?: number;
+  /** SPIFFE ID alias its join token grants (as StartOptions.agentAlias). */
+  readonly alias?: string;
 }
 
 export interface CliResult {
@@ -75,6 +126,12 @@ export interface SpireHarness {
   restartServer(): Promise<void>;
   restartAgent(): Promise<void>;
   stop(): Promise<void>;
+  readonly servers: readonly HarnessServer[];
+  readonly agents: readonly HarnessAgent[];
+  /** servers > 1: the loopback stand-in for the server Service that the first agent talks to. */
+  readonly service?: LoopbackService;
+  /** Starts one more agent (another node), attested with a join token of its own. */
+  addAgent(options?: AgentOptions): Promise<HarnessAgent>;
 }
 
 export function spireBinary(name: "spire-server" | "spire-agent", binDir = SPIRE_BIN_DIR): string {
@@ -123,11 +180,16 @@ class Daemon {
     readonly logFile: string,
   ) {}
 
-  start(args: readonly string[]): void {
+  start(args: readonly string[], env?: Readonly<Record<string, string>>): void {
     // Logs go straight to a file: no pipe can fill up and stall SPIRE, and the file survives for error messages.
     const log = fs.openSync(this.logFile, "a");
     try {
-      this.child = track(spawn(this.bin, args, { stdio: ["ignore", log, log] }));
+      this.child = track(
+        spawn(this.bin, args, {
+          stdio: ["ignore", log, log],
+          env: env ? { ...process.env, ...env } : undefined,
+        }),
+      );
     } finally {
       fs.closeSync(log);
     }
@@ -215,115 +277,185 @@ export async function startSpire(options: StartOptions = {}): Promise<SpireHarne
   const serverBin = spireBinary("spire-server");
   const agentBin = spireBinary("spire-agent");
   const settings = spireSettings({ trustDomain: HARNESS_TRUST_DOMAIN, ...options.settings });
-  // A short directory: both sockets live under it and must fit in sun_path.
+  const serverCount = options.servers ?? 1;
+  const postgres = settings.datastore.type === "postgres";
+  if (postgres !== (options.connectionString !== undefined))
+    throw new Error("startSpire: a postgres datastore and a connectionString go together");
+  if (serverCount > 1 && !postgres) throw new Error("startSpire: several servers need a postgres datastore");
+  // A short directory: every socket lives under it and must fit in sun_path.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spm-"));
-  const serverSocket = path.join(dir, "s", "api.sock");
-  const agentSocket = path.join(dir, "a", "api.sock");
-  if (agentSocket.length > MAX_SOCKET_PATH) {
+  const socketIn = (name: string) => path.join(dir, name, "api.sock");
+  if (socketIn("a9").length > MAX_SOCKET_PATH) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`temp dir ${dir} is too long for a Unix socket path; set TMPDIR to a shorter directory`);
   }
-  const [serverPort, serverHealthPort, agentHealthPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
-
-  const serverPlatform: ServerPlatform = {
-    bindAddress: "127.0.0.1",
-    bindPort: serverPort,
-    dataDir: path.join(dir, "server-data"),
-    socketPath: serverSocket,
-    healthBindAddress: "127.0.0.1",
-    healthPort: serverHealthPort,
-    nodeAttestors: [plugin("NodeAttestor", "join_token")],
-    notifiers: [],
-    // Several agents attesting from 127.0.0.1 in quick succession would otherwise be throttled (1/s per IP).
-    extraServer: [block("ratelimit", [], [["attestation", false]])],
-  };
-  const agentData = path.join(dir, "agent-data");
+  // Server 0 and agent 0 keep the names the single-server harness always had.
+  const suffix = (i: number) => (i === 0 ? "" : `-${i}`);
+  const serverEnv = postgres ? { [DATASTORE_ENV]: options.connectionString as string } : undefined;
+  const servers: (HarnessServer & { daemon: Daemon; conf: string })[] = [];
+  for (let i = 0; i < serverCount; i++) {
+    const [port, healthPort] = [await freePort(), await freePort()];
+    const telemetryPort = settings.telemetry ? await freePort() : undefined;
+    const socket = socketIn(i === 0 ? "s" : `s${i}`);
+    const platform: ServerPlatform = {
+      bindAddress: "127.0.0.1",
+      bindPort: port,
+      dataDir: path.join(dir, `server-data${suffix(i)}`),
+      socketPath: socket,
+      healthBindAddress: "127.0.0.1",
+      healthPort,
+      nodeAttestors: [plugin("NodeAttestor", "join_token")],
+      notifiers: [],
+      // Several agents attesting from 127.0.0.1 in quick succession would otherwise be throttled (1/s per IP).
+      extraServer: [block("ratelimit", [], [["attestation", false]])],
+      upstreamCaDir: options.upstreamCaDir ?? path.join(dir, "upstream"),
+      telemetryHost: "127.0.0.1",
+      telemetryPort,
+    };
+    const conf = path.join(dir, `server${suffix(i)}.conf`);
+    fs.writeFileSync(conf, renderServerConf(settings, platform));
+    const daemon = new Daemon(
+      `spire-server${suffix(i)}`,
+      serverBin,
+      path.join(dir, `server${suffix(i)}.log`),
+    );
+    const cli = (args: readonly string[]) => run(serverBin, withSocket(args, socket));
+    const server = {
+      index: i,
+      socket,
+      port,
+      healthPort,
+      telemetryPort,
+      logFile: daemon.logFile,
+      daemon,
+      conf,
+      get running() {
+        return daemon.running;
+      },
+      cli,
+      entries: () =>
+        (JSON.parse(mustSucceed(cli, ["entry", "show", "-output", "json"])) as { entries: ShownEntry[] })
+          .entries,
+      kill: (signal: NodeJS.Signals = "SIGKILL") => daemon.kill(signal),
+      start: async () => {
+        // -expandEnv, as the pods run it: the connection string comes from the environment, not the file.
+        daemon.start(["run", "-config", conf, ...(postgres ? ["-expandEnv"] : [])], serverEnv);
+        await waitHealthy(daemon, () => cli(["healthcheck"]));
+      },
+    };
+    servers.push(server);
+  }
+  const service = serverCount > 1 ? await startLoopbackService(servers.map((x) => x.port)) : undefined;
+  const agents: (HarnessAgent & { daemon: Daemon })[] = [];
   const bundleFile = path.join(dir, "bundle.pem");
-  const agentPlatform: AgentPlatform = {
-    serverAddress: "127.0.0.1",
-    serverPort,
-    dataDir: agentData,
-    socketPath: agentSocket,
-    trustBundlePath: bundleFile,
-    healthBindAddress: "127.0.0.1",
-    healthPort: agentHealthPort,
-    nodeAttestor: plugin("NodeAttestor", "join_token"),
-    keyManager: plugin("KeyManager", "disk", [["directory", agentData]]),
-    workloadAttestors: [plugin("WorkloadAttestor", "unix")],
-  };
-  const serverConf = path.join(dir, "server.conf");
-  const agentConf = path.join(dir, "agent.conf");
-  fs.writeFileSync(serverConf, renderServerConf(settings, serverPlatform));
-  fs.writeFileSync(agentConf, renderAgentConf(settings, agentPlatform));
+  const primary = servers[0];
 
-  const server = new Daemon("spire-server", serverBin, path.join(dir, "server.log"));
-  const agent = new Daemon("spire-agent", agentBin, path.join(dir, "agent.log"));
-  const cli = (args: readonly string[]) => run(serverBin, withSocket(args, serverSocket));
-  const mustSucceed = (args: readonly string[]): string => {
-    const r = cli(args);
-    if (r.status !== 0)
-      throw new Error(`spire-server ${args.join(" ")} exited ${r.status}: ${r.stderr.trim()}`);
-    return r.stdout;
-  };
-
-  const startServer = async () => {
-    server.start(["run", "-config", serverConf]);
-    await waitHealthy(server, () => cli(["healthcheck"]));
-  };
-  const startAgent = async (joinToken?: string) => {
-    agent.start(["run", "-config", agentConf, ...(joinToken ? ["-joinToken", joinToken] : [])]);
-    await waitHealthy(agent, () => run(agentBin, ["healthcheck", "-socketPath", agentSocket]));
-  };
-  const stop = async () => {
-    await Promise.all([agent.kill(), server.kill()]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-
-  try {
-    await startServer();
-    fs.writeFileSync(bundleFile, mustSucceed(["bundle", "show"]));
+  const addAgent = async (agentOptions: AgentOptions = {}) => {
+    const i = agents.length;
+    const socket = socketIn(i === 0 ? "a" : `a${i}`);
+    const dataDir = path.join(dir, `agent-data${suffix(i)}`);
+    const healthPort = await freePort();
+    const telemetryPort = settings.telemetry ? await freePort() : undefined;
+    const target = agentOptions.server === undefined ? undefined : servers[agentOptions.server];
+    const platform: AgentPlatform = {
+      serverAddress: "127.0.0.1",
+      serverPort: target?.port ?? service?.port ?? primary.port,
+      dataDir,
+      socketPath: socket,
+      trustBundlePath: bundleFile,
+      healthBindAddress: "127.0.0.1",
+      healthPort,
+      nodeAttestor: plugin("NodeAttestor", "join_token"),
+      keyManager: plugin("KeyManager", "disk", [["directory", dataDir]]),
+      workloadAttestors: [plugin("WorkloadAttestor", "unix")],
+      telemetryHost: "127.0.0.1",
+      telemetryPort,
+    };
+    const conf = path.join(dir, `agent${suffix(i)}.conf`);
+    fs.writeFileSync(conf, renderAgentConf(settings, platform));
+    const daemon = new Daemon(`spire-agent${suffix(i)}`, agentBin, path.join(dir, `agent${suffix(i)}.log`));
     const tokenArgs = [
       "token",
       "generate",
       "-output",
       "json",
-      ...(options.agentAlias ? ["-spiffeID", options.agentAlias] : []),
+      ...(agentOptions.alias ? ["-spiffeID", agentOptions.alias] : []),
     ];
-    const token = (JSON.parse(mustSucceed(tokenArgs)) as { value: string }).value;
-    await startAgent(token);
+    const token = (JSON.parse(mustSucceed((target ?? primary).cli, tokenArgs)) as { value: string }).value;
+    const start = async (joinToken?: string) => {
+      daemon.start(["run", "-config", conf, ...(joinToken ? ["-joinToken", joinToken] : [])]);
+      await waitHealthy(daemon, () => run(agentBin, ["healthcheck", "-socketPath", socket]));
+    };
+    await start(token);
+    const agent = {
+      socket,
+      id: `spiffe://${settings.trustDomain}/spire/agent/join_token/${token}`,
+      healthPort,
+      telemetryPort,
+      logFile: daemon.logFile,
+      daemon,
+      fetchX509: (timeoutMs?: number) => fetchX509(socket, timeoutMs),
+      kill: (signal: NodeJS.Signals = "SIGKILL") => daemon.kill(signal),
+      // The token was single-use; the agent comes back on the SVID its disk key manager kept.
+      restart: async () => {
+        await daemon.kill("SIGTERM");
+        await start();
+      },
+    };
+    agents.push(agent);
+    return agent;
+  };
+
+  const stop = async () => {
+    await Promise.all(agents.map((a) => a.daemon.kill()));
+    await Promise.all(servers.map((x) => x.daemon.kill()));
+    await service?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    // One at a time, as the StatefulSet's OrderedReady starts them: on an empty database, servers started
+    // together race SPIRE's schema migration.
+    for (const server of servers) await server.start();
+    // After every server is up, from the last one: without an upstream CA each server appends its own root to the
+    // shared bundle as it starts (the earlier ones serve a cached copy for a few seconds), and agents trust all.
+    fs.writeFileSync(bundleFile, mustSucceed(servers[servers.length - 1].cli, ["bundle", "show"]));
+    const agent = await addAgent({ alias: options.agentAlias });
     const uid = options.workloadUid ?? process.getuid?.() ?? 0;
     return {
       settings,
       trustDomain: settings.trustDomain,
       dataDir: dir,
-      serverSocket,
-      agentSocket,
+      serverSocket: primary.socket,
+      agentSocket: agent.socket,
       serverBin,
       agentBin,
-      agentId: `spiffe://${settings.trustDomain}/spire/agent/join_token/${token}`,
+      agentId: agent.id,
       workloadSelector: `unix:uid:${uid}`,
-      server: cli,
-      entries: () =>
-        (JSON.parse(mustSucceed(["entry", "show", "-output", "json"])) as { entries: ShownEntry[] }).entries,
-      fetchX509: (timeoutMs?: number) => fetchX509(agentSocket, timeoutMs),
-      killServer: () => server.kill("SIGKILL"),
+      server: primary.cli,
+      entries: primary.entries,
+      fetchX509: (timeoutMs?: number) => fetchX509(agent.socket, timeoutMs),
+      killServer: () => primary.kill("SIGKILL"),
       restartServer: async () => {
-        await server.kill("SIGTERM");
-        await startServer();
+        await primary.kill("SIGTERM");
+        await primary.start();
       },
-      // The token was single-use; the agent comes back on the SVID its disk key manager kept.
-      restartAgent: async () => {
-        await agent.kill("SIGTERM");
-        await startAgent();
-      },
+      restartAgent: agent.restart,
       stop,
+      servers,
+      agents,
+      service,
+      addAgent,
     };
   } catch (e) {
     await stop();
     throw e;
   }
+}
+
+function mustSucceed(cli: (args: readonly string[]) => CliResult, args: readonly string[]): string {
+  const r = cli(args);
+  if (r.status !== 0)
+    throw new Error(`spire-server ${args.join(" ")} exited ${r.status}: ${r.stderr.trim()}`);
+  return r.stdout;
 }

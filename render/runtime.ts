@@ -6,6 +6,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
+import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { readStackConfig } from "./stackConfig";
 
 export interface RecordedResource {
@@ -30,6 +31,8 @@ export interface RenderOptions {
   readonly stack: string;
   /** `key=value` overrides, as `pulumi config set` would make them for this run only. */
   readonly overrides?: Readonly<Record<string, string>>;
+  /** `key=value` overrides set as secrets, as `pulumi config set --secret` would. */
+  readonly secrets?: Readonly<Record<string, string>>;
   /** Project directory holding Pulumi.yaml and the program. Default: this repository. */
   readonly projectDir?: string;
   /** Run as a preview (outputs the engine computes stay unknown). Default false. */
@@ -46,6 +49,15 @@ function cloudState(type: string, name: string, inputs: Record<string, unknown>)
     if (type === "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
       state.url = placeholder(`OIDC issuer of ${name}`);
   }
+  if (type === "aws:rds/instance:Instance") {
+    Object.assign(state, {
+      address: placeholder(`address of ${name}`),
+      port: inputs.port ?? 5432,
+      resourceId: placeholder(`resource ID of ${name}`),
+    });
+  }
+  if (type === "random:index/randomPassword:RandomPassword") state.result = placeholder(`password ${name}`);
+  if (type === "aws:ec2/securityGroup:SecurityGroup") state.id = placeholder(`ID of security group ${name}`);
   if (type === "eks:index:Cluster") {
     const kubeconfig = placeholder(`kubeconfig of EKS cluster ${name}`);
     Object.assign(state, {
@@ -54,8 +66,13 @@ function cloudState(type: string, name: string, inputs: Record<string, unknown>)
       oidcProviderArn: placeholder(`OIDC provider ARN of ${name}`),
       oidcProviderUrl: placeholder(`OIDC issuer URL of ${name}`),
       oidcIssuer: placeholder(`OIDC issuer of ${name}`),
-      eksCluster: { name: placeholder(`EKS cluster name of ${name}`) },
+      eksCluster: {
+        name: placeholder(`EKS cluster name of ${name}`),
+        vpcConfig: { vpcId: placeholder(`VPC of ${name}`) },
+      },
+      nodeSecurityGroupId: placeholder(`node security group of ${name}`),
       core: {
+        subnetIds: [placeholder(`subnet 1 of ${name}`), placeholder(`subnet 2 of ${name}`)],
         oidcProvider: {
           arn: placeholder(`OIDC provider ARN of ${name}`),
           url: placeholder(`OIDC URL of ${name}`),
@@ -64,6 +81,28 @@ function cloudState(type: string, name: string, inputs: Record<string, unknown>)
     });
   }
   return state;
+}
+
+/** The SDK's runtime state (its module ships without type declarations). */
+const stateStore = (): { supportsSecrets: boolean } => require("@pulumi/pulumi/runtime/state").getStore();
+
+/** The wire form of a secret value: a map carrying the secret signature. */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+export const REDACTED = "[secret]";
+
+/**
+ * Replaces every secret input with a marker: a render is written to files and printed, and a secret (a database
+ * password in a connection string) must no more appear there than in `pulumi preview` output.
+ */
+function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value !== null && typeof value === "object") {
+    const map = value as Record<string, unknown>;
+    if (map[SECRET_SIG_KEY] === SECRET_SIG) return REDACTED;
+    return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, redactSecrets(v)]));
+  }
+  return value;
 }
 
 /** SDK internals the recorder relies on; typed here because the SDK's declarations keep them private. */
@@ -93,7 +132,9 @@ class RecordingMonitor extends MockMonitor {
       if (res) {
         this.recorded[index] = {
           ...recorded,
-          inputs: pulumi.runtime.deserializeProperties(req.getObject()) as Record<string, unknown>,
+          inputs: pulumi.runtime.deserializeProperties(
+            Struct.fromJavaScript(redactSecrets(req.getObject().toJavaScript()) as Record<string, never>),
+          ) as Record<string, unknown>,
         };
       }
       callback(err, res);
@@ -145,6 +186,8 @@ export async function record<T>(
   // setMocks sets the runtime's feature flags; our monitor then replaces its plain one to record parents and edges.
   await pulumi.runtime.setMocks(monitor.mocks, scope.project, scope.stack, scope.preview ?? false);
   runtimeSettings.setMockOptions(monitor, scope.project, scope.stack, scope.preview ?? false);
+  // setMockOptions turns secret support off again; on, secret inputs travel marked and the recorder redacts them.
+  stateStore().supportsSecrets = true;
   const restoreWarn = captureWarnings(warnings);
   try {
     const value = await body();
@@ -163,6 +206,7 @@ export async function renderProgram(options: RenderOptions): Promise<RenderResul
     projectDir,
     options.stack,
     options.overrides ?? {},
+    options.secrets ?? {},
   );
   const recording = await record({ project, stack: options.stack, preview: options.preview }, async () => {
     pulumi.runtime.setAllConfig(config, secretKeys);

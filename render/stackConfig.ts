@@ -20,6 +20,7 @@ export function readStackConfig(
   projectDir: string,
   stack: string,
   overrides: Readonly<Record<string, string>>,
+  secretOverrides: Readonly<Record<string, string>> = {},
 ): StackConfig {
   const projectFile = path.join(projectDir, "Pulumi.yaml");
   const projectYaml = parse(fs.readFileSync(projectFile, "utf8")) as {
@@ -50,5 +51,9 @@ export function readStackConfig(
     }
   }
   for (const [key, value] of Object.entries(overrides)) config[qualify(key)] = value;
+  for (const [key, value] of Object.entries(secretOverrides)) {
+    config[qualify(key)] = value;
+    if (!secretKeys.includes(qualify(key))) secretKeys.push(qualify(key));
+  }
   return { project, main: projectYaml.main ?? "index.ts", config, secretKeys };
 }

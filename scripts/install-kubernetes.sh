@@ -18,12 +18,24 @@ for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build_go_tool "$repo_root/tools/kubernetes" "$bin_dir/$name" "k8s.io/kubernetes/cmd/$name" -ldflags "$kube_ldflags"
 done
 
-build_go_tool "$repo_root/tools/kwok" "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok -ldflags "-s -w"
+(cd "$repo_root/tools/kwok" && run_logged download-kwok go mod download sigs.k8s.io/kwok)
+kwok_source="$(cd "$repo_root/tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
+
+# kwok is built from a patched copy of its module (tools/kwok/stdin-eof.patch.js: exec stdin reaches EOF, as
+# with a real kubelet), through a go.mod copy that replaces the module with that copy.
+kwok_patched="$repo_root/.cache/kubernetes/kwok-src"
+kwok_modfile="$repo_root/.cache/kubernetes/kwok.mod"
+rm -rf "$kwok_patched"
+cp -r "$kwok_source" "$kwok_patched"
+chmod -R u+w "$kwok_patched"
+node "$repo_root/tools/kwok/stdin-eof.patch.js" "$kwok_patched"
+cp "$repo_root/tools/kwok/go.mod" "$kwok_modfile"
+cp "$repo_root/tools/kwok/go.sum" "${kwok_modfile%.mod}.sum"
+(cd "$repo_root/tools/kwok" && go mod edit -modfile="$kwok_modfile" -replace "sigs.k8s.io/kwok=$kwok_patched")
+build_go_tool "$repo_root/tools/kwok" "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok -modfile="$kwok_modfile" -ldflags "-s -w"
 
 # kwok needs its Stage objects (fake node and pod lifecycles, volume provisioning) in its config file; they
 # ship in the module's kustomize/stage folder. Keep a copy next to the binaries for local/cluster/.
-(cd "$repo_root/tools/kwok" && run_logged download-kwok go mod download sigs.k8s.io/kwok)
-kwok_source="$(cd "$repo_root/tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
 # ... and the Exec CRD, through which the loopback cluster points `kubectl exec` into each SPIRE server pod at its
 # own admin socket.
 mkdir -p "$repo_root/.cache/kubernetes/kwok-stage" "$repo_root/.cache/kubernetes/kwok-crd"

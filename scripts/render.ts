@@ -1,5 +1,5 @@
 /**
- * npm run render -- --stack <name> --out <dir> [--config key=value ...]
+ * npm run render -- --stack <name> --out <dir> [--config key=value ...] [--secret key=value ...]
  * Evaluates the stack program under Pulumi's mock runtime and writes what `pulumi up` would create.
  */
 import * as path from "node:path";
@@ -8,6 +8,7 @@ import { writeRender } from "../render/write";
 
 function parseArgs(argv: string[]) {
   const overrides: Record<string, string> = {};
+  const secrets: Record<string, string> = {};
   let stack: string | undefined;
   let out: string | undefined;
   let project: string | undefined;
@@ -19,17 +20,17 @@ function parseArgs(argv: string[]) {
     if (flag === "--stack") stack = value;
     else if (flag === "--out") out = value;
     else if (flag === "--project") project = value;
-    else if (flag === "--config") {
+    else if (flag === "--config" || flag === "--secret") {
       const eq = value.indexOf("=");
-      if (eq <= 0) throw new Error(`--config expects key=value, got ${JSON.stringify(value)}`);
-      overrides[value.slice(0, eq)] = value.slice(eq + 1);
+      if (eq <= 0) throw new Error(`${flag} expects key=value, got ${JSON.stringify(value)}`);
+      (flag === "--secret" ? secrets : overrides)[value.slice(0, eq)] = value.slice(eq + 1);
     } else throw new Error(`unknown flag ${flag}`);
   }
   if (!stack || !out)
     throw new Error(
-      "usage: npm run render -- --stack <name> --out <dir> [--config key=value]... [--project <dir>]",
+      "usage: npm run render -- --stack <name> --out <dir> [--config key=value]... [--secret key=value]... [--project <dir>]",
     );
-  return { stack, out, overrides, project };
+  return { stack, out, overrides, secrets, project };
 }
 
 async function main() {
@@ -37,6 +38,7 @@ async function main() {
   const result = await renderProgram({
     stack: args.stack,
     overrides: args.overrides,
+    secrets: args.secrets,
     projectDir: args.project ? path.resolve(args.project) : undefined,
   });
   writeRender(result, args.out);

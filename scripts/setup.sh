@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the local main job need from a clean clone, all built from source into
 # .cache/ and skipped when already built: npm packages (the root's and the policy pack's), SPIRE 1.13.3, the Go
-# validators, actionlint, the Pulumi engine (CLI, Node.js language host, Kubernetes provider) and a loopback
-# Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok). Idempotent: `npm test`, `npm run demo` and
+# validators, actionlint, the Pulumi engine (CLI, Node.js language host, Kubernetes provider), a loopback
+# Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok) and Debian's
+# PostgreSQL server (for the HA tests). Idempotent: `npm test`, `npm run demo` and
 # `npm run local:up` run it first, and a second run only checks stamps.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,3 +27,4 @@ bash scripts/build-validators.sh
 bash scripts/install-actionlint.sh
 bash scripts/install-pulumi.sh
 bash scripts/install-kubernetes.sh
+bash scripts/install-postgres.sh

@@ -18,6 +18,11 @@ export interface ServerPlatform {
   readonly notifiers: readonly HclBlock[];
   /** Extra `server` keys a platform needs (the harness turns the attestation rate limit off). */
   readonly extraServer?: HclBody;
+  /** Directory holding the disk upstream authority's tls.crt, tls.key (and bundle), when it is used. */
+  readonly upstreamCaDir: string;
+  /** Where the Prometheus listener binds, when telemetry is on; the port is the settings' unless overridden. */
+  readonly telemetryHost: string;
+  readonly telemetryPort?: number;
 }
 
 export interface AgentPlatform {
@@ -33,6 +38,8 @@ export interface AgentPlatform {
   readonly nodeAttestor: HclBlock;
   readonly keyManager: HclBlock;
   readonly workloadAttestors: readonly HclBlock[];
+  readonly telemetryHost: string;
+  readonly telemetryPort?: number;
 }
 
 /** In-pod locations shared by the config and the manifests that mount them. */
@@ -46,7 +53,17 @@ export const podPaths = {
   agentTokenFile: "spire-agent",
   /** The CLI's default admin socket; an emptyDir lives here because the root filesystem is read-only. */
   serverSocketDir: "/tmp/spire-server/private",
+  /** The disk upstream authority's Secret, mounted read-only. */
+  upstreamCaDir: "/run/spire/upstream",
 } as const;
+
+/**
+ * The environment variable that carries the PostgreSQL connection string into server.conf: the server runs with
+ * -expandEnv, which substitutes it into the file's text before parsing, so the secret never sits in a ConfigMap.
+ */
+export const DATASTORE_ENV = "SPIRE_DATASTORE_CONNECTION_STRING";
+/** Keys of the disk upstream authority's Secret (the kubernetes.io/tls layout). */
+export const upstreamCaKeys = { cert: "tls.crt", key: "tls.key" } as const;
 
 export function kubernetesServerPlatform(s: SpireSettings): ServerPlatform {
   return {
@@ -55,6 +72,9 @@ export function kubernetesServerPlatform(s: SpireSettings): ServerPlatform {
     dataDir: podPaths.serverDataDir,
     healthBindAddress: "0.0.0.0",
     healthPort: s.serverHealthPort,
+    upstreamCaDir: podPaths.upstreamCaDir,
+    // Scraped from other pods: the listener must not stay on SPIRE's default, localhost.
+    telemetryHost: "0.0.0.0",
     nodeAttestors: [
       plugin("NodeAttestor", "k8s_psat", [
         [
@@ -98,7 +118,73 @@ export function kubernetesAgentPlatform(s: SpireSettings): AgentPlatform {
     workloadAttestors: [
       plugin("WorkloadAttestor", "k8s", [["skip_kubelet_verification", s.skipKubeletVerification]]),
     ],
+    telemetryHost: "0.0.0.0",
   };
+}
+
+const telemetry = (host: string, port: number): HclBlock =>
+  block(
+    "telemetry",
+    [],
+    [
+      block(
+        "Prometheus",
+        [],
+        [
+          ["host", host],
+          ["port", port],
+        ],
+      ),
+    ],
+  );
+
+/**
+ * sqlite keeps the datastore and the CA key on the server's volume. With postgres the entries live in the shared
+ * database and each server keeps its own CA key on a volume of its own (one per replica): a restarted server then
+ * signs under the root agents already trust. Keys in memory were tried and rejected: without an upstream CA a
+ * restarted server mints a new root, and an agent that reaches only it cannot verify it (measured in
+ * tests/local/ha.test.ts); after a restart of every server no agent could.
+ */
+function datastorePlugins(s: SpireSettings, dataDir: string): HclBlock[] {
+  const keys = plugin("KeyManager", "disk", [["keys_path", `${dataDir}/keys.json`]]);
+  if (s.datastore.type === "postgres") {
+    return [
+      plugin("DataStore", "sql", [
+        ["database_type", "postgres"],
+        ["connection_string", `\${${DATASTORE_ENV}}`],
+      ]),
+      keys,
+    ];
+  }
+  return [
+    plugin("DataStore", "sql", [
+      ["database_type", "sqlite3"],
+      ["connection_string", `${dataDir}/datastore.sqlite3`],
+    ]),
+    keys,
+  ];
+}
+
+function upstreamAuthority(s: SpireSettings, p: ServerPlatform): HclBlock[] {
+  const u = s.upstreamAuthority;
+  if (u.type === "disk") {
+    return [
+      plugin("UpstreamAuthority", "disk", [
+        ["cert_file_path", `${p.upstreamCaDir}/${upstreamCaKeys.cert}`],
+        ["key_file_path", `${p.upstreamCaDir}/${upstreamCaKeys.key}`],
+        ...(u.bundleKey ? [["bundle_file_path", `${p.upstreamCaDir}/${u.bundleKey}`] as const] : []),
+      ]),
+    ];
+  }
+  if (u.type === "awsPca") {
+    return [
+      plugin("UpstreamAuthority", "aws_pca", [
+        ["region", u.region],
+        ["certificate_authority_arn", u.certificateAuthorityArn],
+      ]),
+    ];
+  }
+  return [];
 }
 
 const healthChecks = (bindAddress: string, port: number): HclBlock =>
@@ -144,17 +230,10 @@ export function serverConfig(s: SpireSettings, p: ServerPlatform): HclBody {
     block(
       "plugins",
       [],
-      [
-        plugin("DataStore", "sql", [
-          ["database_type", "sqlite3"],
-          ["connection_string", `${p.dataDir}/datastore.sqlite3`],
-        ]),
-        plugin("KeyManager", "disk", [["keys_path", `${p.dataDir}/keys.json`]]),
-        ...p.nodeAttestors,
-        ...p.notifiers,
-      ],
+      [...datastorePlugins(s, p.dataDir), ...upstreamAuthority(s, p), ...p.nodeAttestors, ...p.notifiers],
     ),
     healthChecks(p.healthBindAddress, p.healthPort),
+    ...(s.telemetry ? [telemetry(p.telemetryHost, p.telemetryPort ?? s.telemetry.serverPort)] : []),
   ];
 }
 
@@ -185,6 +264,7 @@ export function agentConfig(s: SpireSettings, p: AgentPlatform): HclBody {
     block("agent", [], agent),
     block("plugins", [], [p.nodeAttestor, p.keyManager, ...p.workloadAttestors]),
     healthChecks(p.healthBindAddress, p.healthPort),
+    ...(s.telemetry ? [telemetry(p.telemetryHost, p.telemetryPort ?? s.telemetry.agentPort)] : []),
   ];
 }
 

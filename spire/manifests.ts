@@ -18,11 +18,23 @@ import {
   type K8sObject,
   restrictedContainerSecurity,
 } from "./k8s";
+import {
+  datastoreSecret,
+  metricsPort,
+  scrapeAnnotations,
+  serverDisruptionBudget,
+  serverPodAdditions,
+} from "./serverProduction";
 import type { SpireSettings } from "./settings";
 
 export interface SpireManifests {
   readonly namespace: K8sObject;
-  readonly serverData: K8sObject;
+  /** The sqlite datastore's and CA key's claim; none with postgres (a key claim per replica from the StatefulSet). */
+  readonly serverData?: K8sObject;
+  /** postgres: the Secret that carries the connection string (filled by the component). */
+  readonly datastoreSecret?: K8sObject;
+  /** Several replicas: one voluntary eviction at a time. */
+  readonly serverDisruptionBudget?: K8sObject;
   readonly serverNetworkPolicy: K8sObject;
   readonly serverServiceAccount: K8sObject;
   readonly agentServiceAccount: K8sObject;
@@ -74,6 +86,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
   const serverConfigMap = contentName(s.serverName, serverConf);
   const agentConfigMap = contentName(s.agentName, agentConf);
   const saSubject = (name: string) => [{ kind: "ServiceAccount", name, namespace: ns }];
+  const server = serverPodAdditions(s);
+  const sqlite = s.datastore.type === "sqlite";
 
   return {
     namespace: {
@@ -92,16 +106,20 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     },
     // A claim of its own rather than a volumeClaimTemplate: replacing the StatefulSet (any change to its
     // immutable fields) never touches the CA keys and the datastore, and resizing is an in-place edit here.
-    serverData: {
-      apiVersion: "v1",
-      kind: "PersistentVolumeClaim",
-      metadata: { name: `${s.serverName}-data`, namespace: ns, labels: serverLabels },
-      spec: {
-        accessModes: ["ReadWriteOnce"],
-        ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}),
-        resources: { requests: { storage: s.storageSize } },
-      },
-    },
+    serverData: sqlite
+      ? {
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          metadata: { name: `${s.serverName}-data`, namespace: ns, labels: serverLabels },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}),
+            resources: { requests: { storage: s.storageSize } },
+          },
+        }
+      : undefined,
+    datastoreSecret: datastoreSecret(s),
+    serverDisruptionBudget: serverDisruptionBudget(s),
     // Agents run on the host network, which NetworkPolicy cannot select portably: the server admits its gRPC port
     // (agents, which then attest) and its health port (the kubelet's probes), nothing else.
     serverNetworkPolicy: {
@@ -116,6 +134,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
             ports: [
               { protocol: "TCP", port: s.serverPort },
               { protocol: "TCP", port: s.serverHealthPort },
+              ...(s.telemetry ? [{ protocol: "TCP", port: s.telemetry.serverPort }] : []),
             ],
           },
         ],
@@ -206,16 +225,18 @@ export function spireManifests(s: SpireSettings): SpireManifests {
       kind: "StatefulSet",
       metadata: { name: s.serverName, namespace: ns, labels: serverLabels },
       spec: {
-        replicas: 1,
+        replicas: s.replicas,
+        ...server.statefulSet,
         serviceName: s.serverName,
         selector: { matchLabels: serverLabels },
         template: {
           metadata: {
             labels: serverLabels,
-            annotations: { [CONFIG_HASH_ANNOTATION]: contentHash(serverConf) },
+            annotations: { [CONFIG_HASH_ANNOTATION]: contentHash(serverConf), ...server.annotations },
           },
           spec: {
             serviceAccountName: s.serverName,
+            ...server.spec,
             securityContext: {
               runAsNonRoot: true,
               runAsUser: 1000,
@@ -227,10 +248,12 @@ export function spireManifests(s: SpireSettings): SpireManifests {
               {
                 name: s.serverContainer,
                 image: s.serverImage,
-                args: ["-config", `${podPaths.configDir}/server.conf`],
+                args: ["-config", `${podPaths.configDir}/server.conf`, ...server.args],
+                ...(server.env.length > 0 ? { env: server.env } : {}),
                 ports: [
                   { name: "grpc", containerPort: s.serverPort, protocol: "TCP" },
                   { name: "health", containerPort: s.serverHealthPort, protocol: "TCP" },
+                  ...server.ports,
                 ],
                 livenessProbe: httpProbe("/live", "health", 15, 60),
                 readinessProbe: httpProbe("/ready", "health", 5, 10),
@@ -240,13 +263,18 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                   { name: "spire-config", mountPath: podPaths.configDir, readOnly: true },
                   { name: "spire-data", mountPath: podPaths.serverDataDir },
                   { name: "spire-server-socket", mountPath: podPaths.serverSocketDir },
+                  ...server.volumeMounts,
                 ],
               },
             ],
             volumes: [
               { name: "spire-config", configMap: { name: serverConfigMap } },
-              { name: "spire-data", persistentVolumeClaim: { claimName: `${s.serverName}-data` } },
+              // postgres: spire-data is each replica's claim from volumeClaimTemplates.
+              ...(sqlite
+                ? [{ name: "spire-data", persistentVolumeClaim: { claimName: `${s.serverName}-data` } }]
+                : []),
               { name: "spire-server-socket", emptyDir: {} },
+              ...server.volumes,
             ],
           },
         },
@@ -279,7 +307,10 @@ export function spireManifests(s: SpireSettings): SpireManifests {
         template: {
           metadata: {
             labels: agentLabels,
-            annotations: { [CONFIG_HASH_ANNOTATION]: contentHash(agentConf) },
+            annotations: {
+              [CONFIG_HASH_ANNOTATION]: contentHash(agentConf),
+              ...(s.telemetry ? scrapeAnnotations(s.telemetry.agentPort) : {}),
+            },
           },
           spec: {
             serviceAccountName: s.agentName,
@@ -295,7 +326,10 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                 name: s.agentName,
                 image: s.agentImage,
                 args: ["-config", `${podPaths.configDir}/agent.conf`],
-                ports: [{ name: "health", containerPort: s.agentHealthPort, protocol: "TCP" }],
+                ports: [
+                  { name: "health", containerPort: s.agentHealthPort, protocol: "TCP" },
+                  ...(s.telemetry ? [metricsPort(s.telemetry.agentPort)] : []),
+                ],
                 // On the host network the health listener binds loopback only; the kubelet probes it there.
                 livenessProbe: httpProbe("/live", "health", 15, 60, "127.0.0.1"),
                 readinessProbe: httpProbe("/ready", "health", 5, 10, "127.0.0.1"),

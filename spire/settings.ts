@@ -12,6 +12,13 @@ import {
   isQuantity,
   parseDuration,
 } from "../core/validation";
+import {
+  type ProductionArgs,
+  type ProductionSettings,
+  productionDefaults,
+  productionKeys,
+  productionSettings,
+} from "./production";
 import { parseTrustDomain, trustDomainId } from "./spiffeId";
 import { checkTolerations, TOLERATE_ALL, type Toleration } from "./tolerations";
 
@@ -46,7 +53,7 @@ export interface ResourceSettings {
   readonly memory: string;
 }
 
-export interface SpireInstallationArgs {
+export interface SpireInstallationArgs extends ProductionArgs {
   /** SPIFFE trust domain, e.g. "howto-k8s-mtls-sds-based.aws". Lowercase letters, digits, ".", "-", "_". */
   readonly trustDomain: string;
   /** Name agents attest with (k8s_psat `cluster`); it appears in node selectors. Default "k8s-cluster". */
@@ -67,7 +74,7 @@ export interface SpireInstallationArgs {
   readonly caKeyType?: string;
   /** SPIRE log level. Default "INFO". */
   readonly logLevel?: string;
-  /** Size of the server's data volume (sqlite datastore and CA keys). Default "1Gi". */
+  /** Size of the server's data volume (sqlite datastore and CA keys; with postgres each replica's key volume). Default "1Gi". */
   readonly storageSize?: string;
   /** Storage class of that volume. Default: the cluster's default class. */
   readonly storageClassName?: string;
@@ -113,7 +120,7 @@ export interface SpireInstallationArgs {
 export type WorkloadApi = "csi" | "hostPath";
 
 /** Everything the builders need, defaults applied and checked. */
-export interface SpireSettings {
+export interface SpireSettings extends ProductionSettings {
   readonly mode: "install" | "existing";
   readonly trustDomain: string;
   readonly trustDomainId: string;
@@ -181,6 +188,7 @@ const installOnly = [
   "csiRegistrarImage",
   "protectData",
   "agentTolerations",
+  ...productionKeys,
 ] as const;
 
 const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
@@ -393,6 +401,15 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   }
   const protectData = input.protectData ?? base.protectData;
   c.check(typeof protectData === "boolean", "protectData", protectData, "must be a boolean");
+  const production = productionSettings(
+    c,
+    input,
+    {
+      server: { serverPort, "the health port": base.serverHealthPort },
+      agent: { agentHealthPort },
+    },
+    { protectData: input.protectData },
+  );
   const skipKubeletVerification = input.skipKubeletVerification ?? true;
   c.check(
     typeof skipKubeletVerification === "boolean",
@@ -403,6 +420,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   c.done();
   return {
     ...base,
+    ...production,
     namespace,
     serverImage,
     agentImage,
@@ -474,6 +492,7 @@ function defaults(trustDomain: string, clusterName: string): SpireSettings {
     agentTolerations: TOLERATE_ALL,
     clusterRoles: clusterRoleNames("spire"),
     csiDriverName: "spire.csi.spiffe.io",
+    ...productionDefaults,
   };
 }
 

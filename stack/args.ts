@@ -4,10 +4,51 @@
  */
 import type { ColorAppArgs } from "../mesh/colorApp";
 import { DataPlane } from "../mesh/envoySidecar";
+import type { DatastoreArgs, PassThrough, UpstreamAuthorityArgs } from "../spire/production";
 import type { SpireInstallationArgs } from "../spire/settings";
 import type { StackConfig } from "./configSchema";
 
-export function spireArgs(config: StackConfig): SpireInstallationArgs {
+/** What the stack creates for SPIRE before the installation: the RDS database and the ACM-PCA role. */
+export interface SpireWiring {
+  readonly database?: {
+    readonly connectionString: PassThrough<string>;
+    readonly databaseId: PassThrough<string>;
+  };
+  readonly pcaRoleArn?: PassThrough<string>;
+}
+
+/** Stands in for the RDS connection string while config is checked, before the database exists. */
+const RDS_PENDING = "(the RDS instance's, once created)";
+
+function datastore(config: StackConfig, wiring: SpireWiring): DatastoreArgs | undefined {
+  if (config.spireDatastore === "postgres") {
+    return { type: "postgres", connectionString: config.spirePostgresConnectionString };
+  }
+  if (config.spireDatastore === "rds") {
+    return {
+      type: "postgres",
+      connectionString: wiring.database?.connectionString ?? RDS_PENDING,
+      databaseId: wiring.database?.databaseId,
+    };
+  }
+  return undefined;
+}
+
+function upstreamAuthority(config: StackConfig, wiring: SpireWiring): UpstreamAuthorityArgs | undefined {
+  if (config.spireUpstreamAuthority === "disk")
+    return { type: "disk", secretName: config.spireUpstreamCaSecret };
+  if (config.spireUpstreamAuthority === "awsPca") {
+    return {
+      type: "awsPca",
+      certificateAuthorityArn: config.spireAwsPcaArn,
+      region: config.spireAwsPcaRegion,
+      serviceAccountRoleArn: wiring.pcaRoleArn,
+    };
+  }
+  return undefined;
+}
+
+export function spireArgs(config: StackConfig, wiring: SpireWiring = {}): SpireInstallationArgs {
   if (config.spire === "existing") {
     return {
       trustDomain: config.trustDomain,
@@ -27,12 +68,26 @@ export function spireArgs(config: StackConfig): SpireInstallationArgs {
     caTtl: config.caTtl,
     storageSize: config.spireStorageSize,
     storageClassName: config.spireStorageClass || undefined,
+    datastore: datastore(config, wiring),
+    replicas: config.spireReplicas,
+    // On EKS the node groups span zones: a zone outage then takes at most one server.
+    spreadAcross: config.cluster === "eks" ? "zones" : "nodes",
+    upstreamAuthority: upstreamAuthority(config, wiring),
+    ...(config.spireTelemetry
+      ? {
+          telemetry: {
+            serverPort: config.spireServerTelemetryPort,
+            agentPort: config.spireAgentTelemetryPort,
+          },
+        }
+      : {}),
     agentSyncInterval: config.spireAgentSyncInterval || undefined,
     serverCacheReloadInterval: config.spireServerCacheReloadInterval || undefined,
     namespace: config.spireNamespace,
     agentSocketDir: config.spireAgentSocketDir,
     agentHealthPort: config.spireAgentHealthPort,
-    protectData: config.spireProtectData,
+    // With a database the entries live there; spireProtectData then protects the RDS instance (stack/database.ts).
+    protectData: config.spireDatastore === "sqlite" ? config.spireProtectData : undefined,
     // App Mesh's injector mounts the agent socket by hostPath; the envoy data plane can use the CSI driver.
     workloadApi:
       config.spireWorkloadApi === "auto"
@@ -74,6 +129,15 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     agentHealthPort: "spireAgentHealthPort",
     workloadApi: "spireWorkloadApi",
     protectData: "spireProtectData",
+    "datastore.type": "spireDatastore",
+    "datastore.connectionString": "spirePostgresConnectionString",
+    replicas: "spireReplicas",
+    "upstreamAuthority.type": "spireUpstreamAuthority",
+    "upstreamAuthority.secretName": "spireUpstreamCaSecret",
+    "upstreamAuthority.certificateAuthorityArn": "spireAwsPcaArn",
+    "upstreamAuthority.region": "spireAwsPcaRegion",
+    "telemetry.serverPort": "spireServerTelemetryPort",
+    "telemetry.agentPort": "spireAgentTelemetryPort",
     "existing.namespace": "spireExistingNamespace",
     "existing.serverPod": "spireExistingServerPod",
     "existing.serverContainer": "spireExistingServerContainer",

@@ -103,6 +103,7 @@ export function readStackConfig(): StackConfig {
       if (config[key]) conflict(key, config[key], "only applies when spire=existing");
     }
   }
+  problems.push(...spireProductionProblems(config, project));
   const reported = new Set(problems.map((p) => p.field));
   problems.push(...componentProblems(config).filter((p) => !reported.has(p.field)));
   if (problems.length > 0) {
@@ -113,6 +114,45 @@ export function readStackConfig(): StackConfig {
     throw new ValidationError(`stack ${pulumi.getStack()} config`, shown);
   }
   return config;
+}
+
+/** Rules across the production keys that no single component sees: which keys go with which choice. */
+function spireProductionProblems(config: StackConfig, project: string): Problem[] {
+  const problems: Problem[] = [];
+  const add = (field: string, value: unknown, rule: string) => problems.push({ field, value, rule });
+  if (config.spireReplicas > 1 && config.spireDatastore === "sqlite") {
+    add(
+      "spireReplicas",
+      config.spireReplicas,
+      "more than 1 requires spireDatastore=postgres or rds (with spireDatastore=sqlite every server would need the one sqlite volume)",
+    );
+  }
+  if (config.spireDatastore === "rds" && config.cluster !== "eks") {
+    add("spireDatastore", "rds", "requires cluster=eks (the database goes into the cluster's VPC)");
+  }
+  const connection = config.spirePostgresConnectionString;
+  if (config.spireDatastore === "postgres") {
+    if (!connection)
+      add("spirePostgresConnectionString", connection, "is required when spireDatastore=postgres");
+    else if (!isSecretConfig(`${project}:spirePostgresConnectionString`)) {
+      add(
+        "spirePostgresConnectionString",
+        SECRET_VALUE,
+        "must be set with `pulumi config set --secret`: it holds the database password",
+      );
+    }
+  } else if (connection) {
+    add("spirePostgresConnectionString", SECRET_VALUE, "only applies when spireDatastore=postgres");
+  }
+  const stray: [string, string, boolean][] = [
+    ["spireUpstreamCaSecret", config.spireUpstreamCaSecret, config.spireUpstreamAuthority !== "disk"],
+    ["spireAwsPcaArn", config.spireAwsPcaArn, config.spireUpstreamAuthority !== "awsPca"],
+    ["spireAwsPcaRegion", config.spireAwsPcaRegion, config.spireUpstreamAuthority !== "awsPca"],
+  ];
+  for (const [key, value, unused] of stray) {
+    if (value && unused) add(key, value, "does not apply to this spireUpstreamAuthority");
+  }
+  return problems;
 }
 
 /** The components' own checks, run early so one error lists config and component problems alike. */

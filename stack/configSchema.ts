@@ -40,6 +40,17 @@ export interface StackConfig {
   readonly spireAgentHealthPort: number;
   readonly spireWorkloadApi: "auto" | "csi" | "hostPath";
   readonly spireDeleteEntriesWithoutServer: boolean;
+  readonly spireDatastore: "sqlite" | "postgres" | "rds";
+  readonly spirePostgresConnectionString: string;
+  readonly spireRdsInstanceClass: string;
+  readonly spireReplicas: number;
+  readonly spireUpstreamAuthority: "none" | "disk" | "awsPca";
+  readonly spireUpstreamCaSecret: string;
+  readonly spireAwsPcaArn: string;
+  readonly spireAwsPcaRegion: string;
+  readonly spireTelemetry: boolean;
+  readonly spireServerTelemetryPort: number;
+  readonly spireAgentTelemetryPort: number;
   readonly appNamespace: string;
   readonly meshName: string;
   readonly registerGreen: boolean;
@@ -53,6 +64,8 @@ export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   spire: ["install", "existing"],
   spireWorkloadApi: ["auto", "csi", "hostPath"],
   entryRegistration: ["perEntry", "batch"],
+  spireDatastore: ["sqlite", "postgres", "rds"],
+  spireUpstreamAuthority: ["none", "disk", "awsPca"],
 };
 
 export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {

@@ -1,6 +1,7 @@
 /**
  * IAM Roles for Service Accounts on EKS: a role only one Kubernetes ServiceAccount of this cluster can assume,
- * with the policies it needs attached. Used by the EBS CSI driver (always on EKS) and the App Mesh controller.
+ * with the policies it needs attached. Used by the EBS CSI driver (always on EKS), the App Mesh controller and,
+ * with an ACM Private CA upstream, the SPIRE servers.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -36,13 +37,17 @@ export function irsaTrustPolicy(
   });
 }
 
-/** A role for `namespace/serviceAccount` with AWS-managed `policyArns` attached; its ARN. */
+/**
+ * A role for `namespace/serviceAccount` with AWS-managed `policyArns` attached and `inlinePolicies` (name ->
+ * policy document JSON) of its own; its ARN.
+ */
 export function irsaRole(
   name: string,
   oidc: Oidc,
   namespace: string,
   serviceAccount: string,
   policyArns: Readonly<Record<string, string>>,
+  inlinePolicies: Readonly<Record<string, pulumi.Input<string>>> = {},
 ): pulumi.Output<string> {
   const role = new aws.iam.Role(name, {
     assumeRolePolicy: pulumi
@@ -52,5 +57,25 @@ export function irsaRole(
   for (const [suffix, policyArn] of Object.entries(policyArns)) {
     new aws.iam.RolePolicyAttachment(`${name}-${suffix}`, { role: role.name, policyArn });
   }
+  for (const [suffix, policy] of Object.entries(inlinePolicies)) {
+    new aws.iam.RolePolicy(`${name}-${suffix}`, { role: role.id, policy });
+  }
   return role.arn;
 }
+
+/**
+ * Exactly what SPIRE's aws_pca upstream authority calls (1.13.3, pkg/server/plugin/upstreamauthority/awspca):
+ * DescribeCertificateAuthority at start, then per CA mint IssueCertificate and GetCertificate (polled until the
+ * certificate is issued). On the one CA only.
+ */
+export const ACM_PCA_ACTIONS = [
+  "acm-pca:DescribeCertificateAuthority",
+  "acm-pca:IssueCertificate",
+  "acm-pca:GetCertificate",
+] as const;
+
+export const acmPcaPolicy = (certificateAuthorityArn: string): string =>
+  JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Action: [...ACM_PCA_ACTIONS], Resource: certificateAuthorityArn }],
+  });

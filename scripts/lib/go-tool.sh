@@ -26,13 +26,13 @@ run_logged() {
   fi
 }
 
-# go_tool_stamp MODULE_DIR EXTRA...: what a build depends on: the module's go.mod, go.sum and Go sources,
-# the Go version, and EXTRA (package, ldflags, env).
+# go_tool_stamp MODULE_DIR EXTRA...: what a build depends on: the module's go.mod, go.sum, Go sources and
+# source patches (*.patch.js), the Go version, and EXTRA (package, ldflags, env).
 go_tool_stamp() {
   local module_dir="$1"; shift
   {
     (cd "$module_dir" && go env GOVERSION)
-    find "$module_dir" -maxdepth 1 \( -name go.mod -o -name go.sum -o -name '*.go' \) -print0 |
+    find "$module_dir" -maxdepth 1 \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.patch.js' \) -print0 |
       sort -z | xargs -0 cat
     printf '%s\n' "$@"
   } | sha256sum | cut -d' ' -f1

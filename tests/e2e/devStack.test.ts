@@ -279,12 +279,35 @@ describe("dev stack under the real engine on a loopback cluster", function () {
 
   it("7. an up killed mid-way recovers as documented and converges with no duplicate entry", async () => {
     await setConfig("registerGreen", "true");
+    // The engine saves its checkpoint asynchronously: kill only once it holds the pending create.
+    const checkpoint = path.join(
+      cluster.workDir,
+      "pulumi",
+      "state",
+      ".pulumi",
+      "stacks",
+      "spire-mesh",
+      "dev.json",
+    );
+    const greenCreatePending = () => {
+      try {
+        const pending = JSON.parse(fs.readFileSync(checkpoint, "utf8")).checkpoint?.latest
+          ?.pending_operations;
+        return (pending ?? []).some((p: Json) => p.resource.urn.endsWith("::colorgreen-entry"));
+      } catch {
+        return false; // absent, or caught mid-write
+      }
+    };
     // SIGKILL the CLI while green's entry command is running: the engine has recorded a pending create.
     let killed = false;
     const interrupted = await pulumi(stack, ["up", "--yes", "--skip-preview"], {
       onSpawn: (pid) => {
         const poll = setInterval(() => {
-          if (!killed && spawnSync("pgrep", ["-f", "spire-entry.js.*colorgreen"]).status === 0) {
+          if (
+            !killed &&
+            greenCreatePending() &&
+            spawnSync("pgrep", ["-f", "spire-entry.js.*colorgreen"]).status === 0
+          ) {
             killed = true;
             process.kill(pid, "SIGKILL");
           }

@@ -13,11 +13,12 @@ export function renderStack(
   stack: string,
   overrides: Record<string, string> = {},
   projectDir?: string,
+  secrets: Record<string, string> = {},
 ): Promise<RenderResult> {
-  const key = JSON.stringify([stack, overrides, projectDir]);
+  const key = JSON.stringify([stack, overrides, projectDir, secrets]);
   let result = cache.get(key);
   if (!result) {
-    result = queue.then(() => renderProgram({ stack, overrides, projectDir }));
+    result = queue.then(() => renderProgram({ stack, overrides, projectDir, secrets }));
     queue = result.catch(() => undefined);
     cache.set(key, result);
   }
