@@ -95,6 +95,7 @@ const checks = verificationCommands({
           workload: demo.gateway,
           host: `${demo.gateway.service}.${demo.namespace}.svc.cluster.local:${demo.gateway.listener.port}`,
           prefix: demo.gateway.prefix,
+          plaintext: demo.gateway.listener.tlsMode === undefined,
         },
       }
     : {}),
@@ -123,8 +124,8 @@ export const verify = {
   handshakes: checks.handshakes,
   curl: checks.curl,
   registerGreen: checks.registerGreen,
-  // With config gateway=true: requests through the ingress gateway, and its mTLS handshakes to the colours.
-  ...(checks.gatewayCurl
-    ? { gatewayCurl: checks.gatewayCurl, gatewayHandshakes: checks.gatewayHandshakes }
-    : {}),
+  // With config gateway=true: requests through the ingress gateway (a plaintext listener only), and its
+  // mTLS handshakes.
+  ...(checks.gatewayCurl ? { gatewayCurl: checks.gatewayCurl } : {}),
+  ...(checks.gatewayHandshakes ? { gatewayHandshakes: checks.gatewayHandshakes } : {}),
 };

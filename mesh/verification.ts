@@ -18,8 +18,16 @@ export interface VerificationInput {
   /** Image of the throwaway curl pod (the walkthrough's curler). */
   readonly curlImage: string;
   readonly dataPlane: DataPlane;
-  /** The ingress gateway, when the stack has one: its workload, `host:port` and route prefix. */
-  readonly gateway?: { readonly workload: Workload; readonly host: string; readonly prefix: string };
+  /**
+   * The ingress gateway, when the stack has one: its workload, `host:port`, route prefix, and whether its
+   * listener takes plaintext (a curler can call it) or is STRICT (only its callers' SVIDs get in).
+   */
+  readonly gateway?: {
+    readonly workload: Workload;
+    readonly host: string;
+    readonly prefix: string;
+    readonly plaintext: boolean;
+  };
 }
 
 export interface VerificationCommands {
@@ -30,7 +38,10 @@ export interface VerificationCommands {
   readonly handshakes: Record<string, string>;
   readonly curl: Record<string, string>;
   readonly registerGreen: string;
-  /** Through the gateway, per colour header; and its handshake counters (upstream mTLS to the colours). */
+  /**
+   * Through the gateway, per colour header (a plaintext listener only: a STRICT one admits no curler); and its
+   * handshake counters (its upstream mTLS to the colours, and its listener's when STRICT).
+   */
   readonly gatewayCurl?: Record<string, string>;
   readonly gatewayHandshakes?: string;
 }
@@ -70,9 +81,16 @@ export function verificationCommands(v: VerificationInput): VerificationCommands
     registerGreen: "pulumi config set registerGreen true && pulumi up",
     ...(g
       ? {
-          gatewayCurl: Object.fromEntries(
-            v.colors.map((w) => [w.name, curl(w, `curler-gateway-${w.name}`, `http://${g.host}${g.prefix}`)]),
-          ),
+          ...(g.plaintext
+            ? {
+                gatewayCurl: Object.fromEntries(
+                  v.colors.map((w) => [
+                    w.name,
+                    curl(w, `curler-gateway-${w.name}`, `http://${g.host}${g.prefix}`),
+                  ]),
+                ),
+              }
+            : {}),
           gatewayHandshakes: `${admin(g.workload, "/stats")} | grep ssl.handshake`,
         }
       : {}),

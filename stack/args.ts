@@ -2,8 +2,9 @@
  * Component arguments from the stack's config: the one mapping used both by the program and by the config check
  * (which runs the components' own validators so that every problem is reported at once, under config key names).
  */
-import type { ColorAppArgs } from "../mesh/colorApp";
+import type { ColorAppArgs, ColorAppGatewayArgs } from "../mesh/colorApp";
 import { DataPlane } from "../mesh/envoySidecar";
+import { TlsMode } from "../mesh/virtualNode";
 import type { DatastoreArgs, PassThrough, UpstreamAuthorityArgs } from "../spire/production";
 import type { SpireInstallationArgs } from "../spire/settings";
 import type { StackConfig } from "./configSchema";
@@ -109,8 +110,17 @@ export function colorAppArgs(
     dataPlane: envoy ? DataPlane.Envoy : DataPlane.AppMesh,
     // The image key always has its default, so it is passed only where it means something.
     ...(envoy ? { envoyImage: config.envoyImage } : {}),
-    ...(config.gateway ? { gateway: true } : {}),
+    ...(config.gateway ? { gateway: gatewayArgs(config) } : {}),
   };
+}
+
+/** The gateway's listener: STRICT admitting exactly gatewayCallers, or plaintext (the defaults) without any. */
+function gatewayArgs(config: StackConfig): ColorAppGatewayArgs | true {
+  const callers = config.gatewayCallers
+    .split(",")
+    .map((id) => id.trim())
+    .filter(Boolean);
+  return callers.length > 0 ? { listener: { tlsMode: TlsMode.Strict, callers } } : true;
 }
 
 /** Per component, field -> the config key it comes from, so component problems read as config problems. */
@@ -148,5 +158,6 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     namespace: "appNamespace",
     meshName: "meshName",
     envoyImage: "envoyImage",
+    "gateway.listener.callers": "gatewayCallers",
   },
 };

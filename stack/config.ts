@@ -103,6 +103,9 @@ export function readStackConfig(): StackConfig {
       if (config[key]) conflict(key, config[key], "only applies when spire=existing");
     }
   }
+  if (config.gatewayCallers && !config.gateway) {
+    conflict("gatewayCallers", config.gatewayCallers, "only applies when gateway=true");
+  }
   problems.push(...spireProductionProblems(config, project));
   const reported = new Set(problems.map((p) => p.field));
   problems.push(...componentProblems(config).filter((p) => !reported.has(p.field)));
@@ -155,6 +158,9 @@ function spireProductionProblems(config: StackConfig, project: string): Problem[
   return problems;
 }
 
+/** A list item's field as its list's (`callers[1]` is `callers`): one config key holds the whole list. */
+const listField = (field: string) => field.replace(/\[\d+\]$/, "");
+
 /** The components' own checks, run early so one error lists config and component problems alike. */
 function componentProblems(config: StackConfig): Problem[] {
   const problems: Problem[] = [];
@@ -167,7 +173,10 @@ function componentProblems(config: StackConfig): Problem[] {
     } catch (e) {
       if (!(e instanceof ValidationError)) throw e;
       for (const p of e.problems)
-        problems.push({ ...p, field: configKeyOf[e.subject]?.[p.field] ?? `${e.subject} ${p.field}` });
+        problems.push({
+          ...p,
+          field: configKeyOf[e.subject]?.[listField(p.field)] ?? `${e.subject} ${p.field}`,
+        });
     }
   }
   const unique = new Map(problems.map((p) => [`${p.field}|${p.rule}`, p]));

@@ -55,6 +55,7 @@ export interface StackConfig {
   readonly meshName: string;
   readonly registerGreen: boolean;
   readonly gateway: boolean;
+  readonly gatewayCallers: string;
   readonly entryRegistration: "perEntry" | "batch";
 }
 

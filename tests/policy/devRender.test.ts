@@ -47,6 +47,21 @@ describe("spire-mesh policy pack on the dev stack's render", () => {
     assert.deepEqual(await findings({}, walkthrough), []);
   });
 
+  it("gateway=true: the gateway's plaintext listener is an edge like front's, which the walkthrough's config clears; STRICT with gatewayCallers passes", async () => {
+    const gateway = { gateway: "true" };
+    const edges = (await findings(gateway)).map((f) => f.split(":")[0]);
+    assert.deepEqual(edges, [
+      `[advisory] ${MTLS_STRICT} colorapp-gateway-envoy-bootstrap`,
+      `[advisory] ${MTLS_STRICT} colorapp-front-envoy-bootstrap`,
+    ]);
+    assert.deepEqual(await findings(gateway, walkthrough), []);
+    const strict = { ...gateway, gatewayCallers: "spiffe://howto-k8s-mtls-sds-based.aws/front" };
+    assert.deepEqual(
+      (await findings(strict)).map((f) => f.split(":")[0]),
+      [`[advisory] ${MTLS_STRICT} colorapp-front-envoy-bootstrap`],
+    );
+  });
+
   it("appmesh data plane: only front's VirtualNode listener without TLS, at advisory", async () => {
     assert.deepEqual(await findings(appMesh), [
       `[advisory] ${MTLS_STRICT} colorapp-front-virtual-node: VirtualNode howto-k8s-mtls-sds-based/front: ` +

@@ -80,6 +80,23 @@ describe("stack config", () => {
     assert.ok(fields.includes("appNamespace"), fields.join());
   });
 
+  it("gatewayCallers: only with gateway=true, and each caller a SPIFFE ID of the trust domain, named by its key", async () => {
+    const stray = await configError({ gatewayCallers: "spiffe://howto-k8s-mtls-sds-based.aws/front" });
+    assert.deepEqual(
+      stray.problems.map((p) => [p.field, p.rule]),
+      [["gatewayCallers", "only applies when gateway=true"]],
+    );
+    const foreign = await configError({
+      gateway: "true",
+      gatewayCallers: "spiffe://howto-k8s-mtls-sds-based.aws/front, spiffe://other.example/front",
+    });
+    assert.deepEqual(
+      foreign.problems.map((p) => [p.field, p.value]),
+      [["gatewayCallers", "spiffe://other.example/front"]],
+    );
+    assert.match(foreign.problems[0].rule, /trust domain/);
+  });
+
   it("never prints a secret value: a mistyped secret key is named, its value is not", async () => {
     const leaked = "apiVersion: v1\nusers: [{name: admin, user: {token: s3cr3t-t0ken}}]";
     const { value } = await record({ project: "spire-mesh", stack: "dev" }, () => {

@@ -87,6 +87,43 @@ describe("stack outputs (dev)", () => {
     assert.ok((green.outputs.registeredIdentities as string[]).includes(`${td}/colorgreen`));
   });
 
+  describe("gateway=true", () => {
+    const gatewayHost = `gateway.${ns}.svc.cluster.local:8088`;
+
+    it("a curler command per colour through the gateway's /color route, and the gateway's handshake counters", async () => {
+      const verify = (await renderStack("dev", { gateway: "true" })).outputs.verify as Verify & {
+        gatewayCurl: Record<string, string>;
+        gatewayHandshakes: string;
+      };
+      assert.deepEqual(Object.keys(verify.gatewayCurl).sort(), ["blue", "green", "red"]);
+      assert.equal(
+        verify.gatewayCurl.red,
+        "kubectl run curler-gateway-red -n default --rm -i --restart=Never --image=public.ecr.aws/k8m1l3p1/alpine/curler:latest -- " +
+          `curl -s -H 'color_header: red' http://${gatewayHost}/color`,
+      );
+      assert.equal(
+        verify.gatewayHandshakes,
+        `(kubectl port-forward -n ${ns} deploy/gateway 19901:9901 >/dev/null & pf=$!; sleep 2; curl -s http://localhost:19901/stats; kill $pf) | grep ssl.handshake`,
+      );
+    });
+
+    it("with gatewayCallers the listener is STRICT: no curler gets in, so there is no gatewayCurl", async () => {
+      const verify = (
+        await renderStack("dev", {
+          gateway: "true",
+          gatewayCallers: "spiffe://howto-k8s-mtls-sds-based.aws/front",
+        })
+      ).outputs.verify as Record<string, unknown>;
+      assert.equal(verify.gatewayCurl, undefined);
+      assert.match(String(verify.gatewayHandshakes), /deploy\/gateway .*grep ssl\.handshake$/);
+    });
+
+    it("gateway=false (the default) outputs neither", () => {
+      const verify = outputs.verify as Record<string, unknown>;
+      assert.deepEqual([verify.gatewayCurl, verify.gatewayHandshakes], [undefined, undefined]);
+    });
+  });
+
   it("the EKS stack creates the cluster and outputs its kubeconfig as a marked placeholder", async () => {
     const eks = await renderStack("eks", appMesh);
     assert.match(String(eks.outputs.kubeconfig), /^<placeholder: kubeconfig of EKS cluster/);
