@@ -73,7 +73,8 @@ const routeConfig: Message = {
             path: LEAF,
             headers: [{ name: LEAF, string_match: { exact: LEAF } }],
           },
-          route: { cluster: LEAF },
+          // Modelled: a gateway's routes rewrite the matched prefix and the Host, as App Mesh's do.
+          route: { cluster: LEAF, prefix_rewrite: LEAF, host_rewrite_literal: LEAF },
         },
       ],
     },

@@ -1,7 +1,8 @@
 /**
  * Reads a rendered Envoy bootstrap into what the local TLS sidecar executes: which SDS secrets to wait for, the
- * ingress mode, protocol and allowed callers, the router's routes, each backend cluster's endpoint, SAN list,
- * protocol and health check, and the readiness route. Pure.
+ * ingress mode, protocol and allowed callers, where ingress goes (the app, or for a gateway its routes to mesh
+ * clusters), the router's routes, each backend cluster's endpoint, SAN list, protocol and health check, and the
+ * readiness route. Pure.
  *
  * The sidecar stands in for Envoy, so it must never silently ignore a field Envoy would act on. Every message
  * is checked against an explicit allow-list of the fields the sidecar models (bootstrapFields.ts); anything
@@ -51,10 +52,15 @@ export interface ClusterPlan {
 
 export interface RoutePlan {
   readonly name: string;
-  /** Unset: the route takes everything. */
-  readonly header?: string;
-  readonly value?: string;
+  /** The path must start with it; "/" takes every path. */
+  readonly prefix: string;
+  /** Exact header values, all of which must match; none: any request on the prefix. */
+  readonly headers: readonly { readonly name: string; readonly value: string }[];
   readonly cluster: string;
+  /** Envoy's prefix_rewrite: replaces the matched prefix. */
+  readonly prefixRewrite?: string;
+  /** Envoy's host_rewrite_literal: the Host the upstream sees. */
+  readonly hostRewrite?: string;
 }
 
 export interface EgressPlan {
@@ -82,9 +88,11 @@ export interface SidecarPlan {
     readonly protocol: WireProtocol;
     readonly tls?: TlsPlan;
     readonly requireClientCertificate: boolean;
+    /** A gateway's: the routes from its listener to mesh clusters (mTLS), for these domains. Else: the app. */
+    readonly gateway?: { readonly domains: readonly string[]; readonly routes: readonly RoutePlan[] };
   };
-  /** `ip:port` of the local app, as rendered, and whether Envoy speaks HTTP/2 to it. */
-  readonly app: string;
+  /** `ip:port` of the local app, as rendered (none behind a gateway), and whether Envoy speaks HTTP/2 to it. */
+  readonly app?: string;
   readonly appHttp2: boolean;
   /** The kubelet's readiness route: exactly this method and path, answered by Envoy's own /ready. */
   readonly readiness: { readonly port: number; readonly method: string; readonly path: string };
@@ -125,6 +133,17 @@ function chainProtocol(chain: Json, upstreamHttp2: boolean): WireProtocol {
 
 const routeConfig = (chain: Json) => chain.filters[0].typed_config.route_config;
 
+function routePlan(r: Json): RoutePlan {
+  return {
+    name: r.name,
+    prefix: r.match.prefix,
+    headers: (r.match.headers ?? []).map((h: Json) => ({ name: h.name, value: h.string_match.exact })),
+    cluster: r.route.cluster,
+    ...(r.route.prefix_rewrite !== undefined ? { prefixRewrite: r.route.prefix_rewrite } : {}),
+    ...(r.route.host_rewrite_literal !== undefined ? { hostRewrite: r.route.host_rewrite_literal } : {}),
+  };
+}
+
 export function sidecarPlan(bootstrap: Json): SidecarPlan {
   checkModeledFields(bootstrap);
   const listeners: Json[] = bootstrap.static_resources.listeners;
@@ -143,7 +162,11 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     firstFilter.name === "envoy.filters.network.tcp_proxy"
       ? firstFilter.typed_config.cluster
       : routeConfig(ingress.filter_chains[0]).virtual_hosts[0].routes[0].route.cluster;
-  const appCluster = byName(appClusterName);
+  // A gateway's listener routes to mesh clusters (they carry mTLS); a sidecar's to its app's plain cluster.
+  const gatewayHost = byName(appClusterName)?.transport_socket
+    ? routeConfig(ingress.filter_chains[0]).virtual_hosts[0]
+    : undefined;
+  const appCluster = gatewayHost ? undefined : byName(appClusterName);
   const sds = byName("static_cluster_sds_unix_socket");
   const readinessRoute = routeConfig(readiness.filter_chains[0]).virtual_hosts[0].routes[0];
   const exact = (headers: Json[], name: string) =>
@@ -175,12 +198,20 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       listener: ingress.name,
       port: ingress.address.socket_address.port_value,
       mode,
-      protocol: chainProtocol(ingress.filter_chains[0], isHttp2Cluster(appCluster)),
+      protocol: chainProtocol(
+        ingress.filter_chains[0],
+        appCluster !== undefined && isHttp2Cluster(appCluster),
+      ),
       tls: tlsChain ? tlsPlan(tlsChain.transport_socket) : undefined,
       requireClientCertificate: tlsChain?.transport_socket.typed_config.require_client_certificate === true,
+      ...(gatewayHost
+        ? { gateway: { domains: gatewayHost.domains, routes: gatewayHost.routes.map(routePlan) } }
+        : {}),
     },
-    app: address(appCluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address),
-    appHttp2: isHttp2Cluster(appCluster),
+    ...(appCluster
+      ? { app: address(appCluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address) }
+      : {}),
+    appHttp2: appCluster !== undefined && isHttp2Cluster(appCluster),
     readiness: {
       port: readiness.address.socket_address.port_value,
       method: exact(readinessRoute.match.headers, ":method") ?? "*",
@@ -197,16 +228,11 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
             address: address(l.address),
             protocol: "tcp" as const,
             domains: [],
-            routes: [{ name: cluster, cluster }],
+            routes: [{ name: cluster, prefix: "/", headers: [], cluster }],
           };
         }
         const host = routeConfig(l.filter_chains[0]).virtual_hosts[0];
-        const routes: RoutePlan[] = host.routes.map((r: Json) => ({
-          name: r.name,
-          header: r.match.headers?.[0]?.name,
-          value: r.match.headers?.[0]?.string_match.exact,
-          cluster: r.route.cluster,
-        }));
+        const routes: RoutePlan[] = host.routes.map(routePlan);
         return {
           listener: l.name,
           address: address(l.address),

@@ -1,7 +1,8 @@
 /**
- * The rendered mesh on loopback: the real apps, each behind a TLS sidecar running its rendered bootstrap, each
- * sidecar under a uid of its own so the SPIRE agent attests workloads apart (`unix:uid:<n>` standing in for the
- * k8s selectors). Services become local addresses; pod hostAliases become a DNS preload for the app.
+ * The rendered mesh on loopback: the real apps, each behind a TLS sidecar running its rendered bootstrap, and
+ * gateways (Envoy alone: the same sidecar with no app), each under a uid of its own so the SPIRE agent attests
+ * workloads apart (`unix:uid:<n>` standing in for the k8s selectors). Services become local addresses; pod
+ * hostAliases become a DNS preload for the app.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -30,7 +31,8 @@ export interface LocalWorkload {
   readonly uid: number;
   readonly bootstrap: Json;
   readonly placement: Placement;
-  readonly appPort: number;
+  /** None for a gateway. */
+  readonly appPort?: number;
 }
 
 export interface LocalMesh {
@@ -39,6 +41,11 @@ export interface LocalMesh {
   ingressUrl(workload: string): string;
   /** GET on a sidecar's admin interface (`/stats`, `/certs`, `/clusters`). */
   admin(workload: string, adminPath: string): Promise<string>;
+  /**
+   * Replaces a workload's sidecar with one running another render's bootstrap, under the same uid and ports:
+   * what a rollout after `pulumi up` does. Resolves once the new one started (its admin answers).
+   */
+  rollOut(workload: string, bootstrap: Json): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,6 +77,9 @@ async function waitFor(label: string, child: ChildProcess, line: RegExp, timeout
     });
   });
 }
+
+const appContainer = (deployment: Json): Json | undefined =>
+  deployment.spec.template.spec.containers.find((c: Json) => c.name === "app");
 
 /** A loopback address of this run's own, so egress listeners never collide with anything else on 127.0.0.1. */
 const privateLoopback = (i: number) =>
@@ -108,11 +118,12 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
       if (l.name.startsWith("lds_egress_"))
         egress[l.name] = `${privateLoopback(j)}:${l.address.socket_address.port_value}`;
     }
-    const appPort = await freePort();
+    // A gateway's pod runs Envoy alone: no app behind it.
+    const appPort = appContainer(d) ? await freePort() : undefined;
     const placement: Placement = {
       agentSocket: spire.agentSocket,
       ingressPort: await freePort(),
-      app: `127.0.0.1:${appPort}`,
+      ...(appPort ? { app: `127.0.0.1:${appPort}` } : {}),
       readinessPort: await freePort(),
       adminPort: await freePort(),
       egress,
@@ -128,8 +139,9 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
     byName.set(name, { name, identity: certName, uid: FIRST_UID + i, bootstrap, placement, appPort });
   }
   // Services: a backend cluster's `service:port` is that service's workload's mesh ingress.
-  for (const w of byName.values()) {
-    for (const c of w.bootstrap.static_resources.clusters.filter((x: Json) => x.transport_socket)) {
+  const endpointsOf = (bootstrap: Json) => {
+    const endpoints: Record<string, string> = {};
+    for (const c of bootstrap.static_resources.clusters.filter((x: Json) => x.transport_socket)) {
       const address = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
       const service = services.find(
         (s) => `${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local` === address.address,
@@ -141,16 +153,21 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
       );
       const targetWorkload = target && byName.get(target.metadata.name);
       if (targetWorkload) {
-        (w.placement.endpoints as Record<string, string>)[`${address.address}:${address.port_value}`] =
+        endpoints[`${address.address}:${address.port_value}`] =
           `127.0.0.1:${targetWorkload.placement.ingressPort}`;
       }
     }
+    return endpoints;
+  };
+  for (const [name, w] of byName) {
+    byName.set(name, { ...w, placement: { ...w.placement, endpoints: endpointsOf(w.bootstrap) } });
   }
 
   const children: ChildProcess[] = [];
+  const sidecars = new Map<string, ChildProcess>();
   const startApp = async (w: LocalWorkload, d: Json) => {
     const pod = d.spec.template.spec;
-    const app = pod.containers.find((c: Json) => c.name === "app");
+    const app = appContainer(d);
     const env: Record<string, string> = Object.fromEntries(app.env.map((e: Json) => [e.name, e.value]));
     env.PORT = String(w.appPort);
     // hostAliases point a backend's name at the sidecar's egress listener: here its private loopback address.
@@ -189,10 +206,13 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
       ),
     );
     children.push(child);
+    sidecars.set(w.name, child);
     // Not LIVE: a workload without an entry (green) never gets its secrets, as Envoy never leaves initializing.
     await waitFor(`sidecar ${w.name}`, child, /SIDECAR STARTED/);
   };
-  for (const d of deployments) await startApp(byName.get(d.metadata.name) as LocalWorkload, d);
+  for (const d of deployments) {
+    if (appContainer(d)) await startApp(byName.get(d.metadata.name) as LocalWorkload, d);
+  }
   await Promise.all([...byName.values()].map(startSidecar));
 
   return {
@@ -201,6 +221,19 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
     admin: async (name, adminPath) => {
       const response = await fetch(`http://127.0.0.1:${byName.get(name)?.placement.adminPort}${adminPath}`);
       return response.text();
+    },
+    rollOut: async (name, bootstrap) => {
+      const w = byName.get(name);
+      const old = sidecars.get(name);
+      if (!w || !old) throw new Error(`no workload ${name} in the local mesh`);
+      if (old.exitCode === null) {
+        const exited = new Promise((resolve) => old.once("exit", resolve));
+        old.kill("SIGKILL");
+        await exited;
+      }
+      const next = { ...w, bootstrap, placement: { ...w.placement, endpoints: endpointsOf(bootstrap) } };
+      byName.set(name, next);
+      await startSidecar(next);
     },
     stop: async () => {
       for (const child of children) child.kill("SIGKILL");

@@ -8,15 +8,15 @@
  * own SAN check; the active health checks; the kubelet's exact readiness route; and Envoy-shaped /stats, /certs,
  * /clusters and /ready on an admin port. Which bootstrap fields it models is bootstrapFields.ts.
  */
-import { X509Certificate } from "node:crypto";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as net from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import * as tls from "node:tls";
-import type { ClusterPlan, SidecarPlan, TlsPlan, WireProtocol } from "./bootstrapPlan";
+import type { ClusterPlan, RoutePlan, SidecarPlan, TlsPlan, WireProtocol } from "./bootstrapPlan";
 import { type SdsStream, streamSecrets } from "./sdsClient";
+import { certsJson, clustersText } from "./sidecarAdmin";
 import { runHealthCheck } from "./sidecarHealth";
 import {
   type Identity,
@@ -28,13 +28,14 @@ import {
   upstreamTls,
   uriSans,
 } from "./sidecarProxy";
+import { pickRoute, rewritten } from "./sidecarRoutes";
 
 export interface Placement {
   /** The agent socket to use instead of the rendered pipe path. */
   readonly agentSocket: string;
   readonly ingressPort: number;
-  /** `127.0.0.1:<port>` of this workload's app. */
-  readonly app: string;
+  /** `127.0.0.1:<port>` of this workload's app; none behind a gateway. */
+  readonly app?: string;
   readonly readinessPort: number;
   readonly adminPort: number;
   /** Rendered egress listener name -> local `ip:port`. */
@@ -151,9 +152,13 @@ export class Sidecar {
     return http2.connect(`http://${this.place.app}`);
   }
 
-  /** The app-facing handler of one wire protocol, as a server fed with already-accepted connections. */
+  /**
+   * The app-facing handler of one wire protocol, as a server fed with already-accepted connections; a gateway
+   * has no app: its listener routes into the mesh (HTTP/1.1, as its targets must be http).
+   */
   private appServer(protocol: WireProtocol): net.Server {
-    const app = split(this.place.app);
+    if (this.plan.ingress.gateway) return this.httpRouter(this.plan.ingress.gateway);
+    const app = split(this.place.app ?? "");
     if (protocol === "tcp") {
       // tcp_proxy carries a half-close through: one side may finish sending and still receive.
       return net.createServer({ allowHalfOpen: true }, (socket) =>
@@ -264,16 +269,57 @@ export class Sidecar {
     return true;
   }
 
+  private clusterStats(name: string) {
+    return {
+      ok: (status: number) => this.count(`cluster.${name}.upstream_rq_${status}`),
+      fail: () => this.count(`cluster.${name}.upstream_cx_connect_fail`),
+    };
+  }
+
+  /** HTTP/1.1 routes to mTLS clusters: a sidecar's egress listener, or a gateway's listener. */
+  private httpRouter(host: { domains: readonly string[]; routes: readonly RoutePlan[] }): http.Server {
+    return http.createServer((req, res) => {
+      const authority = String(req.headers.host ?? "");
+      const path = req.url ?? "/";
+      const route = pickRoute(host.domains, host.routes, {
+        host: authority,
+        path,
+        header: (h) => req.headers[h],
+      });
+      if (!route) return void res.writeHead(404).end();
+      const cluster = this.plan.clusters.find((c) => c.name === route.cluster);
+      if (this.unavailable(cluster, route.cluster)) return void res.writeHead(503).end("no healthy upstream");
+      const { host: upstreamHost, port, options } = this.upstream(cluster as ClusterPlan);
+      const to = rewritten(route, path, authority);
+      const s = this.clusterStats(route.cluster);
+      proxyHttp1(
+        req,
+        res,
+        (o) => {
+          const headers = { ...o.headers, host: to.host };
+          const r = https.request({
+            ...o,
+            path: to.path,
+            headers,
+            ...options,
+            host: upstreamHost,
+            port,
+            agent: false,
+          });
+          r.on("socket", (sock) =>
+            sock.once("secureConnect", () => this.count(`cluster.${route.cluster}.ssl.handshake`)),
+          );
+          return r;
+        },
+        s.ok,
+        s.fail,
+      );
+    });
+  }
+
   private async startEgress(): Promise<void> {
     for (const egress of this.plan.egress) {
-      const pick = (host: string, header: (name: string) => unknown) =>
-        egress.domains.includes(host)
-          ? egress.routes.find((r) => r.header === undefined || header(r.header) === r.value)
-          : undefined;
-      const stat = (name: string) => ({
-        ok: (status: number) => this.count(`cluster.${name}.upstream_rq_${status}`),
-        fail: () => this.count(`cluster.${name}.upstream_cx_connect_fail`),
-      });
+      const stat = (name: string) => this.clusterStats(name);
       let server: net.Server;
       if (egress.protocol === "tcp") {
         const name = egress.routes[0].cluster;
@@ -291,7 +337,13 @@ export class Sidecar {
         });
       } else if (egress.protocol === "http2") {
         server = http2.createServer().on("stream", (stream, headers) => {
-          const route = pick(String(headers[":authority"] ?? ""), (h) => headers[h]);
+          const authority = String(headers[":authority"] ?? "");
+          const path = String(headers[":path"] ?? "/");
+          const route = pickRoute(egress.domains, egress.routes, {
+            host: authority,
+            path,
+            header: (h) => headers[h],
+          });
           if (!route) {
             stream.respond({ ":status": 404 });
             stream.end();
@@ -304,31 +356,12 @@ export class Sidecar {
             return;
           }
           const s = stat(route.cluster);
-          proxyHttp2(stream, headers, this.http2Upstream(cluster as ClusterPlan), s.ok, s.fail);
+          const to = rewritten(route, path, authority);
+          const forward = { ...headers, ":path": to.path, ":authority": to.host };
+          proxyHttp2(stream, forward, this.http2Upstream(cluster as ClusterPlan), s.ok, s.fail);
         });
       } else {
-        server = http.createServer((req, res) => {
-          const route = pick(String(req.headers.host ?? ""), (h) => req.headers[h]);
-          if (!route) return void res.writeHead(404).end();
-          const cluster = this.plan.clusters.find((c) => c.name === route.cluster);
-          if (this.unavailable(cluster, route.cluster))
-            return void res.writeHead(503).end("no healthy upstream");
-          const { host, port, options } = this.upstream(cluster as ClusterPlan);
-          const s = stat(route.cluster);
-          proxyHttp1(
-            req,
-            res,
-            (o) => {
-              const r = https.request({ ...o, ...options, host, port, agent: false });
-              r.on("socket", (sock) =>
-                sock.once("secureConnect", () => this.count(`cluster.${route.cluster}.ssl.handshake`)),
-              );
-              return r;
-            },
-            s.ok,
-            s.fail,
-          );
-        });
+        server = this.httpRouter(egress);
       }
       const local = split(this.place.egress[egress.listener]);
       this.servers.push(await listen(server, local.port, local.host));
@@ -356,49 +389,6 @@ export class Sidecar {
     }
   }
 
-  private certsJson() {
-    const describe = (pem?: string) =>
-      (pem?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) => {
-        const c = new X509Certificate(block);
-        return {
-          path: "<inline>",
-          serial_number: c.serialNumber.toLowerCase(),
-          subject_alt_names: uriSans({ subjectaltname: c.subjectAltName }).map((uri) => ({ uri })),
-          days_until_expiration: String(Math.floor((Date.parse(c.validTo) - Date.now()) / 86_400_000)),
-          valid_from: new Date(c.validFrom).toISOString(),
-          expiration_time: new Date(c.validTo).toISOString(),
-        };
-      });
-    const names = new Set(
-      [this.plan.ingress.tls, ...this.plan.clusters.map((c) => c.tls)]
-        .filter((t) => t)
-        .map((t) => (t as TlsPlan).certificate),
-    );
-    const trust = this.plan.ingress.tls?.trust ?? this.plan.clusters[0]?.tls.trust;
-    return {
-      certificates: [...names]
-        .filter((n) => this.identities.get(n)?.chainPem)
-        .map((n) => ({
-          ca_cert: describe(trust ? this.identities.get(trust)?.caPem : undefined),
-          cert_chain: describe(this.identities.get(n)?.chainPem),
-        })),
-    };
-  }
-
-  private clustersText(): string {
-    const lines = [
-      `static_cluster_sds_unix_socket::${this.place.agentSocket}::cx_active::${this.openStreams}`,
-      `static_cluster_sds_unix_socket::${this.place.agentSocket}::health_flags::healthy`,
-    ];
-    for (const c of this.plan.clusters) {
-      const state = this.health.get(c.name);
-      lines.push(
-        `${c.name}::${c.endpoint}::health_flags::${state?.healthy ? "healthy" : "/failed_active_hc"}`,
-      );
-    }
-    return `${lines.join("\n")}\n`;
-  }
-
   /** Envoy's server state as its admin /ready reports it. */
   private readyAnswer(res: http.ServerResponse): void {
     if (this.live) res.end("LIVE\n");
@@ -415,9 +405,10 @@ export class Sidecar {
           .sort(([a], [b]) => a.localeCompare(b))
           .map(([k, v]) => `${k}: ${v}`);
         res.end(`${lines.join("\n")}\n`);
-      } else if (path === "/certs") res.end(JSON.stringify(this.certsJson(), null, 2));
-      else if (path === "/clusters") res.end(this.clustersText());
-      else if (path === "/ready") this.readyAnswer(res);
+      } else if (path === "/certs") res.end(JSON.stringify(certsJson(this.plan, this.identities), null, 2));
+      else if (path === "/clusters") {
+        res.end(clustersText(this.plan, this.place.agentSocket, this.openStreams, this.health));
+      } else if (path === "/ready") this.readyAnswer(res);
       else res.writeHead(404).end();
     });
     this.servers.push(await listen(server, this.place.adminPort, "127.0.0.1"));

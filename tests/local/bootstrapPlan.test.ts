@@ -9,8 +9,8 @@ import { kubernetesObjects, renderStack } from "../support/render";
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are edited as plain JSON.
 type Json = any;
 
-async function bootstraps(): Promise<Record<string, Json>> {
-  const objects = kubernetesObjects(await renderStack("dev"));
+async function bootstraps(overrides: Record<string, string> = {}): Promise<Record<string, Json>> {
+  const objects = kubernetesObjects(await renderStack("dev", overrides));
   return Object.fromEntries(
     objects
       .filter((o) => o.kind === "ConfigMap" && o.data?.["bootstrap.json"])
@@ -23,6 +23,29 @@ describe("local sidecar: the bootstrap fields it models", () => {
     const all = await bootstraps();
     assert.equal(Object.keys(all).length, 4);
     for (const b of Object.values(all)) assert.ok(sidecarPlan(b).secrets.length >= 2);
+  });
+
+  it("runs a gateway's bootstrap as Envoy alone: its listener routes into the mesh, with the rendered rewrites", async () => {
+    const all = await bootstraps({ gateway: "true" });
+    const plan = sidecarPlan(all["gateway-envoy"]);
+    assert.equal(plan.app, undefined, "no app behind a gateway");
+    assert.deepEqual(plan.egress, []);
+    const routes = plan.ingress.gateway?.routes ?? [];
+    assert.deepEqual(
+      routes.map((r) => [r.prefix, r.headers.map((h) => `${h.name}=${h.value}`).join(), r.prefixRewrite]),
+      [
+        ["/color", "color_header=blue", "/"],
+        ["/color", "color_header=green", "/"],
+        ["/color", "color_header=red", "/"],
+      ],
+    );
+    // Each route's cluster is one the sidecar reaches over mTLS with exactly that colour's SAN.
+    for (const r of routes) {
+      const cluster = plan.clusters.find((c) => c.name === r.cluster);
+      const color = r.headers[0].value;
+      assert.deepEqual(cluster?.tls.allowedSans, [`spiffe://howto-k8s-mtls-sds-based.aws/color${color}`]);
+      assert.equal(r.hostRewrite, "color.howto-k8s-mtls-sds-based.svc.cluster.local");
+    }
   });
 
   const edits: [string, (b: Json) => void, RegExp][] = [
@@ -60,14 +83,14 @@ describe("local sidecar: the bootstrap fields it models", () => {
       /common_tls_context\.tls_params\.cipher_suites is not modelled/,
     ],
     [
-      "a route action option (a prefix rewrite)",
+      "a route action option (a regex rewrite)",
       (b) => {
         const routes =
           b.static_resources.listeners.at(-1).filter_chains[0].filters[0].typed_config.route_config
             .virtual_hosts[0].routes;
-        routes[0].route.prefix_rewrite = "/ping";
+        routes[0].route.regex_rewrite = { pattern: { regex: "^/" }, substitution: "/ping" };
       },
-      /routes\[0\]\.route\.prefix_rewrite is not modelled/,
+      /routes\[0\]\.route\.regex_rewrite is not modelled/,
     ],
     [
       "a cluster outlier detection",
