@@ -78,6 +78,16 @@ async function waitFor(label: string, child: ChildProcess, line: RegExp, timeout
   });
 }
 
+/** The Envoy bootstrap a render's Deployment mounts (its `envoy-bootstrap` ConfigMap's bootstrap.json). */
+export function renderedBootstrap(render: RenderResult, deployment: string): Json {
+  const all = objects(render);
+  const d = all.find((o) => o.kind === "Deployment" && o.metadata.name === deployment);
+  const volume = d?.spec.template.spec.volumes.find((v: Json) => v.name === "envoy-bootstrap");
+  const configMap = all.find((o) => o.kind === "ConfigMap" && o.metadata.name === volume?.configMap.name);
+  if (!configMap) throw new Error(`the render has no Envoy bootstrap for Deployment ${deployment}`);
+  return JSON.parse(configMap.data["bootstrap.json"]);
+}
+
 const appContainer = (deployment: Json): Json | undefined =>
   deployment.spec.template.spec.containers.find((c: Json) => c.name === "app");
 
@@ -110,9 +120,7 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
 
   for (const [i, d] of deployments.entries()) {
     const name = d.metadata.name as string;
-    const volume = d.spec.template.spec.volumes.find((v: Json) => v.name === "envoy-bootstrap");
-    const configMap = all.find((o) => o.kind === "ConfigMap" && o.metadata.name === volume.configMap.name);
-    const bootstrap = JSON.parse(configMap.data["bootstrap.json"]);
+    const bootstrap = renderedBootstrap(render, name);
     const egress: Record<string, string> = {};
     for (const [j, l] of bootstrap.static_resources.listeners.entries()) {
       if (l.name.startsWith("lds_egress_"))

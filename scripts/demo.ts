@@ -3,12 +3,14 @@
  * loopback, the dev stack's entries registered through the same entry code as SpireEntry, the real apps behind
  * TLS sidecars that run the rendered Envoy bootstraps, then the walkthrough's evidence: certificates, SDS and
  * cluster health, handshake counters, blue and red answering, green failing, and green working once registered.
+ * Then Step 7, the ingress gateway (demoGateway.ts). The stack renders with gateway=true throughout.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../local/mesh";
 import { killAll } from "../local/processes";
 import { startSpire } from "../local/spireHarness";
 import { renderProgram } from "../render/runtime";
+import { FRONT, GATEWAY, gatewaySteps } from "./demoGateway";
 
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
 const GREEN = `${TD}/colorgreen`;
@@ -59,15 +61,21 @@ function printCerts(json: string): number {
 
 async function main() {
   const started = Date.now();
-  step("Rendering the dev stack (envoy data plane) and starting SPIRE 1.13.3 on loopback");
-  const dev = await renderProgram({ stack: "dev" });
-  const withGreen = await renderProgram({ stack: "dev", overrides: { registerGreen: "true" } });
+  step("Rendering the dev stack (envoy data plane, gateway=true) and starting SPIRE 1.13.3 on loopback");
+  const gateway = { gateway: "true" };
+  const dev = await renderProgram({ stack: "dev", overrides: gateway });
+  const withGreen = await renderProgram({ stack: "dev", overrides: { ...gateway, registerGreen: "true" } });
+  const strictGateway = await renderProgram({
+    stack: "dev",
+    overrides: { ...gateway, registerGreen: "true", gatewayCallers: FRONT },
+  });
   const spire = await startSpire({ agentAlias: `${TD}/ns/spire/sa/spire-agent` });
   try {
     const mesh = await startLocalMesh(spire, dev);
     try {
       step("Registering the dev stack's entries (register_server_entries.sh register)");
-      const registered = registerLocally(spire, dev, mesh);
+      // The gateway's own entry waits for Step 7, which shows the gateway failing without it.
+      const registered = registerLocally(spire, dev, mesh, (id) => id !== GATEWAY);
       for (const id of registered) console.log(`    ${id}`);
       expect("green is not registered", !registered.includes(GREEN));
 
@@ -146,6 +154,11 @@ async function main() {
         "green's listener counted a handshake",
         statValue(greenStats, "listener.0.0.0.0_15000.ssl.handshake") > 0,
       );
+
+      await gatewaySteps({ expect, step, until }, spire, mesh, {
+        plaintext: withGreen,
+        strict: strictGateway,
+      });
     } finally {
       await mesh.stop();
     }
