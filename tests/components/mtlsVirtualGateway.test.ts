@@ -74,7 +74,11 @@ async function problemOf(make: (installation: SpireInstallation) => unknown) {
   const registered = outsideInstallation(resources).filter((r) => r.name.startsWith("bad"));
   assert.deepEqual(registered, [], "nothing of the bad gateway may be registered");
   assert.equal(value.problems.length, 1, value.message);
-  return value.problems[0];
+  const [problem] = value.problems;
+  // What a user reads: one line naming the field, showing the value and stating the rule.
+  const line = `  - ${problem.field} = ${JSON.stringify(problem.value)}: ${problem.rule}`;
+  assert.ok(value.message.includes(line), value.message);
+  return problem;
 }
 
 const output = <T>(o: { apply: (f: (v: T) => void) => unknown }) =>

@@ -1,5 +1,6 @@
 /**
- * Bad arguments to MtlsVirtualNode and ColorApp fail before anything is registered, with a ValidationError whose
+ * Bad arguments to MtlsVirtualNode and ColorApp (its gateway's included; MtlsVirtualGateway's own are in
+ * tests/components/mtlsVirtualGateway.test.ts) fail before anything is registered, with a ValidationError whose
  * problem names the field, shows the value and states the rule. Each case breaks one thing in otherwise valid
  * arguments (the walkthrough's blue and front nodes, and ColorApp's defaults) and expects exactly that problem.
  */
@@ -355,6 +356,35 @@ const cases: BadCase[] = [
     /image reference/,
   ),
   app("a bad mesh name", { meshName: "my_mesh" }, "meshName", '"my_mesh"', /lowercase DNS name/),
+  // ColorApp's ingress gateway
+  app(
+    "a colour named gateway, with the gateway on",
+    { colors: ["blue", "gateway"], gateway: true },
+    "colors",
+    '["blue","gateway"]',
+    /must not contain "gateway"/,
+  ),
+  app(
+    "a STRICT gateway without callers",
+    { gateway: { listener: { tlsMode: TlsMode.Strict } } },
+    "gateway.listener.callers",
+    "[]",
+    /STRICT needs callers/,
+  ),
+  app(
+    "a gateway caller outside the trust domain",
+    { gateway: { listener: { tlsMode: TlsMode.Strict, callers: ["spiffe://other.example/front"] } } },
+    "gateway.listener.callers[0]",
+    '"spiffe://other.example/front"',
+    /trust domain/,
+  ),
+  app(
+    "a gateway port on Envoy's admin port",
+    { gateway: { listener: { port: 9901 } } },
+    "gateway.listener.port",
+    "9901",
+    /clashes with the gateway Envoy's own ports/,
+  ),
 ];
 
 describe("bad input to MtlsVirtualNode and ColorApp", () => {
