@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { parse } from "yaml";
 import { KubeApi } from "./kubeApi";
+import { mkdirRecorded, removeCreatedMountPoints } from "./mountPoints";
 import { ensurePki, kubeconfigFor } from "./pki";
 import { isAlive, logTail, type RecordedProcess, startDaemon, stopDaemon } from "./processes";
 
@@ -462,14 +463,6 @@ function writeServerImageBin(dir: string): string {
   return bin;
 }
 
-/** Creates `target` and any missing parents; returns the directories it created, deepest last. */
-function mkdirRecorded(target: string): string[] {
-  const missing: string[] = [];
-  for (let p = target; !fs.existsSync(p); p = path.dirname(p)) missing.unshift(p);
-  for (const p of missing) fs.mkdirSync(p);
-  return missing;
-}
-
 /** Stops the recorded processes (newest first) and removes the mount points the cluster created. */
 export async function clusterDown(
   options: { dir?: string; purge?: boolean; log?: (line: string) => void } = {},
@@ -493,13 +486,7 @@ export async function clusterDown(
         log(`stopped ${p.name} (pid ${p.pid})`);
       }
     }
-    for (const p of [...state.createdMountPoints].reverse()) {
-      try {
-        fs.rmdirSync(p);
-      } catch {
-        // not empty or already gone: leave it
-      }
-    }
+    removeCreatedMountPoints(state.createdMountPoints);
     fs.writeFileSync(
       statePath(dir),
       `${JSON.stringify({ ...state, processes: [], createdMountPoints: [] }, null, 2)}\n`,
