@@ -75,6 +75,12 @@ const walkthroughEntries = (ttl: number, green = false) =>
     colour("red", ttl),
   ].sort((a, b) => a.id.localeCompare(b.id));
 
+/** Dev's entries from step 7 on, when the ingress gateway (issue 13) has joined the walkthrough's, green included. */
+const withGateway = (ttl: number) =>
+  [...walkthroughEntries(ttl, true), workload("gateway", "gateway", ["k8s:pod-label:app:gateway"], ttl)].sort(
+    (a, b) => a.id.localeCompare(b.id),
+  );
+
 /**
  * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
  * reports for the only two workloads that need the host.
@@ -329,11 +335,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     // one up instead of a cycle of its own.
     await setConfig("gateway", "true");
     await up();
-    const gateway = workload("gateway", "gateway", ["k8s:pod-label:app:gateway"], 7200);
-    assert.deepEqual(
-      entries(),
-      [...walkthroughEntries(7200, true), gateway].sort((a, b) => a.id.localeCompare(b.id)),
-    );
+    assert.deepEqual(entries(), withGateway(7200));
     const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
     assert.deepEqual(exported.deployment.pending_operations ?? [], []);
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
@@ -384,7 +386,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
         (n) => `spire-mesh-consumer.dev.${n}`,
       ),
     );
-    assert.deepEqual(entries(), walkthroughEntries(7200, true), "dev's server is untouched");
+    assert.deepEqual(entries(), withGateway(7200), "dev's server is untouched");
     // SPIRE's data volume is protected by default: destroy stops there until it is deliberately unprotected.
     const refused = await pulumi(consumer, ["destroy", "--yes", "--skip-preview"]);
     assert.notEqual(refused.status, 0);
@@ -401,11 +403,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       "--yes",
     ]);
     await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(
-      entries(),
-      walkthroughEntries(7200, true),
-      "dev's entries survive the consumer's destroy",
-    );
+    assert.deepEqual(entries(), withGateway(7200), "dev's entries survive the consumer's destroy");
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
     const left = await leftovers(cluster.api);
     assert.deepEqual(
