@@ -83,6 +83,7 @@ export = async () => {
       namespace: config.require("namespace"),
       agentSocketDir: config.require("agentSocketDir"),
       agentHealthPort: config.requireNumber("agentHealthPort"),
+      protectData: config.requireBoolean("protectData"),
       federation: {
         bundleEndpoint: {
           serviceType: config.require("bundleServiceType") as "LoadBalancer",
