@@ -139,8 +139,11 @@ export async function startLocalMesh(
       const service = services.find(
         (s) => `${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local` === address.address,
       );
+      // A backend outside this render (another cluster's) keeps its external endpoint; an empty selector
+      // would match every deployment.
+      if (!service) continue;
       const target = deployments.find((d) =>
-        Object.entries(service?.spec.selector ?? {}).every(
+        Object.entries(service.spec.selector ?? {}).every(
           ([k, v]) => d.spec.template.metadata.labels[k] === v,
         ),
       );

@@ -20,6 +20,12 @@ import { bundleCommands, bundlePlans } from "../../spire/federation";
 import type { SpireInstallationArgs } from "../../spire/settings";
 import { renderStack } from "../support/render";
 
+/** A recorded resource's input, failing loudly when the resource is missing. */
+function createOf(r: { inputs: Record<string, unknown> } | undefined): string {
+  if (!r) throw new Error("resource not rendered");
+  return (r.inputs as { create: string }).create;
+}
+
 const PROJECT = path.resolve(__dirname, "..", "..", "examples", "federation");
 const BUNDLE_RUNNER = path.resolve(__dirname, "..", "..", "bin", "spire-bundle.js");
 const ENTRY_RUNNER = path.resolve(__dirname, "..", "..", "bin", "spire-entry.js");
@@ -38,13 +44,13 @@ const plansFor = (spire: SpireHarness) => bundlePlans(bundleCommands([spire.serv
 /** The alias the render's node entry gives the agents (their workload entries' parent). */
 function agentAlias(render: RenderResult): string {
   const nodeEntry = render.resources.find((r) => r.name === "agents-entry");
-  return JSON.parse((nodeEntry?.inputs as { create: string }).create).expect.spiffeId;
+  return JSON.parse(createOf(nodeEntry)).expect.spiffeId;
 }
 
 /** A workload's entry as rendered, with the local mesh's uid selector (as registerLocally makes it). */
 function renderedEntry(render: RenderResult, name: string, uid: number): ResolvedEntry {
   const command = render.resources.find((r) => r.name === `${name}-entry`);
-  const entry = JSON.parse((command?.inputs as { create: string }).create).expect as ResolvedEntry;
+  const entry = JSON.parse(createOf(command)).expect as ResolvedEntry;
   return { ...entry, selectors: [{ type: "unix", value: `uid:${uid}` }] };
 }
 

@@ -22,6 +22,17 @@ import { spireSettings } from "../../spire/settings";
 import { construct } from "../support/mocks";
 import { renderStack } from "../support/render";
 
+/** A recorded resource's input, failing loudly when the resource is missing. */
+function createOf(r: { inputs: Record<string, unknown> } | undefined): string {
+  if (!r) throw new Error("resource not rendered");
+  return (r.inputs as { create: string }).create;
+}
+
+function dataOf(r: { inputs: Record<string, unknown> } | undefined): Record<string, string> {
+  if (!r) throw new Error("resource not rendered");
+  return (r.inputs as { data: Record<string, string> }).data;
+}
+
 const td = "west.example";
 const east = {
   trustDomain: "east.example",
@@ -199,7 +210,7 @@ describe("examples/federation rendered offline with its StackReference files", f
   it("west: bundle set of east's bundle on stdin, a caller entry federating with east, a bootstrap on ALL", async () => {
     const west = await renderStack("west", {}, project);
     const set = west.resources.find((r) => r.name === "spire-federation-east-example");
-    const plan = JSON.parse((set?.inputs as { create: string }).create);
+    const plan = JSON.parse(createOf(set));
     assert.deepEqual(plan.set.slice(-8), [
       "bundle",
       "set",
@@ -213,7 +224,7 @@ describe("examples/federation rendered offline with its StackReference files", f
     assert.ok(!plan.set.includes(plan.bundle), "the bundle travels on stdin, not in argv");
     assert.equal(JSON.parse(plan.bundle).keys.length > 0, true);
     const entry = west.resources.find((r) => r.name === "caller-entry");
-    const create = JSON.parse((entry?.inputs as { create: string }).create).create as string[];
+    const create = JSON.parse(createOf(entry)).create as string[];
     assert.deepEqual(create.slice(create.indexOf("-federatesWith"), create.indexOf("-federatesWith") + 2), [
       "-federatesWith",
       "spiffe://east.example",
@@ -223,9 +234,7 @@ describe("examples/federation rendered offline with its StackReference files", f
     const bootstrapMap = west.resources.find(
       (r) => r.type === "kubernetes:core/v1:ConfigMap" && r.name.startsWith("caller-envoy"),
     );
-    const bootstrap = JSON.parse(
-      (bootstrapMap?.inputs as { data: Record<string, string> }).data["bootstrap.json"],
-    );
+    const bootstrap = JSON.parse(dataOf(bootstrapMap)["bootstrap.json"]);
     assert.equal(bootstrap.node.metadata.disable_spiffe_cert_validation, false);
     const cluster = bootstrap.static_resources.clusters.find((c: { name: string }) =>
       c.name.includes("greeter"),
