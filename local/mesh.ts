@@ -79,7 +79,12 @@ const privateLoopback = (i: number) =>
  * Runs the render's mesh on loopback. Requires root: each sidecar runs under its own uid, which is how the local
  * unix attestor distinguishes workloads.
  */
-export async function startLocalMesh(spire: SpireHarness, render: RenderResult): Promise<LocalMesh> {
+export async function startLocalMesh(
+  spire: SpireHarness,
+  render: RenderResult,
+  /** Backends outside this render (another cluster's service): rendered `host:port` -> local `ip:port`. */
+  externalEndpoints: Readonly<Record<string, string>> = {},
+): Promise<LocalMesh> {
   if (process.getuid?.() !== 0) {
     throw new Error(
       "the local mesh runs each sidecar under its own uid so SPIRE can attest workloads apart: run it as root",
@@ -116,7 +121,7 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
       readinessPort: await freePort(),
       adminPort: await freePort(),
       egress,
-      endpoints: {},
+      endpoints: { ...externalEndpoints },
     };
     const certName = bootstrap.static_resources.clusters
       .concat(bootstrap.static_resources.listeners.flatMap((l: Json) => l.filter_chains))
@@ -134,8 +139,11 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
       const service = services.find(
         (s) => `${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local` === address.address,
       );
+      // A backend outside this render (another cluster's) keeps its external endpoint; an empty selector
+      // would match every deployment.
+      if (!service) continue;
       const target = deployments.find((d) =>
-        Object.entries(service?.spec.selector ?? {}).every(
+        Object.entries(service.spec.selector ?? {}).every(
           ([k, v]) => d.spec.template.metadata.labels[k] === v,
         ),
       );
@@ -222,7 +230,11 @@ export function registerLocally(
   const uidOf = new Map(Object.values(mesh.workloads).map((w) => [w.identity, w.uid]));
   const registered: string[] = [];
   for (const command of render.resources.filter((x) => x.type === "command:local:Command")) {
-    const entry = JSON.parse((command.inputs as { create: string }).create).expect as ResolvedEntry;
+    const entry = JSON.parse((command.inputs as { create: string }).create).expect as
+      | ResolvedEntry
+      | undefined;
+    // Only entry commands carry an expected entry (federation's bundle commands do not).
+    if (!entry) continue;
     const uid = uidOf.get(entry.spiffeId);
     if (uid === undefined || (only && !only(entry.spiffeId))) continue;
     const local: ResolvedEntry = { ...entry, selectors: [{ type: "unix", value: `uid:${uid}` }] };

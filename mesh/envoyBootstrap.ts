@@ -4,7 +4,7 @@
  * walkthrough's /clusters and /stats greps read the same. Output is canonical proto3 JSON (snake_case, lists,
  * UPPER_CASE enums, "1s" durations) that strict parsers accept. Pure: no Pulumi.
  */
-import { ListenerProtocol, TlsMode, type VirtualNodeSpec } from "./virtualNode";
+import { ListenerProtocol, TlsMode, type VirtualNodeSpec, validationSecret } from "./virtualNode";
 
 export const SDS_CLUSTER = "static_cluster_sds_unix_socket";
 
@@ -103,7 +103,7 @@ const sdsSecret = (name: string) => ({
 /** Own SVID and the trust bundle over SDS, plus an exact URI SAN list when peers are restricted. */
 function commonTls(
   identity: string,
-  trustDomainId: string,
+  trustSecret: string,
   peers: readonly string[],
   alpn: readonly string[] = [],
 ) {
@@ -117,10 +117,10 @@ function commonTls(
             default_validation_context: {
               match_typed_subject_alt_names: peers.map((exact) => ({ san_type: "URI", matcher: { exact } })),
             },
-            validation_context_sds_secret_config: sdsSecret(trustDomainId),
+            validation_context_sds_secret_config: sdsSecret(trustSecret),
           },
         }
-      : { validation_context_sds_secret_config: sdsSecret(trustDomainId) }),
+      : { validation_context_sds_secret_config: sdsSecret(trustSecret) }),
   };
 }
 
@@ -185,7 +185,7 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
       require_client_certificate: n.allowedCallers.length > 0,
       common_tls_context: commonTls(
         n.identity as string,
-        n.trustDomainId,
+        validationSecret(n),
         n.allowedCallers,
         usesHttp2(n.protocol) ? ["h2"] : [],
       ),
@@ -259,7 +259,7 @@ function egressClusterFor(b: BootstrapInput, target: VirtualNodeSpec) {
         // Each backend has its own SAN check: exactly the identity of the node behind it.
         common_tls_context: commonTls(
           b.node.identity as string,
-          b.node.trustDomainId,
+          validationSecret(b.node),
           [target.identity as string],
           usesHttp2(target.protocol) ? ["h2"] : [],
         ),
@@ -354,8 +354,10 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
     node: {
       id: `${n.name}.${n.namespace}`,
       cluster: b.meshName,
-      // Plain X.509 chain validation against the bundle, as App Mesh did, instead of SPIRE's SPIFFE validator.
-      metadata: { disable_spiffe_cert_validation: true },
+      // Within one trust domain: plain X.509 chain validation against the bundle, as App Mesh did. Federated:
+      // SPIRE's SPIFFE validator, which checks each peer against its own domain's bundle; the agent serves the
+      // ALL secret only with it (and answers an error to an Envoy that disables it).
+      metadata: { disable_spiffe_cert_validation: n.federatesWith.length === 0 },
     },
     admin: { address: socketAddress("127.0.0.1", b.ports.admin) },
     static_resources: {
