@@ -2,18 +2,21 @@ import * as pulumi from "@pulumi/pulumi";
 import { Checker } from "../core/validation";
 import { DataPlane } from "../mesh/envoySidecar";
 import { type EgressServiceArgs, meshNodePlan } from "../mesh/meshNode";
+import { type RemoteBackend, remoteEgress } from "../mesh/remoteBackend";
 import { type HealthCheckArgs, TlsMode, type VirtualNodeArgs } from "../mesh/virtualNode";
 import { type WorkloadArgs, workloadEntry, workloadObjects, workloadSpec } from "../mesh/workload";
 import { deriveEntryId, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
+import { federatedMemberDomain } from "../spire/federation";
 import { checkWorkloadId } from "../spire/spiffeId";
 import { kubernetesObject } from "./kubernetesObject";
 import { MtlsVirtualNode, type MtlsVirtualNodeArgs } from "./mtlsVirtualNode";
-import { claimNames } from "./names";
 import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
+import { claimNames } from "./workloadNames";
 
+export type { RemoteBackend } from "../mesh/remoteBackend";
 export type { Container, WorkloadArgs } from "../mesh/workload";
 
 /** A virtual service in front of several workloads: header routes, in priority order (first match wins). */
@@ -31,8 +34,8 @@ export interface RoutedBackend {
   }[];
 }
 
-/** What a workload calls: another workload (its Service), or a virtual service routing to several. */
-export type Backend = MeshWorkload | RoutedBackend;
+/** What a workload calls: another workload (its Service), a virtual service routing to several, or a remote one. */
+export type Backend = MeshWorkload | RoutedBackend | RemoteBackend;
 
 export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace"> {
   /** Kubernetes name of its Deployment and virtual node. Default: the component's name. */
@@ -53,6 +56,11 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
   readonly identity?: string;
   /** The entry's name, from which its ID derives. Default: the workload's name. */
   readonly entryName?: string;
+  /**
+   * Federated trust domains its entry federates with, so it receives their bundles. Callers and remote
+   * backends of other trust domains add theirs; every one must be federated by the installation.
+   */
+  readonly federatesWith?: readonly string[];
   /** X.509-SVID lifetime of its entry. Default: the server's. */
   readonly x509SvidTtl?: string;
   /**
@@ -73,6 +81,7 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
 }
 
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
+const isRemote = (x: Backend): x is RemoteBackend => !isWorkload(x) && !("routes" in x);
 
 /**
  * One meshed service in one component: the user's containers in a Deployment with the Envoy sidecar (or the App
@@ -106,6 +115,21 @@ export class MeshWorkload extends pulumi.ComponentResource {
     const identity =
       args.identity ?? `spiffe://${settings.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
     c.attempt("identity", identity, () => checkWorkloadId(identity, settings.trustDomain));
+    // What the installation federates with bounds every foreign ID; the domains in use join the entry's list.
+    const federated = (settings.federation?.federatesWith ?? []).map((p) => p.trustDomain);
+    const foreign = new Set<string>();
+    for (const [i, td] of (args.federatesWith ?? []).entries()) {
+      const name = typeof td === "string" ? td.replace(/^spiffe:\/\//, "") : td;
+      if (
+        c.check(
+          federated.includes(name),
+          `federatesWith[${i}]`,
+          td,
+          `is not federated by the installation (federation.federatesWith: ${federated.join(", ") || "none"})`,
+        )
+      )
+        foreign.add(name);
+    }
     const callers: string[] = [];
     for (const [i, caller] of (args.callers ?? []).entries()) {
       const id = isWorkload(caller) ? caller.identityValue : caller;
@@ -115,14 +139,24 @@ export class MeshWorkload extends pulumi.ComponentResource {
         isWorkload(caller) ? caller.identityValue : caller,
         "must be a MeshWorkload or a SPIFFE ID",
       );
-      if (valid && !isWorkload(caller))
-        c.attempt(`callers[${i}]`, caller, () => checkWorkloadId(caller, settings.trustDomain));
+      if (valid && !isWorkload(caller)) {
+        const td = c.attempt(`callers[${i}]`, caller, () =>
+          checkWorkloadId(caller, federatedMemberDomain(caller, settings.trustDomain, federated)),
+        );
+        if (td && td.trustDomain !== settings.trustDomain) foreign.add(td.trustDomain);
+      }
       c.check(!callers.includes(id), `callers[${i}]`, id, "repeats a caller");
       callers.push(id);
     }
-    const egress = (args.backends ?? []).map((b, i) =>
-      egressOf(b, identity, w.namespace, c, `backends[${i}]`),
-    );
+    const egress = (args.backends ?? []).map((b, i) => {
+      if (!isRemote(b)) return egressOf(b, identity, w.namespace, c, `backends[${i}]`);
+      const td = c.attempt(`backends[${i}].identity`, b.identity, () =>
+        checkWorkloadId(b.identity, federatedMemberDomain(b.identity, settings.trustDomain, federated)),
+      );
+      if (td && td.trustDomain !== settings.trustDomain) foreign.add(td.trustDomain);
+      return remoteEgress(b, w.namespace, td?.trustDomain ?? settings.trustDomain);
+    });
+    const federatesWith = [...foreign].sort();
     const entryName = args.entryName ?? w.name;
     const takeNames = claimNames(
       args.installation,
@@ -150,11 +184,13 @@ export class MeshWorkload extends pulumi.ComponentResource {
       backends: egress.map((e) => e.virtualService),
       allowedServers: servers,
       hostname: w.hostname,
+      federatesWith,
       ...(args.healthCheck ? { healthCheck: args.healthCheck } : {}),
     };
     const entry: EntrySetMember = {
       name: entryName,
       ...workloadEntry(w, identity, args.installation.nodeAlias.spiffeId, args.x509SvidTtl),
+      ...(federatesWith.length > 0 ? { federatesWith } : {}),
     };
     const virtualNodeArgs: MtlsVirtualNodeArgs = {
       ...nodeArgs,
@@ -243,7 +279,7 @@ export class MeshWorkload extends pulumi.ComponentResource {
 
 /** How a backend is reached on the envoy data plane; every target must admit `self` among its callers. */
 export function egressOf(
-  b: Backend,
+  b: MeshWorkload | RoutedBackend,
   self: string,
   namespace: string,
   c: Checker,

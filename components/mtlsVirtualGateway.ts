@@ -9,11 +9,11 @@ import { deriveEntryId, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
 import { kubernetesObject } from "./kubernetesObject";
-import { type Backend, egressOf, MeshWorkload } from "./meshWorkload";
+import { egressOf, MeshWorkload, type RoutedBackend } from "./meshWorkload";
 import { unregisteredWarnings } from "./mtlsVirtualNode";
-import { claimNames } from "./names";
 import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
+import { claimNames } from "./workloadNames";
 
 export { ServiceType } from "../mesh/gateway";
 export { GATEWAY_PORT, type GatewayListenerArgs } from "../mesh/gatewayListener";
@@ -36,7 +36,7 @@ export interface MtlsVirtualGatewayArgs {
     readonly callers?: readonly (MeshWorkload | string)[];
   };
   /** What it can reach. Each target must admit its identity among its callers. */
-  readonly backends: readonly Backend[];
+  readonly backends: readonly (MeshWorkload | RoutedBackend)[];
   /** Prefix (and optional header) to one of the backends, by its virtual service name. */
   readonly routes: readonly GatewayRouteArgs[];
   readonly replicas?: number;
@@ -116,8 +116,8 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
       return isWorkload(caller) ? caller.identityValue : caller;
     });
     const egress = (args.backends ?? []).flatMap((b, i) => {
-      const known =
-        isWorkload(b) || (typeof b === "object" && b !== null && typeof b.virtualService === "string");
+      // Remote (federated) backends are MeshWorkload's: a gateway routes to what this stack deploys.
+      const known = isWorkload(b) || (typeof b === "object" && b !== null && Array.isArray(b.routes));
       if (!c.check(known, `backends[${i}]`, b, "must be a MeshWorkload or a RoutedBackend")) return [];
       return [egressOf(b, identity, args.namespace, c, `backends[${i}]`)];
     });

@@ -44,6 +44,7 @@ export class MtlsVirtualNode extends pulumi.ComponentResource {
     super("spire-mesh:index:MtlsVirtualNode", name, {}, opts);
 
     if (plan.appMesh) kubernetesObject(`${name}-virtual-node`, plan.appMesh, { parent: this });
+    for (const message of plan.warnings) pulumi.log.warn(message, this);
     if (plan.envoy) {
       kubernetesObject(`${name}-envoy-bootstrap`, plan.envoy.configMap, { parent: this });
       this.podAdditions = plan.envoy.pod;

@@ -9,14 +9,28 @@ import {
   serverExecPrefix,
   spireSettings,
 } from "../spire/settings";
+import { federationResources } from "./installationFederation";
 import { kubernetesObject } from "./kubernetesObject";
 
+export type {
+  BundleEndpointArgs,
+  FederatedDomainArgs,
+  FederationArgs,
+} from "../spire/federation";
 export type {
   DatastoreArgs,
   TelemetryArgs,
   UpstreamAuthorityArgs,
 } from "../spire/production";
 export type { ExistingSpireArgs, ResourceSettings, SpireInstallationArgs } from "../spire/settings";
+
+/** How the federation commands (bundle show, bundle set) reach the server; as SpireEntry's. */
+export interface FederationCommandArgs {
+  /** Environment of the bundle commands: KUBECONFIG or SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT. */
+  readonly commandEnvironment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** On destroy, a peer's bundle counts as deleted when the server's pod or namespace is gone. */
+  readonly deleteFederationWithoutServer?: boolean;
+}
 
 /** The annotation EKS reads to hand a pod the ServiceAccount's IAM role (IRSA). */
 const IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn";
@@ -59,19 +73,38 @@ export class SpireInstallation extends pulumi.ComponentResource {
    * that lost them. Undefined for `existing`.
    */
   public readonly serverGeneration?: pulumi.Output<string>;
+  /**
+   * Federation: this server's bundle in SPIFFE format (`spire-server bundle show -format spiffe`, public keys
+   * and certificates only), for a peer's `federation.federatesWith[].bundle`. Export it from the stack.
+   */
+  public readonly bundle?: pulumi.Output<string>;
+  /** Federation: the URL peers configure as this domain's `bundleEndpointUrl`. */
+  public readonly bundleEndpointUrl?: pulumi.Output<string>;
+  /** Federation: the SPIFFE ID the bundle endpoint presents, the peers' `endpointSpiffeId`. */
+  public readonly bundleEndpointSpiffeId?: pulumi.Output<string>;
 
   /**
    * @param name The _unique_ name of the installation; children are named after it.
    * @param args What to install, or which running SPIRE to adopt.
    * @param opts A bag of options that control this resource's behavior; pass the kubernetes provider here.
    */
-  constructor(name: string, args: SpireInstallationArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: SpireInstallationArgs & FederationCommandArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     const settings = spireSettings(args);
     super("spire-mesh:index:SpireInstallation", name, {}, opts);
     this.settings = settings;
     this.nodeAlias = nodeAlias(settings);
 
-    if (settings.mode === "install") this.serverGeneration = this.install(name, settings);
+    if (settings.mode === "install") {
+      const installed = this.install(name, settings, args);
+      this.serverGeneration = installed.generation;
+      this.bundle = installed.federation?.bundle;
+      this.bundleEndpointUrl = installed.federation?.bundleEndpointUrl;
+      this.bundleEndpointSpiffeId = installed.federation?.bundleEndpointSpiffeId;
+    }
 
     this.namespace = pulumi.output(settings.namespace);
     this.serverPodName = pulumi.output(settings.serverPod);
@@ -90,11 +123,12 @@ export class SpireInstallation extends pulumi.ComponentResource {
       trustDomain: this.trustDomain,
       trustDomainId: this.trustDomainId,
       bundleConfigMapName: this.bundleConfigMapName,
+      ...(this.bundle ? { bundle: this.bundle, bundleEndpointUrl: this.bundleEndpointUrl } : {}),
     });
   }
 
-  /** Creates the install's objects; returns the server's generation (see serverGeneration). */
-  private install(name: string, settings: SpireSettings): pulumi.Output<string> {
+  /** Creates the install's objects; returns the server's generation (see serverGeneration) and federation outputs. */
+  private install(name: string, settings: SpireSettings, args: FederationCommandArgs) {
     const m = spireManifests(settings);
     const make = (
       suffix: string,
@@ -187,11 +221,20 @@ export class SpireInstallation extends pulumi.ComponentResource {
     }
     const uid = (r: pulumi.CustomResource) =>
       (r as unknown as { metadata: pulumi.Output<{ uid: string }> }).metadata.uid;
-    if (settings.datastore.type === "postgres") {
-      return pulumi
-        .output(settings.datastore.databaseId as pulumi.Input<string> | undefined)
-        .apply((id) => `postgres/${id ?? "unidentified"}`);
-    }
-    return pulumi.all([uid(server), uid(serverData as pulumi.CustomResource)]).apply(([s, d]) => `${s}/${d}`);
+    const generation =
+      settings.datastore.type === "postgres"
+        ? pulumi
+            .output(settings.datastore.databaseId as pulumi.Input<string> | undefined)
+            .apply((id) => `postgres/${id ?? "unidentified"}`)
+        : pulumi.all([uid(server), uid(serverData as pulumi.CustomResource)]).apply(([s, d]) => `${s}/${d}`);
+    const federation = federationResources(name, settings, {
+      parent: this,
+      server,
+      namespace,
+      generation,
+      environment: args.commandEnvironment,
+      deleteWithoutServer: args.deleteFederationWithoutServer,
+    });
+    return { generation, federation };
   }
 }

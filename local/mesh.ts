@@ -99,7 +99,12 @@ const privateLoopback = (i: number) =>
  * Runs the render's mesh on loopback. Requires root: each sidecar runs under its own uid, which is how the local
  * unix attestor distinguishes workloads.
  */
-export async function startLocalMesh(spire: SpireHarness, render: RenderResult): Promise<LocalMesh> {
+export async function startLocalMesh(
+  spire: SpireHarness,
+  render: RenderResult,
+  /** Backends outside this render (another cluster's service): rendered `host:port` -> local `ip:port`. */
+  externalEndpoints: Readonly<Record<string, string>> = {},
+): Promise<LocalMesh> {
   if (process.getuid?.() !== 0) {
     throw new Error(
       "the local mesh runs each sidecar under its own uid so SPIRE can attest workloads apart: run it as root",
@@ -148,14 +153,17 @@ export async function startLocalMesh(spire: SpireHarness, render: RenderResult):
   }
   // Services: a backend cluster's `service:port` is that service's workload's mesh ingress.
   const endpointsOf = (bootstrap: Json) => {
-    const endpoints: Record<string, string> = {};
+    const endpoints: Record<string, string> = { ...externalEndpoints };
     for (const c of bootstrap.static_resources.clusters.filter((x: Json) => x.transport_socket)) {
       const address = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
       const service = services.find(
         (s) => `${s.metadata.name}.${s.metadata.namespace}.svc.cluster.local` === address.address,
       );
+      // A backend outside this render (another cluster's) keeps its external endpoint; an empty selector
+      // would match every deployment.
+      if (!service) continue;
       const target = deployments.find((d) =>
-        Object.entries(service?.spec.selector ?? {}).every(
+        Object.entries(service.spec.selector ?? {}).every(
           ([k, v]) => d.spec.template.metadata.labels[k] === v,
         ),
       );
@@ -263,7 +271,11 @@ export function registerLocally(
   const uidOf = new Map(Object.values(mesh.workloads).map((w) => [w.identity, w.uid]));
   const registered: string[] = [];
   for (const command of render.resources.filter((x) => x.type === "command:local:Command")) {
-    const entry = JSON.parse((command.inputs as { create: string }).create).expect as ResolvedEntry;
+    const entry = JSON.parse((command.inputs as { create: string }).create).expect as
+      | ResolvedEntry
+      | undefined;
+    // Only entry commands carry an expected entry (federation's bundle commands do not).
+    if (!entry) continue;
     const uid = uidOf.get(entry.spiffeId);
     if (uid === undefined || (only && !only(entry.spiffeId))) continue;
     const local: ResolvedEntry = { ...entry, selectors: [{ type: "unix", value: `uid:${uid}` }] };

@@ -23,6 +23,7 @@ import {
   pipeBoth,
   proxyHttp1,
   proxyHttp2,
+  spiffeTrustError,
   split,
   tlsOptions,
   upstreamTls,
@@ -68,6 +69,9 @@ export class Sidecar {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly health = new Map<string, { healthy: boolean; successes: number; failures: number }>();
   private stopped = false;
+  /** Stand-in only (Envoy has no such page): peers' SPIFFE IDs seen, and the last TLS error per upstream. */
+  private readonly peers = new Set<string>();
+  private readonly tlsErrors = new Map<string, string>();
   private live = false;
   /** The listener stat root Envoy uses: the rendered address. */
   private readonly ingressStat: string;
@@ -88,7 +92,12 @@ export class Sidecar {
   private identity(t: TlsPlan): Identity {
     const cert = this.identities.get(t.certificate);
     const trust = this.identities.get(t.trust);
-    return { chainPem: cert?.chainPem, keyPem: cert?.keyPem, caPem: trust?.caPem };
+    return {
+      chainPem: cert?.chainPem,
+      keyPem: cert?.keyPem,
+      caPem: trust?.caPem,
+      trustDomains: trust?.trustDomains,
+    };
   }
 
   private ready(t: TlsPlan): boolean {
@@ -123,6 +132,14 @@ export class Sidecar {
               }
               if (secret.validationContext?.trustedCaPem)
                 current.caPem = secret.validationContext.trustedCaPem;
+              const spiffe = secret.validationContext?.spiffe;
+              if (spiffe && spiffe.length > 0) {
+                // SPIRE's SPIFFE validator config: OpenSSL checks the chain against every root, then each peer is
+                // held to its own trust domain's roots (spiffeTrustError), as Envoy's validator does.
+                current.caPem = spiffe.map((td) => td.bundlePem).join("\n");
+                current.trustDomains = new Map(spiffe.map((td) => [td.trustDomain, td.bundlePem]));
+                this.count(`sds.${secret.name}.trust_domains.${spiffe.length}`);
+              }
               this.identities.set(secret.name, current);
             }
             this.refreshSecureServers();
@@ -196,7 +213,16 @@ export class Sidecar {
         : tls.createServer({ ...options, allowHalfOpen: protocol === "tcp" });
     server.on("tlsClientError", () => this.count(`${this.ingressStat}.ssl.connection_error`));
     server.on("secureConnection", (socket: tls.TLSSocket) => {
+      const trustDomains = this.identity(plan).trustDomains;
+      const untrusted = trustDomains && spiffeTrustError(socket.getPeerCertificate(true), trustDomains);
+      if (untrusted) {
+        this.count(`${this.ingressStat}.ssl.fail_verify_error`);
+        this.log(`ingress: ${untrusted}`);
+        socket.destroy();
+        return;
+      }
       const peer = uriSans(socket.getPeerCertificate());
+      for (const id of peer) this.peers.add(`ingress ${id}`);
       if (plan.allowedSans.length > 0 && !peer.some((san) => plan.allowedSans.includes(san))) {
         this.count(`${this.ingressStat}.ssl.fail_verify_san`);
         socket.destroy();
@@ -307,8 +333,13 @@ export class Sidecar {
             agent: false,
           });
           r.on("socket", (sock) =>
-            sock.once("secureConnect", () => this.count(`cluster.${route.cluster}.ssl.handshake`)),
+            sock.once("secureConnect", () => {
+              this.count(`cluster.${route.cluster}.ssl.handshake`);
+              for (const id of uriSans((sock as tls.TLSSocket).getPeerCertificate()))
+                this.peers.add(`cluster ${route.cluster} ${id}`);
+            }),
           );
+          r.on("error", (e) => this.tlsErrors.set(route.cluster, e.message));
           return r;
         },
         s.ok,
@@ -409,6 +440,10 @@ export class Sidecar {
       else if (path === "/clusters") {
         res.end(clustersText(this.plan, this.place.agentSocket, this.openStreams, this.health));
       } else if (path === "/ready") this.readyAnswer(res);
+      else if (path === "/peers")
+        res.end(
+          JSON.stringify({ peers: [...this.peers].sort(), tlsErrors: Object.fromEntries(this.tlsErrors) }),
+        );
       else res.writeHead(404).end();
     });
     this.servers.push(await listen(server, this.place.adminPort, "127.0.0.1"));

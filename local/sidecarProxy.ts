@@ -2,6 +2,8 @@
  * The byte-moving half of the local sidecar: TLS options from a plan, and proxying one request, stream or
  * connection to an upstream for each wire protocol (HTTP/1.1, HTTP/2 with gRPC trailers, plain TCP).
  */
+
+import { X509Certificate } from "node:crypto";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
@@ -11,7 +13,42 @@ import type { TlsPlan } from "./bootstrapPlan";
 export interface Identity {
   chainPem?: string;
   keyPem?: () => string;
+  /** Every trusted root, for OpenSSL's chain check. */
   caPem?: string;
+  /**
+   * From a SPIFFE certificate validator config (SPIRE's ALL): each trust domain's own roots. A peer must then
+   * chain to the roots of the trust domain in its SPIFFE ID, as Envoy's SPIFFE validator checks.
+   */
+  trustDomains?: ReadonlyMap<string, string>;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * Why Envoy's SPIFFE validator would refuse this peer, or undefined: its SPIFFE ID's trust domain has no bundle,
+ * or its chain (as the peer presented it, up to the root OpenSSL verified) ends at a root of another domain.
+ */
+export function spiffeTrustError(
+  cert: tls.DetailedPeerCertificate | undefined,
+  trustDomains: ReadonlyMap<string, string>,
+): string | undefined {
+  const id = uriSans(cert).find((san) => san.startsWith("spiffe://"));
+  if (!cert || !id) return "peer certificate has no SPIFFE ID";
+  const td = id.slice("spiffe://".length).split("/")[0];
+  const bundle = trustDomains.get(td);
+  if (!bundle)
+    return `no bundle for trust domain ${td} of peer ${id} (trusted: ${[...trustDomains.keys()].join(", ")})`;
+  const roots = new Set((bundle.match(PEM_CERT) ?? []).map((pem) => new X509Certificate(pem).fingerprint256));
+  const seen = new Set<string>();
+  for (
+    let c: tls.DetailedPeerCertificate | undefined = cert;
+    c && !seen.has(c.fingerprint256);
+    c = c.issuerCertificate
+  ) {
+    if (roots.has(c.fingerprint256)) return undefined;
+    seen.add(c.fingerprint256);
+  }
+  return `peer ${id} does not chain to a root of its trust domain ${td}`;
 }
 
 export const split = (hostPort: string) => {
@@ -50,6 +87,9 @@ export function upstreamTls(plan: TlsPlan, id: Identity, onSanFailure: () => voi
   return {
     ...tlsOptions(plan, id),
     checkServerIdentity: (_host, cert) => {
+      const untrusted =
+        id.trustDomains && spiffeTrustError(cert as tls.DetailedPeerCertificate, id.trustDomains);
+      if (untrusted) return new Error(untrusted);
       const sans = uriSans(cert);
       if (plan.allowedSans.some((s) => sans.includes(s))) return undefined;
       onSanFailure();

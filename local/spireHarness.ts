@@ -309,6 +309,8 @@ export async function startSpire(options: StartOptions = {}): Promise<SpireHarne
       // Several agents attesting from 127.0.0.1 in quick succession would otherwise be throttled (1/s per IP).
       extraServer: [block("ratelimit", [], [["attestation", false]])],
       upstreamCaDir: options.upstreamCaDir ?? path.join(dir, "upstream"),
+      // Federation: the port is the settings' (a test picks free ones, so peers know each other's URL first).
+      bundleEndpointAddress: "127.0.0.1",
       telemetryHost: "127.0.0.1",
       telemetryPort,
     };

@@ -4,7 +4,7 @@
  * walkthrough's /clusters and /stats greps read the same. Output is canonical proto3 JSON (snake_case, lists,
  * UPPER_CASE enums, "1s" durations) that strict parsers accept. Pure: no Pulumi.
  */
-import { ListenerProtocol, TlsMode, type VirtualNodeSpec } from "./virtualNode";
+import { ListenerProtocol, TlsMode, type VirtualNodeSpec, validationSecret } from "./virtualNode";
 
 export const SDS_CLUSTER = "static_cluster_sds_unix_socket";
 
@@ -105,7 +105,7 @@ const sdsSecret = (name: string) => ({
 /** Own SVID and the trust bundle over SDS, plus an exact URI SAN list when peers are restricted. */
 export function commonTls(
   identity: string,
-  trustDomainId: string,
+  trustSecret: string,
   peers: readonly string[],
   alpn: readonly string[] = [],
 ) {
@@ -119,10 +119,10 @@ export function commonTls(
             default_validation_context: {
               match_typed_subject_alt_names: peers.map((exact) => ({ san_type: "URI", matcher: { exact } })),
             },
-            validation_context_sds_secret_config: sdsSecret(trustDomainId),
+            validation_context_sds_secret_config: sdsSecret(trustSecret),
           },
         }
-      : { validation_context_sds_secret_config: sdsSecret(trustDomainId) }),
+      : { validation_context_sds_secret_config: sdsSecret(trustSecret) }),
   };
 }
 
@@ -180,7 +180,8 @@ export interface DownstreamTls {
   readonly mode?: TlsMode;
   /** The listener's SVID (SDS secret name); unused with an edge certificate. */
   readonly identity?: string;
-  readonly trustDomainId: string;
+  /** The SDS secret that validates clients: the trust domain's bundle, or SPIRE's ALL when federated. */
+  readonly trustSecret: string;
   /** Exact URI SANs a client must present; with any, a client certificate is required. */
   readonly callers: readonly string[];
   readonly alpn: readonly string[];
@@ -201,7 +202,7 @@ function downstreamTlsSocket(d: DownstreamTls) {
           },
         ],
       }
-    : commonTls(d.identity as string, d.trustDomainId, d.callers, d.alpn);
+    : commonTls(d.identity as string, d.trustSecret, d.callers, d.alpn);
   return {
     name: "envoy.transport_sockets.tls",
     typed_config: {
@@ -264,7 +265,7 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
     {
       mode: n.tlsMode,
       identity: n.identity,
-      trustDomainId: n.trustDomainId,
+      trustSecret: validationSecret(n),
       callers: n.allowedCallers,
       alpn: usesHttp2(n.protocol) ? ["h2"] : [],
     },
@@ -298,7 +299,8 @@ function healthChecks(target: VirtualNodeSpec) {
 /** Whose client certificate a node or gateway presents to its backends. */
 export interface ClientIdentity {
   readonly identity: string;
-  readonly trustDomainId: string;
+  /** The SDS secret that validates the servers: the trust domain's bundle, or SPIRE's ALL when federated. */
+  readonly trustSecret: string;
 }
 
 /** One backend node as an upstream cluster: mTLS with the caller's SVID and an exact SAN check, health checked. */
@@ -320,7 +322,7 @@ export function egressClusterFor(meshName: string, self: ClientIdentity, target:
         // Each backend has its own SAN check: exactly the identity of the node behind it.
         common_tls_context: commonTls(
           self.identity,
-          self.trustDomainId,
+          self.trustSecret,
           [target.identity as string],
           usesHttp2(target.protocol) ? ["h2"] : [],
         ),
@@ -415,14 +417,19 @@ export function sdsCluster(socketPath: string) {
 export const adminCluster = (adminPort: number) =>
   staticCluster(ADMIN_CLUSTER, socketAddress("127.0.0.1", adminPort));
 
-/** What every bootstrap of ours starts with: its node (for SDS) and the admin interface on loopback only. */
-export function bootstrapHead(nodeId: string, meshName: string, adminPort: number) {
+/**
+ * What every bootstrap of ours starts with: its node (for SDS) and the admin interface on loopback only.
+ * `federated`: whether its peers span several trust domains (validated with SPIRE's ALL secret).
+ */
+export function bootstrapHead(nodeId: string, meshName: string, adminPort: number, federated = false) {
   return {
     node: {
       id: nodeId,
       cluster: meshName,
-      // Plain X.509 chain validation against the bundle, as App Mesh did, instead of SPIRE's SPIFFE validator.
-      metadata: { disable_spiffe_cert_validation: true },
+      // Within one trust domain: plain X.509 chain validation against the bundle, as App Mesh did. Federated:
+      // SPIRE's SPIFFE validator, which checks each peer against its own domain's bundle; the agent serves the
+      // ALL secret only with it (and answers an error to an Envoy that disables it).
+      metadata: { disable_spiffe_cert_validation: !federated },
     },
     admin: { address: socketAddress("127.0.0.1", adminPort) },
   };
@@ -432,9 +439,9 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
   const n = b.node;
   const appCluster = ingressCluster(b.meshName, n);
   const targets = new Map(b.egress.flatMap((e) => e.routes.map((r) => [r.target.name, r.target] as const)));
-  const self = { identity: n.identity as string, trustDomainId: n.trustDomainId };
+  const self = { identity: n.identity as string, trustSecret: validationSecret(n) };
   return {
-    ...bootstrapHead(`${n.name}.${n.namespace}`, b.meshName, b.ports.admin),
+    ...bootstrapHead(`${n.name}.${n.namespace}`, b.meshName, b.ports.admin, n.federatesWith.length > 0),
     static_resources: {
       listeners: [
         ingressListener(b, appCluster),

@@ -57,7 +57,7 @@ function routeConfig(g: GatewaySpec) {
 export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
   const targets = new Map<string, VirtualNodeSpec>();
   for (const b of g.backends) for (const r of b.routes) targets.set(r.target.name, r.target);
-  const self = { identity: g.identity, trustDomainId: g.trustDomainId };
+  const self = { identity: g.identity, trustSecret: g.trustDomainId };
   const edge = g.listener.edgeTlsSecret
     ? {
         certificateChain: `${EDGE_TLS_DIR}/tls.crt`,
@@ -74,7 +74,7 @@ export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
           {
             mode: g.listener.tlsMode,
             identity: g.identity,
-            trustDomainId: g.trustDomainId,
+            trustSecret: g.trustDomainId,
             callers: g.listener.callers,
             alpn: [],
             ...(edge ? { edge } : {}),

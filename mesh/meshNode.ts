@@ -15,6 +15,7 @@ import {
   type WorkloadApiVolume,
 } from "./envoySidecar";
 import {
+  appMeshFederationWarnings,
   appMeshVirtualNode,
   ListenerProtocol,
   type VirtualNodeArgs,
@@ -67,6 +68,8 @@ export interface MeshNodePlan {
   readonly dataPlane: DataPlane;
   readonly appMesh?: K8sObject;
   readonly envoy?: SidecarResult;
+  /** Preview warnings: what the chosen data plane cannot follow. */
+  readonly warnings: readonly string[];
 }
 
 export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
@@ -80,7 +83,7 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
       c.check(args[key] === undefined, key, args[key], "only applies to the envoy data plane");
     }
     c.done();
-    return { spec, dataPlane, appMesh: appMeshVirtualNode(spec) };
+    return { spec, dataPlane, appMesh: appMeshVirtualNode(spec), warnings: appMeshFederationWarnings(spec) };
   }
 
   const meshName = args.meshName ?? spec.namespace;
@@ -132,6 +135,7 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   return {
     spec,
     dataPlane,
+    warnings: [],
     envoy: envoySidecar(
       { meshName, node: spec, egress, sdsSocketPath, ports: envoyPorts },
       image,

@@ -4,6 +4,7 @@
  */
 
 import { Checker, isDnsLabel, isPort } from "../core/validation";
+import { federatedMemberDomain } from "../spire/federation";
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
 
@@ -62,6 +63,11 @@ export interface VirtualNodeArgs {
   readonly allowedServers?: readonly string[];
   /** DNS name the mesh resolves the node by. Default `<name>.<namespace>.svc.cluster.local`. */
   readonly hostname?: string;
+  /**
+   * Federated trust domains whose workloads may be among its callers and servers. The node's SPIRE entry must
+   * federate with them too, so that the agent delivers their bundles (MeshWorkload does both).
+   */
+  readonly federatesWith?: readonly string[];
 }
 
 export interface VirtualNodeSpec {
@@ -78,7 +84,19 @@ export interface VirtualNodeSpec {
   readonly backends: readonly string[];
   readonly allowedServers: readonly string[];
   readonly hostname: string;
+  /** Federated trust domains (bare names, sorted); non-empty means peers are validated per trust domain. */
+  readonly federatesWith: readonly string[];
 }
+
+/**
+ * The SDS secret that validates peers. Within one trust domain, `spiffe://<td>`: that domain's bundle. With
+ * federation, SPIRE's `ALL` (agent `default_all_bundles_name`): one SPIFFE certificate validator config listing
+ * the own and every federated bundle the workload's entries federate with, each peer checked against the
+ * bundle of its own trust domain (checked against agent 1.13.3 in tests/local/federation.test.ts).
+ */
+export const ALL_BUNDLES_SECRET = "ALL";
+export const validationSecret = (n: VirtualNodeSpec): string =>
+  n.federatesWith.length > 0 ? ALL_BUNDLES_SECRET : n.trustDomainId;
 
 export const walkthroughHealthCheck: Required<HealthCheckArgs> = {
   path: "/ping",
@@ -119,8 +137,22 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
       "must be a label value",
     );
   }
+  const federatesWith: string[] = [];
+  for (const [i, td] of (args.federatesWith ?? []).entries()) {
+    const parsed = c.attempt(`federatesWith[${i}]`, td, () =>
+      parseTrustDomain(td.replace(/^spiffe:\/\//, "")),
+    );
+    if (parsed === undefined) continue;
+    c.check(parsed !== trustDomain, `federatesWith[${i}]`, td, "is the node's own trust domain");
+    if (!federatesWith.includes(parsed)) federatesWith.push(parsed);
+  }
+  federatesWith.sort();
   const spiffe = (field: string, id: string) =>
     trustDomain !== undefined && c.attempt(field, id, () => checkWorkloadId(id, trustDomain));
+  /** A peer: a workload ID of the own trust domain or of a federated one. */
+  const peer = (field: string, id: string) =>
+    trustDomain !== undefined &&
+    c.attempt(field, id, () => checkWorkloadId(id, federatedMemberDomain(id, trustDomain, federatesWith)));
   if (args.identity !== undefined) spiffe("identity", args.identity);
 
   const port = args.port ?? 8080;
@@ -145,8 +177,8 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
   const callers = [...(args.allowedCallers ?? [])];
   const servers = [...(args.allowedServers ?? [])];
   const backends = [...(args.backends ?? [])];
-  for (const [i, id] of callers.entries()) spiffe(`allowedCallers[${i}]`, id);
-  for (const [i, id] of servers.entries()) spiffe(`allowedServers[${i}]`, id);
+  for (const [i, id] of callers.entries()) peer(`allowedCallers[${i}]`, id);
+  for (const [i, id] of servers.entries()) peer(`allowedServers[${i}]`, id);
   for (const [i, b] of backends.entries()) {
     c.check(isDnsLabel(b), `backends[${i}]`, b, "must name a virtual service (RFC 1123 label)");
   }
@@ -221,14 +253,50 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     backends,
     allowedServers: servers,
     hostname,
+    federatesWith,
   };
 }
 
-/** The App Mesh TLS validation block: the trust bundle over SDS plus an exact SAN list. */
-export const validation = (trustDomainSecret: string, sans: readonly string[]) => ({
-  trust: { sds: { secretName: trustDomainSecret } },
+/**
+ * The App Mesh trust secret for peers with these SANs. The CRD takes one SDS secret name and no validator
+ * settings, so a block whose peers all sit in one trust domain names that domain's bundle (`spiffe://<td>`,
+ * which SPIRE's agent serves for the own and for each federated domain as a plain CA bundle); peers from
+ * several domains need SPIRE's ALL, which the agent serves only with its SPIFFE validator config, which App
+ * Mesh's Envoy was never shown to accept (appMeshFederationWarnings).
+ */
+function appMeshTrustSecret(n: VirtualNodeSpec, sans: readonly string[]): string {
+  const domains = [...new Set(sans.map((id) => id.slice("spiffe://".length).split("/")[0]))];
+  if (domains.length === 1) return `spiffe://${domains[0]}`;
+  return domains.length > 1 ? ALL_BUNDLES_SECRET : n.trustDomainId;
+}
+
+/** What the appmesh data plane cannot carry of a federated node's policy, as preview warnings. */
+export function appMeshFederationWarnings(n: VirtualNodeSpec): string[] {
+  const warnings: string[] = [];
+  for (const [what, sans] of [
+    ["callers (listener validation)", n.allowedCallers],
+    ["servers (backendDefaults validation)", n.allowedServers],
+  ] as const) {
+    if (appMeshTrustSecret(n, sans) === ALL_BUNDLES_SECRET) {
+      warnings.push(
+        `virtual node ${n.name}: its ${what} span several trust domains; the App Mesh VirtualNode names one SDS ` +
+          `trust secret, so it names ${ALL_BUNDLES_SECRET}, which SPIRE serves only as a SPIFFE validator ` +
+          "config that App Mesh's Envoy was not shown to accept; use the envoy data plane, or split the peers",
+      );
+    }
+  }
+  return warnings;
+}
+
+/** The App Mesh TLS validation block: the trust bundle over SDS (this secret) plus an exact SAN list. */
+export const validation = (trustSecret: string, sans: readonly string[]) => ({
+  trust: { sds: { secretName: trustSecret } },
   ...(sans.length > 0 ? { subjectAlternativeNames: { match: { exact: [...sans] } } } : {}),
 });
+
+/** A node's: its own trust domain's bundle, or with federation the secret its peers' domains need. */
+const nodeValidation = (n: VirtualNodeSpec, sans: readonly string[]) =>
+  validation(n.federatesWith.length > 0 ? appMeshTrustSecret(n, sans) : n.trustDomainId, sans);
 
 export function appMeshVirtualNode(n: VirtualNodeSpec): K8sObject {
   const listener = {
@@ -247,9 +315,7 @@ export function appMeshVirtualNode(n: VirtualNodeSpec): K8sObject {
           tls: {
             mode: n.tlsMode,
             ...(n.identity ? { certificate: { sds: { secretName: n.identity } } } : {}),
-            ...(n.tlsMode !== TlsMode.Disabled
-              ? { validation: validation(n.trustDomainId, n.allowedCallers) }
-              : {}),
+            ...(n.tlsMode !== TlsMode.Disabled ? { validation: nodeValidation(n, n.allowedCallers) } : {}),
           },
         }
       : {}),
@@ -273,7 +339,7 @@ export function appMeshVirtualNode(n: VirtualNodeSpec): K8sObject {
                 tls: {
                   enforce: true,
                   certificate: { sds: { secretName: n.identity } },
-                  validation: validation(n.trustDomainId, n.allowedServers),
+                  validation: nodeValidation(n, n.allowedServers),
                 },
               },
             },

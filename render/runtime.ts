@@ -2,6 +2,7 @@
  * Evaluates the real stack program (index.ts) under Pulumi's mock runtime and records what it registers.
  * This is the only way anything here "renders": the same program `pulumi up` runs, with the engine mocked.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
@@ -37,12 +38,30 @@ export interface RenderOptions {
   readonly projectDir?: string;
   /** Run as a preview (outputs the engine computes stay unknown). Default false. */
   readonly preview?: boolean;
+  /**
+   * What each `pulumi.StackReference` reads, by stack name (`org/project/stack` as the program names it): that
+   * stack's outputs. A stack missing here reads as one with no outputs yet. Default: the project's
+   * `render/stack-references.json` when it exists (see readStackReferences).
+   */
+  readonly stackReferences?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
+
+/** The type token of `pulumi.StackReference`: the SDK reads it as a resource whose state holds `outputs`. */
+const STACK_REFERENCE = "pulumi:pulumi:StackReference";
 
 /** Cloud-only values appear as marked placeholders, never as invented real-looking values. */
 export const placeholder = (what: string) => `<placeholder: ${what}, known after pulumi up>`;
 
-function cloudState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+function cloudState(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+  stackReferences: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+): Record<string, unknown> {
+  if (type === STACK_REFERENCE) {
+    const stack = String(inputs.name ?? name);
+    return { name: stack, outputs: { ...(stackReferences[stack] ?? {}) }, secretOutputNames: [] };
+  }
   const state: Record<string, unknown> = { ...inputs };
   if (type.startsWith("aws:")) {
     state.arn = placeholder(`ARN of ${type} ${name}`);
@@ -56,6 +75,8 @@ function cloudState(type: string, name: string, inputs: Record<string, unknown>)
       resourceId: placeholder(`resource ID of ${name}`),
     });
   }
+  // What a command prints (a federated installation exports its `bundle show`) is known only once it ran.
+  if (type === "command:local:Command") state.stdout = placeholder(`stdout of command ${name}`);
   if (type === "random:index/randomPassword:RandomPassword") state.result = placeholder(`password ${name}`);
   if (type === "aws:ec2/securityGroup:SecurityGroup") state.id = placeholder(`ID of security group ${name}`);
   if (type === "eks:index:Cluster") {
@@ -172,14 +193,19 @@ export interface Recording<T> {
  * overlap: Pulumi's mock monitor is process-wide.
  */
 export async function record<T>(
-  scope: { project: string; stack: string; preview?: boolean },
+  scope: {
+    project: string;
+    stack: string;
+    preview?: boolean;
+    stackReferences?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  },
   body: () => T | Promise<T>,
 ): Promise<Recording<T>> {
   const warnings: string[] = [];
   const monitor = new RecordingMonitor({
     newResource: (args) => ({
       id: args.custom ? `${args.name}-id` : undefined,
-      state: cloudState(args.type, args.name, args.inputs),
+      state: cloudState(args.type, args.name, args.inputs, scope.stackReferences ?? {}),
     }),
     call: (args) => ({ ...args.inputs }),
   });
@@ -208,14 +234,37 @@ export async function renderProgram(options: RenderOptions): Promise<RenderResul
     options.overrides ?? {},
     options.secrets ?? {},
   );
-  const recording = await record({ project, stack: options.stack, preview: options.preview }, async () => {
+  const stackReferences = options.stackReferences ?? readStackReferences(projectDir);
+  const scope = { project, stack: options.stack, preview: options.preview, stackReferences };
+  const recording = await record(scope, async () => {
     pulumi.runtime.setAllConfig(config, secretKeys);
     const programPath = require.resolve(path.resolve(projectDir, main));
     delete require.cache[programPath];
-    const program = require(programPath) as Record<string, unknown>;
-    return (await resolve({ ...program })) as Record<string, unknown>;
+    const program = require(programPath) as
+      | Record<string, unknown>
+      | (() => Promise<Record<string, unknown>>);
+    // `export = async () => ({...})`, as Pulumi runs it: the outputs are what the function resolves to.
+    const exported = typeof program === "function" ? await program() : { ...program };
+    return (await resolve(exported)) as Record<string, unknown>;
   });
   return { resources: recording.resources, outputs: recording.value, warnings: recording.warnings };
+}
+
+/**
+ * The outputs StackReferences read in an offline render, from `<project>/render/stack-references.json`:
+ * `{ "<org/project/stack>": "<file with that stack's outputs, relative to it>" }`, each file a JSON object as
+ * `pulumi stack output --json` prints it. No such file: every referenced stack reads as having no outputs.
+ */
+export function readStackReferences(projectDir: string): Record<string, Record<string, unknown>> {
+  const index = path.join(projectDir, "render", "stack-references.json");
+  if (!fs.existsSync(index)) return {};
+  const files = JSON.parse(fs.readFileSync(index, "utf8")) as Record<string, string>;
+  return Object.fromEntries(
+    Object.entries(files).map(([stack, file]) => [
+      stack,
+      JSON.parse(fs.readFileSync(path.resolve(path.dirname(index), file), "utf8")) as Record<string, unknown>,
+    ]),
+  );
 }
 
 /** pulumi.log.warn goes to the engine; under mocks we keep the messages so the render can show them. */

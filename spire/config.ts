@@ -3,6 +3,7 @@
  * in-pod paths) is one choice of `Platform`; the test harness swaps in a local one (join_token, unix attestor,
  * temp paths) and keeps everything else identical, so what the tests prove is what we deploy.
  */
+import { federationBlock } from "./federation";
 import { block, type HclBlock, type HclBody, plugin, renderHcl } from "./hcl";
 import type { SpireSettings } from "./settings";
 
@@ -23,6 +24,9 @@ export interface ServerPlatform {
   /** Where the Prometheus listener binds, when telemetry is on; the port is the settings' unless overridden. */
   readonly telemetryHost: string;
   readonly telemetryPort?: number;
+  /** Where the federation bundle endpoint binds; the port is the settings' unless overridden. */
+  readonly bundleEndpointAddress: string;
+  readonly bundleEndpointPort?: number;
 }
 
 export interface AgentPlatform {
@@ -75,6 +79,8 @@ export function kubernetesServerPlatform(s: SpireSettings): ServerPlatform {
     upstreamCaDir: podPaths.upstreamCaDir,
     // Scraped from other pods: the listener must not stay on SPIRE's default, localhost.
     telemetryHost: "0.0.0.0",
+    // Peers in other clusters reach it through its Service.
+    bundleEndpointAddress: "0.0.0.0",
     nodeAttestors: [
       plugin("NodeAttestor", "k8s_psat", [
         [
@@ -223,6 +229,7 @@ export function serverConfig(s: SpireSettings, p: ServerPlatform): HclBody {
     ...(s.serverCacheReloadInterval
       ? [block("experimental", [], [["cache_reload_interval", s.serverCacheReloadInterval]])]
       : []),
+    ...(s.federation ? [federationBlock(s.federation, p.bundleEndpointAddress, p.bundleEndpointPort)] : []),
     ...(p.extraServer ?? []),
   ];
   return [

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { Checker, parseDuration } from "../core/validation";
-import { checkEntryId, checkMemberId, checkWorkloadId } from "./spiffeId";
+import { checkEntryId, checkMemberId, checkWorkloadId, parseTrustDomain } from "./spiffeId";
 
 export interface EntrySpec {
   /** The workload's (or node alias's) SPIFFE ID. */
@@ -19,6 +19,11 @@ export interface EntrySpec {
   readonly x509SvidTtl?: string;
   /** DNS SANs added to the SVID. */
   readonly dnsNames?: readonly string[];
+  /**
+   * Federated trust domains whose bundles the workload receives (`-federatesWith`), e.g. "east.example" or
+   * "spiffe://east.example": its peers in those domains then validate. Each must be federated by the server.
+   */
+  readonly federatesWith?: readonly string[];
 }
 
 /** What the server stores for an entry; the shape commands compare against `entry show -output json`. */
@@ -30,6 +35,8 @@ export interface ResolvedEntry {
   /** Seconds; 0 means the server default. */
   readonly x509SvidTtl: number;
   readonly dnsNames: readonly string[];
+  /** Trust domain names, sorted (the server shows them bare). */
+  readonly federatesWith: readonly string[];
 }
 
 export interface EntryContext {
@@ -38,6 +45,8 @@ export interface EntryContext {
   readonly selectorTypes: readonly string[];
   /** Upper bound for entry TTLs (a sixth of the CA lifetime), when known. */
   readonly maxTtlSeconds?: number;
+  /** Trust domains the server federates with, when known; undefined for a server this stack does not manage. */
+  readonly federatedTrustDomains?: readonly string[];
 }
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -128,6 +137,7 @@ export function resolveEntry(
       "must be a DNS name (letters, digits, '-', dots; at most one leading '*.')",
     );
   }
+  const federatesWith = federatedDomains(c, spec, ctx);
   c.done();
   return {
     entryId,
@@ -136,7 +146,43 @@ export function resolveEntry(
     selectors: [...selectors].sort((a, b) => `${a.type}:${a.value}`.localeCompare(`${b.type}:${b.value}`)),
     x509SvidTtl: ttl,
     dnsNames: [...(spec.dnsNames ?? [])],
+    federatesWith,
   };
+}
+
+/** `federatesWith` as bare trust domains; each must be another domain, one the server federates with. */
+function federatedDomains(c: Checker, spec: EntrySpec, ctx: EntryContext): string[] {
+  const domains: string[] = [];
+  if (spec.federatesWith === undefined) return domains;
+  if (!c.check(Array.isArray(spec.federatesWith), "federatesWith", spec.federatesWith, "must be a list"))
+    return domains;
+  c.check(
+    spec.node !== true || spec.federatesWith.length === 0,
+    "federatesWith",
+    spec.federatesWith,
+    "conflicts with node: SPIRE refuses federation on node entries",
+  );
+  for (const [i, raw] of spec.federatesWith.entries()) {
+    const field = `federatesWith[${i}]`;
+    const td = c.attempt(field, raw, () =>
+      parseTrustDomain(typeof raw === "string" ? raw.replace(/^spiffe:\/\//, "") : (raw as string)),
+    );
+    if (td === undefined) continue;
+    c.check(td !== ctx.trustDomain, field, raw, "is the entry's own trust domain, which is always trusted");
+    if (ctx.federatedTrustDomains !== undefined) {
+      c.check(
+        ctx.federatedTrustDomains.includes(td),
+        field,
+        raw,
+        `is not federated by the installation (federation.federatesWith: ${
+          ctx.federatedTrustDomains.length > 0 ? ctx.federatedTrustDomains.join(", ") : "none"
+        }); SPIRE refuses an entry without the domain's bundle`,
+      );
+    }
+    c.check(!domains.includes(td), field, raw, "repeats a trust domain");
+    domains.push(td);
+  }
+  return domains.sort();
 }
 
 /**
@@ -163,6 +209,7 @@ function contentFlags(e: ResolvedEntry): string[] {
     ...e.selectors.flatMap((s) => ["-selector", `${s.type}:${s.value}`]),
     ...(e.x509SvidTtl > 0 ? ["-x509SVIDTTL", String(e.x509SvidTtl)] : []),
     ...e.dnsNames.flatMap((d) => ["-dns", d]),
+    ...e.federatesWith.flatMap((td) => ["-federatesWith", `spiffe://${td}`]),
   ];
 }
 

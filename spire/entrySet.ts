@@ -71,6 +71,8 @@ export function registrationJson(e: ResolvedEntry) {
     selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
     ...(e.x509SvidTtl > 0 ? { x509_svid_ttl: e.x509SvidTtl } : {}),
     ...(e.dnsNames.length > 0 ? { dns_names: [...e.dnsNames] } : {}),
+    // 1.13.3 reads trust domain IDs here (bare names too) and shows bare names back.
+    ...(e.federatesWith.length > 0 ? { federates_with: e.federatesWith.map((td) => `spiffe://${td}`) } : {}),
   };
 }
 

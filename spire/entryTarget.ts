@@ -48,6 +48,9 @@ export function entryTarget(subject: string, args: EntryTargetArgs): EntryTarget
       selectorTypes: s.selectorTypes,
       // An adopted server's CA lifetime is unknown to us; SPIRE itself caps SVIDs at the CA's expiry.
       maxTtlSeconds: s.mode === "install" ? parseDuration(s.caTtl) / CA_TTL_FACTOR : undefined,
+      // An installed server federates with exactly what its config lists; an adopted one's is unknown.
+      federatedTrustDomains:
+        s.mode === "install" ? (s.federation?.federatesWith ?? []).map((p) => p.trustDomain) : undefined,
     };
   }
   c.check(

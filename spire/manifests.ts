@@ -11,6 +11,7 @@ import {
   renderAgentConf,
   renderServerConf,
 } from "./config";
+import { bundleEndpointService, federationPodAdditions } from "./federationManifests";
 import {
   CONFIG_HASH_ANNOTATION,
   contentHash,
@@ -48,6 +49,8 @@ export interface SpireManifests {
   readonly serverConfigMap: K8sObject;
   readonly serverStatefulSet: K8sObject;
   readonly serverService: K8sObject;
+  /** Federation: the Service exposing the bundle endpoint to the peers. */
+  readonly bundleEndpointService?: K8sObject;
   readonly agentConfigMap: K8sObject;
   readonly agentDaemonSet: K8sObject;
 }
@@ -87,6 +90,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
   const agentConfigMap = contentName(s.agentName, agentConf);
   const saSubject = (name: string) => [{ kind: "ServiceAccount", name, namespace: ns }];
   const server = serverPodAdditions(s);
+  const federation = federationPodAdditions(s);
   const sqlite = s.datastore.type === "sqlite";
 
   return {
@@ -135,6 +139,8 @@ export function spireManifests(s: SpireSettings): SpireManifests {
               { protocol: "TCP", port: s.serverPort },
               { protocol: "TCP", port: s.serverHealthPort },
               ...(s.telemetry ? [{ protocol: "TCP", port: s.telemetry.serverPort }] : []),
+              // Federation: peers in other clusters fetch the bundle (public certificates only).
+              ...federation.ports.map((p) => ({ protocol: "TCP", port: p.containerPort })),
             ],
           },
         ],
@@ -254,6 +260,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                   { name: "grpc", containerPort: s.serverPort, protocol: "TCP" },
                   { name: "health", containerPort: s.serverHealthPort, protocol: "TCP" },
                   ...server.ports,
+                  ...federation.ports,
                 ],
                 livenessProbe: httpProbe("/live", "health", 15, 60),
                 readinessProbe: httpProbe("/ready", "health", 5, 10),
@@ -264,6 +271,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                   { name: "spire-data", mountPath: podPaths.serverDataDir },
                   { name: "spire-server-socket", mountPath: podPaths.serverSocketDir },
                   ...server.volumeMounts,
+                  ...federation.volumeMounts,
                 ],
               },
             ],
@@ -275,6 +283,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                 : []),
               { name: "spire-server-socket", emptyDir: {} },
               ...server.volumes,
+              ...federation.volumes,
             ],
           },
         },
@@ -290,6 +299,7 @@ export function spireManifests(s: SpireSettings): SpireManifests {
         ports: [{ name: "grpc", port: s.serverPort, targetPort: "grpc", protocol: "TCP" }],
       },
     },
+    bundleEndpointService: bundleEndpointService(s),
     agentConfigMap: {
       apiVersion: "v1",
       kind: "ConfigMap",

@@ -12,6 +12,7 @@ import {
   isQuantity,
   parseDuration,
 } from "../core/validation";
+import { type FederationArgs, type FederationSettings, federationSettings } from "./federation";
 import {
   type ProductionArgs,
   type ProductionSettings,
@@ -115,6 +116,11 @@ export interface SpireInstallationArgs extends ProductionArgs {
    * destroy` and a storage-class change then stop with an error until it is unprotected. Default true.
    */
   readonly protectData?: boolean;
+  /**
+   * SPIFFE federation with other trust domains (other clusters): this server's bundle endpoint and the domains
+   * it federates with. See README "Multi-cluster".
+   */
+  readonly federation?: FederationArgs;
 }
 
 export type WorkloadApi = "csi" | "hostPath";
@@ -163,6 +169,8 @@ export interface SpireSettings extends ProductionSettings {
   readonly clusterRoles: { readonly server: string; readonly agent: string };
   /** The CSI driver's registered name, `<namespace>.csi.spiffe.io`: also cluster-scoped. */
   readonly csiDriverName: string;
+  /** Federation, when configured; undefined otherwise. */
+  readonly federation?: FederationSettings;
 }
 
 const installOnly = [
@@ -188,6 +196,7 @@ const installOnly = [
   "csiRegistrarImage",
   "protectData",
   "agentTolerations",
+  "federation",
   ...productionKeys,
 ] as const;
 
@@ -410,6 +419,11 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     },
     { protectData: input.protectData },
   );
+  const federation = federationSettings(c, input.federation, trustDomain, {
+    serverPort,
+    "the health port": base.serverHealthPort,
+    ...(production.telemetry ? { "the telemetry port": production.telemetry.serverPort } : {}),
+  });
   const skipKubeletVerification = input.skipKubeletVerification ?? true;
   c.check(
     typeof skipKubeletVerification === "boolean",
@@ -447,6 +461,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     agentTolerations,
     clusterRoles: clusterRoleNames(namespace),
     csiDriverName: `${namespace}.csi.spiffe.io`,
+    ...(federation ? { federation } : {}),
   };
 }
 

@@ -27,7 +27,12 @@ const namespace = "bench";
 
 const provider = new k8s.Provider("cluster", {});
 const providers = { kubernetes: provider };
-const spire = new SpireInstallation("spire", { trustDomain, clusterName: "bench" }, { providers });
+// A throwaway bench stack: its data volume is not protected, so each run's destroy completes.
+const spire = new SpireInstallation(
+  "spire",
+  { trustDomain, clusterName: "bench", protectData: false },
+  { providers },
+);
 
 const agents = spire.nodeAlias.spiffeId;
 const names = Array.from({ length: services }, (_, i) => `svc-${i}`);

@@ -10,6 +10,8 @@ function normalizeShown(e) {
     selectors: (e.selectors ?? []).map((/** @type {any} */ s) => `${s.type}:${s.value}`).sort(),
     x509SvidTtl: Number(e.x509_svid_ttl ?? 0),
     dnsNames: [...(e.dns_names ?? [])],
+    // Shown as bare trust domain names; a plan written before federation existed has none.
+    federatesWith: [...(e.federates_with ?? [])].map((td) => String(td).replace(/^spiffe:\/\//, "")).sort(),
   };
 }
 
@@ -24,6 +26,7 @@ function normalizeExpected(expect, serverDefaultTtl) {
     selectors: expect.selectors.map((/** @type {any} */ s) => `${s.type}:${s.value}`).sort(),
     x509SvidTtl: expect.x509SvidTtl || serverDefaultTtl,
     dnsNames: [...expect.dnsNames],
+    federatesWith: [...(expect.federatesWith ?? [])].sort(),
   };
 }
 

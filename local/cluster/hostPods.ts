@@ -215,6 +215,7 @@ export class HostPods {
       mounts,
       bindPort: await freePort(),
       healthPort,
+      bundleEndpointPort: await freePort(),
       socketPath: path.join(socketDir, "api.sock"),
       kubeconfig: await this.serviceAccountKubeconfig(pod),
     });

@@ -3,7 +3,7 @@
  * The config is parsed with HashiCorp's HCL parser, edited as data, and written back with our HCL writer:
  *
  * - paths: every absolute path under one of the pod's volume mounts moves to that volume's host directory;
- * - listeners: the gRPC and health listeners bind 127.0.0.1 on free ports (the pod's 0.0.0.0:8081/8080 would
+ * - listeners: the gRPC, health and federation bundle endpoint listeners bind 127.0.0.1 on free ports (the pod's 0.0.0.0:8081/8080 would
  *   clash with other servers), and the admin socket sits in the directory kwok's namespace maps to the image's
  *   /tmp/spire-server/private, so `kubectl exec ... spire-server entry ...` reaches it unchanged;
  * - Kubernetes access: k8s_psat and k8sbundle get `kube_config_file`/`kube_config_file_path` naming a kubeconfig
@@ -20,6 +20,8 @@ export interface HostServerRemap {
   readonly mounts: Readonly<Record<string, string>>;
   readonly bindPort: number;
   readonly healthPort: number;
+  /** The federation bundle endpoint, when the config has one: several servers share this host. */
+  readonly bundleEndpointPort?: number;
   readonly socketPath: string;
   readonly kubeconfig: string;
 }
@@ -81,6 +83,17 @@ export async function hostServerConf(podConf: string, remap: HostServerRemap): P
   server.bind_address = "127.0.0.1";
   server.bind_port = String(remap.bindPort);
   server.socket_path = remap.socketPath;
+  const federation = server.federation;
+  if (isBlockList(federation)) {
+    for (const endpoint of federation.flatMap((f) =>
+      isBlockList(f.bundle_endpoint) ? f.bundle_endpoint : [],
+    )) {
+      endpoint.address = "127.0.0.1";
+      if (remap.bundleEndpointPort === undefined)
+        throw new Error("server.conf has a bundle endpoint: remap its port");
+      endpoint.port = remap.bundleEndpointPort;
+    }
+  }
   const health = single(conf, "health_checks");
   health.bind_address = "127.0.0.1";
   health.bind_port = String(remap.healthPort);
