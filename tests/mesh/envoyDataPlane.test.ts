@@ -275,15 +275,46 @@ describe("envoy data plane (dev stack default)", () => {
     assert.deepEqual(new Set(configs.map((c) => c.initial_fetch_timeout)), new Set(["0s"]));
   });
 
-  it("every TLS context allows TLS 1.2 and 1.3 only", async () => {
-    const b = await bootstrapOf("front");
-    const contexts = JSON.stringify(b).match(/"tls_params":\{[^}]*\}/g) ?? [];
-    assert.ok(contexts.length >= 3, `tls_params on every mTLS context, found ${contexts.length}`);
-    for (const c of contexts) {
-      assert.equal(
-        c,
-        '"tls_params":{"tls_minimum_protocol_version":"TLSv1_2","tls_maximum_protocol_version":"TLSv1_3"}',
-      );
+  it("every TLS context, client and server side, in every bootstrap allows TLS 1.2 and 1.3 only", async () => {
+    const kinds = new Set<string>();
+    for (const name of ["front", "blue", "green", "red"]) {
+      // Walk every transport socket's TLS context, wherever it sits (listener chains, clusters).
+      const visit = (node: Json): void => {
+        if (node === null || typeof node !== "object") return;
+        const type: string | undefined = node["@type"];
+        if (type?.endsWith("TlsContext")) {
+          kinds.add(type.split(".").pop() as string);
+          assert.deepEqual(
+            node.common_tls_context.tls_params,
+            { tls_minimum_protocol_version: "TLSv1_2", tls_maximum_protocol_version: "TLSv1_3" },
+            `${name}: ${type}`,
+          );
+        }
+        for (const value of Object.values(node)) visit(value);
+      };
+      visit(await bootstrapOf(name));
+    }
+    assert.deepEqual([...kinds].sort(), ["DownstreamTlsContext", "UpstreamTlsContext"]);
+  });
+
+  it("every container of a meshed pod has requests, limits and the restricted security context", async () => {
+    const r = await renderStack("dev");
+    for (const name of ["front", "blue", "green", "red"]) {
+      const pod = findObject(r, "Deployment", name, NS).spec.template.spec;
+      assert.deepEqual(pod.securityContext.seccompProfile, { type: "RuntimeDefault" }, name);
+      assert.equal(pod.securityContext.runAsNonRoot, true, name);
+      for (const c of [...pod.initContainers, ...pod.containers]) {
+        const where = `${name}/${c.name}`;
+        for (const key of ["requests", "limits"])
+          assert.deepEqual(
+            Object.keys(c.resources?.[key] ?? {}).sort(),
+            ["cpu", "memory"],
+            `${where} ${key}`,
+          );
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false, where);
+        assert.equal(c.securityContext.readOnlyRootFilesystem, true, where);
+        assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] }, where);
+      }
     }
   });
 

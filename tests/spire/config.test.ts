@@ -95,6 +95,12 @@ describe("SPIRE config files (dev stack)", () => {
     ]);
   });
 
+  it("agent.conf: the health listener binds loopback only (the agent runs on the host network)", async () => {
+    const { agent } = await renderedConfs();
+    assert.equal(agent.health_checks.length, 1);
+    assert.equal(agent.health_checks[0].bind_address, "127.0.0.1");
+  });
+
   it("agent plugins: k8s_psat with the projected token, memory keys, and the k8s attestor only (no unix)", async () => {
     const { agent } = await renderedConfs();
     const [plugins] = agent.plugins;
