@@ -15,8 +15,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type LocalMesh, registerLocally, startLocalMesh } from "../../local/mesh";
 import { freePort, type SpireHarness, startSpire } from "../../local/spireHarness";
 import type { RenderResult } from "../../render/runtime";
+import { bundleCommands, bundlePlans } from "../../spire/bundles";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
-import { bundleCommands, bundlePlans } from "../../spire/federation";
 import type { SpireInstallationArgs } from "../../spire/settings";
 import { renderStack } from "../support/render";
 
