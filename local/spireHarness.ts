@@ -20,7 +20,8 @@ import {
   type ServerPlatform,
 } from "../spire/config";
 import { block, plugin } from "../spire/hcl";
-import { type SpireInstallationArgs, type SpireSettings, spireSettings } from "../spire/settings";
+import type { SpireInstallationArgs } from "../spire/installationArgs";
+import { type SpireSettings, spireSettings } from "../spire/settings";
 import { type LoopbackService, startLoopbackService } from "./loopbackService";
 import { track } from "./processes";
 

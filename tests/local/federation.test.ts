@@ -17,7 +17,7 @@ import { freePort, type SpireHarness, startSpire } from "../../local/spireHarnes
 import type { RenderResult } from "../../render/runtime";
 import { bundleCommands, bundlePlans } from "../../spire/bundles";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
-import type { SpireInstallationArgs } from "../../spire/settings";
+import type { SpireInstallationArgs } from "../../spire/installationArgs";
 import { renderStack } from "../support/render";
 
 /** A recorded resource's input, failing loudly when the resource is missing. */
