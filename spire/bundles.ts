@@ -4,9 +4,11 @@
  * from federation.ts, which checks the arguments and renders server.conf, because tests and the benchmark run
  * these plans against a local server without any installation arguments. Pure: no Pulumi, no processes.
  *
- * Facts checked on spire-server 1.13.3 (tests/local/federation.test.ts): `bundle set` reads the bundle from
- * stdin when `-path` is absent and answers with `results[].status` (code 3 for the server's own trust domain,
- * exit status 0); an entry that federates with a domain is refused until that domain's bundle has been set.
+ * Facts checked on spire-server 1.13.3 (tests/local/federation.test.ts, tests/spire/entrySet.test.ts): `bundle
+ * set` reads the bundle from stdin when `-path` is absent and answers with `results[].status` (code 3 for the
+ * server's own trust domain, exit status 0); an entry that federates with a domain is refused ("unable to find
+ * federated bundle") until that domain's bundle has been set (its federates_with block in server.conf is not
+ * enough); and `bundle delete` is refused while any entry still federates with the domain.
  */
 import { trustDomainId } from "./spiffeId";
 
