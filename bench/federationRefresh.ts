@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { freePort, type SpireHarness, startSpire } from "../local/spireHarness";
-import { bundleCommands, bundlePlans } from "../spire/federation";
+import { bundleCommands, bundlePlans } from "../spire/bundles";
 import { describeMachine, fixed, median, table, writeSection } from "./machine";
 
 const RUNS = Number(process.env.RUNS ?? 3);

@@ -14,7 +14,7 @@ import { killAll } from "../local/processes";
 import { fetchSecrets } from "../local/sdsClient";
 import { type SpireHarness, startSpire } from "../local/spireHarness";
 import { entryCommands, entryPlans, resolveEntry } from "../spire/entries";
-import type { SpireInstallationArgs } from "../spire/settings";
+import type { SpireInstallationArgs } from "../spire/installationArgs";
 import { describeMachine, fixed, median, table, writeSection } from "./machine";
 
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";

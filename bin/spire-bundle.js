@@ -2,7 +2,7 @@
 // @ts-check
 /**
  * Runs one lifecycle step of SpireInstallation's federation commands. The plan (the single argument) is built
- * by spire/federation.ts; every process is started from an argv list, never a shell.
+ * by spire/bundles.ts; every process is started from an argv list, never a shell.
  *
  *   show:   `bundle show -format spiffe`; prints this server's bundle (public keys and certificates) as the
  *           command's stdout, which the installation exports for its peers.

@@ -1,15 +1,17 @@
 /**
  * The resources a federated SpireInstallation adds: the Service in front of its bundle endpoint, a command that
  * prints its own bundle (exported for the peers), and one command per peer that gives the server the peer's
- * bundle with `bundle set` (first-contact trust for https_spiffe). Thin: the argv, plans and checks are
- * spire/federation.ts's; the commands run bin/spire-bundle.js through @pulumi/command like the entries do.
+ * bundle with `bundle set` (first-contact trust for https_spiffe). Thin: the argv and plans are
+ * spire/bundles.ts's, the checks spire/federation.ts's; the commands run bin/spire-bundle.js through
+ * @pulumi/command like the entries do.
  */
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { packageRoot } from "../app/packageRoot";
-import { bundleCommands, bundlePlans, serverSpiffeId } from "../spire/federation";
+import { bundleCommands, bundlePlans } from "../spire/bundles";
+import { serverSpiffeId } from "../spire/federation";
 import { bundleEndpointService, bundleEndpointUrl } from "../spire/federationManifests";
 import { type SpireSettings, serverExecPrefix } from "../spire/settings";
 import { kubernetesObject } from "./kubernetesObject";

@@ -1,14 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { csiDriverManifests } from "../spire/csiDriver";
+import type { SpireInstallationArgs } from "../spire/installationArgs";
 import { spireManifests } from "../spire/manifests";
 import { type NodeAlias, nodeAlias } from "../spire/registrations";
 import { DATASTORE_SECRET_KEY } from "../spire/serverProduction";
-import {
-  type SpireInstallationArgs,
-  type SpireSettings,
-  serverExecPrefix,
-  spireSettings,
-} from "../spire/settings";
+import { type SpireSettings, serverExecPrefix, spireSettings } from "../spire/settings";
 import { federationResources } from "./installationFederation";
 import { kubernetesObject } from "./kubernetesObject";
 
@@ -17,12 +13,12 @@ export type {
   FederatedDomainArgs,
   FederationArgs,
 } from "../spire/federation";
+export type { ExistingSpireArgs, ResourceSettings, SpireInstallationArgs } from "../spire/installationArgs";
 export type {
   DatastoreArgs,
   TelemetryArgs,
   UpstreamAuthorityArgs,
 } from "../spire/production";
-export type { ExistingSpireArgs, ResourceSettings, SpireInstallationArgs } from "../spire/settings";
 
 /** How the federation commands (bundle show, bundle set) reach the server; as SpireEntry's. */
 export interface FederationCommandArgs {

@@ -2,6 +2,8 @@
  * A real SPIRE 1.13.3 server and agent on loopback, for tests. The configuration comes from the same builders
  * we deploy (spire/config.ts); only the platform is local: join_token node attestation, the unix workload
  * attestor, a disk key manager for the agent (a restarted agent keeps its SVID), temp-dir paths, free ports.
+ * Given `renderedServerConf`, the server runs a rendered server.conf instead, with that same platform swapped in
+ * (loopbackServerConf.ts).
  * With `servers` > 1 (HA on a shared PostgreSQL) the servers sit behind a loopback stand-in for their Service,
  * and more agents can be pinned to one server each.
  */
@@ -20,7 +22,9 @@ import {
   type ServerPlatform,
 } from "../spire/config";
 import { block, plugin } from "../spire/hcl";
-import { type SpireInstallationArgs, type SpireSettings, spireSettings } from "../spire/settings";
+import type { SpireInstallationArgs } from "../spire/installationArgs";
+import { type SpireSettings, spireSettings } from "../spire/settings";
+import { loopbackServerConf, type RenderedServerConf } from "./loopbackServerConf";
 import { type LoopbackService, startLoopbackService } from "./loopbackService";
 import { track } from "./processes";
 
@@ -45,6 +49,11 @@ export interface StartOptions {
   readonly connectionString?: string;
   /** Directory with the disk upstream authority's tls.crt and tls.key (settings.upstreamAuthority disk). */
   readonly upstreamCaDir?: string;
+  /**
+   * Run this rendered server.conf (as the stack's ConfigMap holds it) rather than one built from `settings`,
+   * which then only describe the agent and must name the same trust domain. One server only.
+   */
+  readonly renderedServerConf?: RenderedServerConf;
 }
 
 /** One spire-server process of the harness. */
@@ -282,6 +291,8 @@ export async function startSpire(options: StartOptions = {}): Promise<SpireHarne
   if (postgres !== (options.connectionString !== undefined))
     throw new Error("startSpire: a postgres datastore and a connectionString go together");
   if (serverCount > 1 && !postgres) throw new Error("startSpire: several servers need a postgres datastore");
+  if (serverCount > 1 && options.renderedServerConf)
+    throw new Error("startSpire: a rendered server.conf has one bundle endpoint port, so it runs one server");
   // A short directory: every socket lives under it and must fit in sun_path.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spm-"));
   const socketIn = (name: string) => path.join(dir, name, "api.sock");
@@ -315,7 +326,12 @@ export async function startSpire(options: StartOptions = {}): Promise<SpireHarne
       telemetryPort,
     };
     const conf = path.join(dir, `server${suffix(i)}.conf`);
-    fs.writeFileSync(conf, renderServerConf(settings, platform));
+    fs.writeFileSync(
+      conf,
+      options.renderedServerConf
+        ? await loopbackServerConf(options.renderedServerConf, settings.trustDomain, platform)
+        : renderServerConf(settings, platform),
+    );
     const daemon = new Daemon(
       `spire-server${suffix(i)}`,
       serverBin,

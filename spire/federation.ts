@@ -1,19 +1,18 @@
 /**
  * SPIFFE federation between SPIRE installations: the server's bundle endpoint, the trust domains it federates
- * with, the `federation` block of server.conf, and the `spire-server bundle` argv that bootstraps and publishes
- * trust. Checked like every other SpireInstallation argument, before any resource exists. Pure: no Pulumi.
+ * with, and the `federation` block of server.conf. Checked like every other SpireInstallation argument, before
+ * any resource exists. The `spire-server bundle` commands that exchange trust are bundles.ts's. Pure: no Pulumi.
  *
  * Facts checked on spire-server 1.13.3 (tests/spire/federation.test.ts): the block validates; without a
  * `profile` in the own bundle_endpoint the server warns that this will become fatal, so it is always written;
- * `bundle set` reads the bundle from stdin when `-path` is absent and answers with `results[].status` (code 3 for
- * the server's own trust domain, exit status 0); entries show `federates_with` as bare trust-domain names.
+ * entries show `federates_with` as bare trust-domain names.
  */
 import * as path from "node:path";
 import { packageRoot } from "../app/packageRoot";
 import { type Checker, isDnsSubdomain, isPort, parseDuration } from "../core/validation";
 import { block, type HclBlock } from "./hcl";
 import type { PassThrough } from "./production";
-import { parseSpiffeId, parseTrustDomain, trustDomainId } from "./spiffeId";
+import { parseSpiffeId, parseTrustDomain } from "./spiffeId";
 
 export type BundleEndpointProfile = "https_spiffe" | "https_web";
 export type BundleServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
@@ -315,38 +314,6 @@ export function federationBlock(
 /** The SPIFFE ID the server's https_spiffe endpoint presents (its own SVID). */
 export const serverSpiffeId = (trustDomain: string) => `spiffe://${trustDomain}/spire/server`;
 
-export interface BundleCommands {
-  /** Prints this server's own bundle in SPIFFE format (public keys and certificates). */
-  readonly show: readonly string[];
-  /** Gives the server a peer's bundle, read from stdin. */
-  set(trustDomain: string): readonly string[];
-  /** Removes a peer's bundle; refused while entries federate with it. */
-  delete(trustDomain: string): readonly string[];
-}
-
-/** argv for `spire-server bundle ...`; `prefix` runs the server binary (locally or through kubectl exec). */
-export function bundleCommands(prefix: readonly string[], socketPath?: string): BundleCommands {
-  const socket = socketPath ? ["-socketPath", socketPath] : [];
-  return {
-    // -format applies to the pretty output only, which for spiffe is the JWKS itself.
-    show: [...prefix, "bundle", "show", ...socket, "-format", "spiffe"],
-    // No -path: the CLI then reads stdin, so the bundle never becomes a file or an argument.
-    set: (td) => [
-      ...prefix,
-      "bundle",
-      "set",
-      ...socket,
-      "-format",
-      "spiffe",
-      "-id",
-      trustDomainId(td),
-      "-output",
-      "json",
-    ],
-    delete: (td) => [...prefix, "bundle", "delete", ...socket, "-id", trustDomainId(td), "-output", "json"],
-  };
-}
-
 /**
  * Checks that `id`, a caller's or backend's SPIFFE ID, belongs to the own trust domain or to one of `federated`;
  * returns its trust domain. The message names the rule a user broke.
@@ -358,30 +325,4 @@ export function federatedMemberDomain(id: string, own: string, federated: readon
     `is not a member of trust domain "${own}" nor of a federated one: its trust domain "${parsed.trustDomain}" ` +
       `is not federated (federated: ${federated.length > 0 ? federated.join(", ") : "none"})`,
   );
-}
-
-export interface BundlePlans {
-  /** Prints the own bundle (the installation's `bundle` output). */
-  readonly show: string;
-  /** Gives the server the peer's bundle; `bundle` undefined fails with what to run first. */
-  set(trustDomain: string, bundle: string | undefined): { create: string; delete: string };
-}
-
-/** The JSON plans bin/spire-bundle.js executes (see that file for the semantics). */
-export function bundlePlans(
-  commands: BundleCommands,
-  options: { readonly deleteWithoutServer?: boolean } = {},
-): BundlePlans {
-  return {
-    show: JSON.stringify({ step: "show", show: commands.show }),
-    set: (trustDomain, bundle) => ({
-      create: JSON.stringify({ step: "set", trustDomain, set: commands.set(trustDomain), bundle }),
-      delete: JSON.stringify({
-        step: "delete",
-        trustDomain,
-        delete: commands.delete(trustDomain),
-        ...(options.deleteWithoutServer ? { deleteWithoutServer: true } : {}),
-      }),
-    }),
-  };
 }

@@ -1,6 +1,8 @@
 /**
- * SpireInstallation's arguments, their defaults, and the checks that turn them into settings the builders use.
- * Kept free of Pulumi so the SPIRE test harness can build the very same configuration.
+ * The defaults and checks that turn SpireInstallation's arguments (installationArgs.ts) into the settings the
+ * builders use: the install branch here, the adopted one (`existing`) in existingSpire.ts, production and
+ * federation in their own modules. Kept free of Pulumi so the SPIRE test harness can build the very same
+ * configuration.
  */
 
 import {
@@ -12,118 +14,16 @@ import {
   isQuantity,
   parseDuration,
 } from "../core/validation";
-import { type FederationArgs, type FederationSettings, federationSettings } from "./federation";
-import {
-  type ProductionArgs,
-  type ProductionSettings,
-  productionDefaults,
-  productionKeys,
-  productionSettings,
-} from "./production";
+import { existingSpireLocation } from "./existingSpire";
+import { type FederationSettings, federationSettings } from "./federation";
+import type { ResourceSettings, SpireInstallationArgs, WorkloadApi } from "./installationArgs";
+import { type ProductionSettings, productionDefaults, productionSettings } from "./production";
 import { parseTrustDomain, trustDomainId } from "./spiffeId";
 import { checkTolerations, TOLERATE_ALL, type Toleration } from "./tolerations";
 
 export const SPIRE_VERSION = "1.13.3";
 /** ca_ttl must be at least this many times every SVID TTL: the installation default's and each entry's. */
 export const CA_TTL_FACTOR = 6;
-
-/** Adopts a SPIRE that is already running (the walkthrough's "Option 2"); nothing is installed. */
-export interface ExistingSpireArgs {
-  /** Namespace of the SPIRE server pod, e.g. "spire". */
-  readonly namespace: string;
-  /** Name of a server pod to `kubectl exec` into, e.g. "spire-server-0". */
-  readonly serverPod: string;
-  /** Container of that pod that holds the server binary. Default "spire-server". */
-  readonly serverContainer?: string;
-  /** Path of the server binary inside the container. Default "/opt/spire/bin/spire-server". */
-  readonly serverBinary?: string;
-  /** The server's admin API socket, when it is not SPIRE's default /tmp/spire-server/private/api.sock. */
-  readonly serverSocketPath?: string;
-  /** The agent's Workload API/SDS socket on each node. Default "/run/spire/sockets/agent.sock". */
-  readonly agentSocketPath?: string;
-  /** ConfigMap the server publishes its bundle to. Default "spire-bundle". */
-  readonly bundleConfigMap?: string;
-  /** How pods reach its agents' socket: `hostPath` (default) or `csi` when a SPIFFE CSI driver is installed. */
-  readonly workloadApi?: WorkloadApi;
-  /** csi: the driver's name. Default csi.spiffe.io. */
-  readonly csiDriverName?: string;
-}
-
-export interface ResourceSettings {
-  readonly cpu: string;
-  readonly memory: string;
-}
-
-export interface SpireInstallationArgs extends ProductionArgs {
-  /** SPIFFE trust domain, e.g. "howto-k8s-mtls-sds-based.aws". Lowercase letters, digits, ".", "-", "_". */
-  readonly trustDomain: string;
-  /** Name agents attest with (k8s_psat `cluster`); it appears in node selectors. Default "k8s-cluster". */
-  readonly clusterName?: string;
-  /** Adopt a running SPIRE instead of installing one. Conflicts with every install-only argument. */
-  readonly existing?: ExistingSpireArgs;
-  /** Namespace to install into. Default "spire". */
-  readonly namespace?: string;
-  /** Server image. Default ghcr.io/spiffe/spire-server:1.13.3. */
-  readonly serverImage?: string;
-  /** Agent image. Default ghcr.io/spiffe/spire-agent:1.13.3. */
-  readonly agentImage?: string;
-  /** Default X.509-SVID lifetime (`default_x509_svid_ttl`), e.g. "1h". Default "1h". */
-  readonly x509SvidTtl?: string;
-  /** CA lifetime (`ca_ttl`). Must be longer than the SVID TTL. Default "24h". */
-  readonly caTtl?: string;
-  /** CA key type. Default "rsa-2048", as the walkthrough. */
-  readonly caKeyType?: string;
-  /** SPIRE log level. Default "INFO". */
-  readonly logLevel?: string;
-  /** Size of the server's data volume (sqlite datastore and CA keys; with postgres each replica's key volume). Default "1Gi". */
-  readonly storageSize?: string;
-  /** Storage class of that volume. Default: the cluster's default class. */
-  readonly storageClassName?: string;
-  /** Server gRPC port agents connect to. Default 8081. */
-  readonly serverPort?: number;
-  /** The agent's health port on each node (it runs on the host network). Default 9982. */
-  readonly agentHealthPort?: number;
-  /** Host directory that holds the agent socket; mounted into meshed pods. Default "/run/spire/sockets". */
-  readonly agentSocketDir?: string;
-  /**
-   * Skip verifying the kubelet's serving certificate in the k8s workload attestor. Default true: the agent talks
-   * to the kubelet on 127.0.0.1 over the host network, and kubelet serving certificates (EKS included) are
-   * usually self-signed or issued for the node name, so verification against the cluster CA fails.
-   */
-  readonly skipKubeletVerification?: boolean;
-  /** How often the agent syncs entries from the server (`experimental.sync_interval`). Default SPIRE's "5s". */
-  readonly agentSyncInterval?: string;
-  /** How often the server reloads its entry cache (`experimental.cache_reload_interval`). Default SPIRE's "5s". */
-  readonly serverCacheReloadInterval?: string;
-  /** Server container requests. Default 100m CPU, 256Mi memory. */
-  readonly serverResources?: ResourceSettings;
-  /** Agent container requests. Default 50m CPU, 128Mi memory. */
-  readonly agentResources?: ResourceSettings;
-  /**
-   * How meshed pods reach the agent's Workload API socket: `csi` (default) through the SPIFFE CSI driver
-   * (csi.spiffe.io), which SpireInstallation installs, so app pods need no hostPath and can run under Pod Security
-   * `restricted`; or `hostPath` (the walkthrough's way, and what App Mesh's injector mounts).
-   */
-  readonly workloadApi?: WorkloadApi;
-  /** SPIFFE CSI driver image. Default ghcr.io/spiffe/spiffe-csi-driver:0.2.12. */
-  readonly csiDriverImage?: string;
-  /** Tolerations of the agent and CSI driver DaemonSets. Default: every taint, so every node gets an agent. */
-  readonly agentTolerations?: readonly Toleration[];
-  /** The CSI node-driver-registrar image. Default registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0. */
-  readonly csiRegistrarImage?: string;
-  /**
-   * Protect the server's data volume (CA keys and the sqlite datastore) from deletion and replacement: `pulumi
-   * destroy` and a storage-class change then stop with an error until it is unprotected. Default true.
-   */
-  readonly protectData?: boolean;
-  /**
-   * SPIFFE federation with other trust domains (other clusters): this server's bundle endpoint and the domains
-   * it federates with. See README "Multi-cluster".
-   */
-  readonly federation?: FederationArgs;
-}
-
-export type WorkloadApi = "csi" | "hostPath";
 
 /** Everything the builders need, defaults applied and checked. */
 export interface SpireSettings extends ProductionSettings {
@@ -173,33 +73,6 @@ export interface SpireSettings extends ProductionSettings {
   readonly federation?: FederationSettings;
 }
 
-const installOnly = [
-  "namespace",
-  "serverImage",
-  "agentImage",
-  "x509SvidTtl",
-  "caTtl",
-  "caKeyType",
-  "logLevel",
-  "storageSize",
-  "storageClassName",
-  "serverPort",
-  "agentHealthPort",
-  "agentSocketDir",
-  "skipKubeletVerification",
-  "agentSyncInterval",
-  "serverCacheReloadInterval",
-  "serverResources",
-  "agentResources",
-  "workloadApi",
-  "csiDriverImage",
-  "csiRegistrarImage",
-  "protectData",
-  "agentTolerations",
-  "federation",
-  ...productionKeys,
-] as const;
-
 const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
 const logLevels = ["DEBUG", "INFO", "WARN", "ERROR"];
 const imageRef =
@@ -228,82 +101,9 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   );
 
   if (input.existing !== undefined) {
-    const given = installOnly.filter((k) => input[k] !== undefined);
-    if (given.length > 0) {
-      c.fail(
-        "existing",
-        Object.keys(input.existing),
-        `conflicts with install-only arguments ${given.join(", ")}`,
-      );
-    }
-    const e = input.existing;
-    c.check(
-      isDnsLabel(e.namespace),
-      "existing.namespace",
-      e.namespace,
-      "must be a Kubernetes namespace name",
-    );
-    c.check(isDnsSubdomain(e.serverPod), "existing.serverPod", e.serverPod, "must name the server pod");
-    const serverContainer = e.serverContainer ?? "spire-server";
-    c.check(
-      isDnsLabel(serverContainer),
-      "existing.serverContainer",
-      serverContainer,
-      "must be a container name",
-    );
-    const serverBinary = e.serverBinary ?? "/opt/spire/bin/spire-server";
-    c.check(isAbsolutePath(serverBinary), "existing.serverBinary", serverBinary, "must be an absolute path");
-    if (e.serverSocketPath !== undefined) {
-      c.check(
-        isAbsolutePath(e.serverSocketPath),
-        "existing.serverSocketPath",
-        e.serverSocketPath,
-        "must be an absolute path",
-      );
-    }
-    const agentSocketPath = e.agentSocketPath ?? "/run/spire/sockets/agent.sock";
-    c.check(
-      isAbsolutePath(agentSocketPath),
-      "existing.agentSocketPath",
-      agentSocketPath,
-      "must be an absolute path",
-    );
-    const bundleConfigMap = e.bundleConfigMap ?? "spire-bundle";
-    c.check(
-      isDnsSubdomain(bundleConfigMap),
-      "existing.bundleConfigMap",
-      bundleConfigMap,
-      "must be a ConfigMap name",
-    );
-    const workloadApi = e.workloadApi ?? "hostPath";
-    const csiDriverName = e.csiDriverName ?? "csi.spiffe.io";
-    c.check(
-      isDnsSubdomain(csiDriverName),
-      "existing.csiDriverName",
-      csiDriverName,
-      "must be a CSI driver name",
-    );
-    c.check(
-      workloadApi === "csi" || workloadApi === "hostPath",
-      "existing.workloadApi",
-      workloadApi,
-      "must be csi or hostPath",
-    );
+    const location = existingSpireLocation(c, input, input.existing);
     c.done();
-    return {
-      ...defaults(trustDomain as string, clusterName),
-      mode: "existing",
-      workloadApi,
-      csiDriverName,
-      namespace: e.namespace,
-      serverPod: e.serverPod,
-      serverContainer,
-      serverBinary,
-      serverSocketPath: e.serverSocketPath,
-      agentSocketDir: agentSocketPath.slice(0, agentSocketPath.lastIndexOf("/")) || "/",
-      agentSocketPath,
-      bundleConfigMap,
-    };
+    return { ...defaults(trustDomain as string, clusterName), mode: "existing", ...location };
   }
 
   const base = defaults(trustDomain as string, clusterName);

@@ -5,8 +5,8 @@
 import type { ColorAppArgs, ColorAppGatewayArgs } from "../mesh/colorApp";
 import { DataPlane } from "../mesh/envoySidecar";
 import { TlsMode } from "../mesh/virtualNode";
+import type { SpireInstallationArgs } from "../spire/installationArgs";
 import type { DatastoreArgs, PassThrough, UpstreamAuthorityArgs } from "../spire/production";
-import type { SpireInstallationArgs } from "../spire/settings";
 import type { StackConfig } from "./configSchema";
 
 /** What the stack creates for SPIRE before the installation: the RDS database and the ACM-PCA role. */

@@ -1,8 +1,9 @@
 /**
  * SPIFFE federation on loopback, for real: two spire-server 1.13.3 (trust domains east.example and west.example),
- * one agent each, with the federation block our builders render (bundle endpoints on free loopback ports, each
- * federating with the other over https_spiffe) and the workloads of examples/federation behind the loopback
- * sidecars. Bundles are exchanged by the same `bundle show`/`bundle set` plans SpireInstallation's commands
+ * one agent each, each server running the server.conf that examples/federation's stack renders (its federation
+ * block included: https_spiffe, the peer's endpoint ID from the StackReference), with paths, listeners and node
+ * attestation moved to loopback and each peer's bundle endpoint URL pointed at the other's free port; and the
+ * workloads of examples/federation behind the loopback sidecars. Bundles are exchanged by the same `bundle show`/`bundle set` plans SpireInstallation's commands
  * run. Proves: west's caller completes mTLS to east's greeter and each side sees the other's exact SPIFFE ID;
  * without federatesWith on the entry, or without the relationship, it fails with the reason; after east's CA
  * rotates (ca_ttl 90s), west keeps connecting, and how long the new root takes to reach west.
@@ -15,10 +16,9 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type LocalMesh, registerLocally, startLocalMesh } from "../../local/mesh";
 import { freePort, type SpireHarness, startSpire } from "../../local/spireHarness";
 import type { RenderResult } from "../../render/runtime";
+import { bundleCommands, bundlePlans } from "../../spire/bundles";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
-import { bundleCommands, bundlePlans } from "../../spire/federation";
-import type { SpireInstallationArgs } from "../../spire/settings";
-import { renderStack } from "../support/render";
+import { kubernetesObjects, renderStack } from "../support/render";
 
 /** A recorded resource's input, failing loudly when the resource is missing. */
 function createOf(r: { inputs: Record<string, unknown> } | undefined): string {
@@ -45,6 +45,13 @@ const plansFor = (spire: SpireHarness) => bundlePlans(bundleCommands([spire.serv
 function agentAlias(render: RenderResult): string {
   const nodeEntry = render.resources.find((r) => r.name === "agents-entry");
   return JSON.parse(createOf(nodeEntry)).expect.spiffeId;
+}
+
+/** The server.conf of the render's one SPIRE server ConfigMap. */
+function renderedServerConf(render: RenderResult): string {
+  const confs = kubernetesObjects(render).filter((o) => o.kind === "ConfigMap" && o.data?.["server.conf"]);
+  assert.equal(confs.length, 1, "one server.conf in the render");
+  return confs[0].data["server.conf"];
 }
 
 /** A workload's entry as rendered, with the local mesh's uid selector (as registerLocally makes it). */
@@ -95,35 +102,27 @@ describe("SPIFFE federation between two real SPIRE 1.13.3 servers on loopback", 
     eastRender = await renderStack("east", {}, PROJECT);
     westRender = await renderStack("west", {}, PROJECT);
     const [eastPort, westPort] = [await freePort(), await freePort()];
-    /** The example's federation arguments, with the peer's endpoint on loopback. */
-    const federated = (own: number, peer: string, peerPort: number): Partial<SpireInstallationArgs> => ({
-      agentSyncInterval: "1s",
-      serverCacheReloadInterval: "1s",
-      federation: {
-        bundleEndpoint: { port: own, refreshHint: "1m" },
-        federatesWith: [
-          {
-            trustDomain: peer,
-            bundleEndpointUrl: `https://127.0.0.1:${peerPort}`,
-            profile: "https_spiffe",
-            endpointSpiffeId: `spiffe://${peer}/spire/server`,
-          },
-        ],
-      },
+    // Each server runs its stack's rendered server.conf; the peer's endpoint is the other's loopback port, and
+    // a 1m refresh hint (SPIRE's default is 5m) keeps the rotation measurement inside the test.
+    const rendered = (render: RenderResult, own: number, peer: string, peerPort: number, timing = {}) => ({
+      text: renderedServerConf(render),
+      bundleEndpointPort: own,
+      peerBundleEndpoints: { [peer]: `https://127.0.0.1:${peerPort}` },
+      timing: { bundleRefreshHint: "1m", ...timing },
     });
     // East's CA lives 90 s: it prepares the next CA at half-life and activates it at five sixths.
     east = await startSpire({
       agentAlias: agentAlias(eastRender),
-      settings: {
-        trustDomain: "east.example",
+      settings: { trustDomain: "east.example", agentSyncInterval: "1s" },
+      renderedServerConf: rendered(eastRender, eastPort, "west.example", westPort, {
         caTtl: "90s",
         x509SvidTtl: "15s",
-        ...federated(eastPort, "west.example", westPort),
-      },
+      }),
     });
     west = await startSpire({
       agentAlias: agentAlias(westRender),
-      settings: { trustDomain: "west.example", ...federated(westPort, "east.example", eastPort) },
+      settings: { trustDomain: "west.example", agentSyncInterval: "1s" },
+      renderedServerConf: rendered(westRender, westPort, "east.example", eastPort),
     });
   });
   after(async () => {

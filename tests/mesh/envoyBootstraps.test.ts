@@ -25,6 +25,13 @@ async function renderedBootstraps(
   );
 }
 
+/** Every combined_validation_context in a bootstrap (listener and cluster TLS), in document order. */
+function combinedValidations(node: Json): Json[] {
+  if (node === null || typeof node !== "object") return [];
+  const own = "combined_validation_context" in node ? [node.combined_validation_context] : [];
+  return [...own, ...Object.values(node).flatMap(combinedValidations)];
+}
+
 describe("rendered Envoy bootstraps against Envoy's API", () => {
   it("dev stack: front, blue, green and red are valid", async () => {
     const bootstraps = await renderedBootstraps("dev");
@@ -42,6 +49,33 @@ describe("rendered Envoy bootstraps against Envoy's API", () => {
     const consumer = await renderedBootstraps("dev", {}, path.resolve(__dirname, "../../examples/consumer"));
     assert.ok("ledger-envoy" in consumer);
     validateEnvoyBootstraps(consumer);
+  });
+
+  it("examples/federation: east's greeter and west's caller, each checking its peer on SPIRE's ALL, are valid", async () => {
+    const project = path.resolve(__dirname, "../../examples/federation");
+    const east = await renderedBootstraps("east", {}, project);
+    const west = await renderedBootstraps("west", {}, project);
+    assert.deepEqual(Object.keys(east), ["greeter-envoy"]);
+    assert.deepEqual(Object.keys(west), ["caller-envoy"]);
+    const bootstraps = { "east/greeter": east["greeter-envoy"], "west/caller": west["caller-envoy"] };
+    // What makes these the federated path: the peer's exact ID from the other trust domain, validated against
+    // the ALL secret with the SPIFFE validator left on.
+    const peers = {
+      "east/greeter": "spiffe://west.example/ns/west/sa/caller",
+      "west/caller": "spiffe://east.example/ns/east/sa/greeter",
+    };
+    for (const [name, bootstrap] of Object.entries(bootstraps)) {
+      assert.equal(bootstrap.node.metadata.disable_spiffe_cert_validation, false, name);
+      assert.deepEqual(
+        combinedValidations(bootstrap).map((v) => [
+          v.validation_context_sds_secret_config.name,
+          v.default_validation_context.match_typed_subject_alt_names.map((m: Json) => m.matcher.exact),
+        ]),
+        [["ALL", [peers[name as keyof typeof peers]]]],
+        name,
+      );
+    }
+    validateEnvoyBootstraps(bootstraps);
   });
 
   it("a PERMISSIVE node and a node without callers are valid", () => {

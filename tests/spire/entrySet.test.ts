@@ -2,15 +2,28 @@
  * SpireEntrySet's plans run for real: bin/spire-entry-set.js against a real spire-server 1.13.3, 100 entries at
  * a time. Only the exec prefix is local (the server binary and its socket instead of `kubectl exec`). The steps
  * follow a set's life: create, change (10 added, 10 changed, 10 removed), a partial failure and its
- * convergence, drift repair, delete; after each, the server's exact state.
+ * convergence, drift repair, delete; after each, the server's exact state. Then a set whose member federates
+ * with another trust domain, whose bundle reaches the server through SpireInstallation's `bundle set` plan.
  */
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
+import { freePort, type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
+import { bundleCommands, bundlePlans } from "../../spire/bundles";
 import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../../spire/entrySet";
 
 const RUNNER = path.resolve(__dirname, "../../bin/spire-entry-set.js");
+const BUNDLE_RUNNER = path.resolve(__dirname, "../../bin/spire-bundle.js");
+
+/** Runs a step like the command provider does: the plan as the only argument, the previous stdout in the env. */
+function runStep(runner: string, plan: string, previousStdout = "") {
+  const r = spawnSync(process.execPath, [runner, plan], {
+    encoding: "utf8",
+    timeout: 30_000,
+    env: { ...process.env, PULUMI_COMMAND_STDOUT: previousStdout },
+  });
+  return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
 
 describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server 1.13.3", function () {
   this.timeout(120_000);
@@ -32,14 +45,10 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
     return entrySetPlans(entrySetCommands([spire.serverBin], spire.serverSocket), entries);
   }
 
-  /** Runs a step like the command provider does: the plan as the only argument, the previous stdout in the env. */
   function step(plan: string) {
-    const r = spawnSync(process.execPath, [RUNNER, plan], {
-      encoding: "utf8",
-      env: { ...process.env, PULUMI_COMMAND_STDOUT: previousStdout },
-    });
-    if (r.status === 0) previousStdout = r.stdout.trim();
-    return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+    const r = runStep(RUNNER, plan, previousStdout);
+    if (r.status === 0) previousStdout = r.stdout;
+    return r;
   }
 
   const ours = (): ShownEntry[] => spire.entries().filter((e) => e.spiffe_id.path.startsWith("/bench/"));
@@ -152,5 +161,151 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(state(), []);
     assert.equal(step(plans(current).delete).status, 0, "deleting again is fine");
+  });
+});
+
+describe("SpireEntrySet with federatesWith against spire-server 1.13.3", function () {
+  this.timeout(120_000);
+  let east: SpireHarness;
+  let west: SpireHarness;
+  let previousStdout = "";
+  const FEDERATED = "spiffe://west.example/ns/west/sa/caller";
+  const LOCAL = "spiffe://west.example/ns/west/sa/worker";
+
+  const members = (federatesWith?: string[]): EntrySetMember[] => [
+    { name: "worker", spiffeId: LOCAL, parentId: west.agentId, selectors: ["unix:uid:21001"] },
+    {
+      name: "caller",
+      spiffeId: FEDERATED,
+      parentId: west.agentId,
+      selectors: ["unix:uid:21002"],
+      ...(federatesWith ? { federatesWith } : {}),
+    },
+  ];
+
+  /** The set's plans for west's server, checked as SpireEntrySet checks them under a federated installation. */
+  function plans(set: EntrySetMember[]) {
+    const ctx = {
+      trustDomain: west.trustDomain,
+      selectorTypes: ["unix", "spiffe_id", "join_token"],
+      federatedTrustDomains: ["east.example"],
+    };
+    const entries = resolveEntrySet("SpireEntrySet test", "spire-mesh", "test", set, ctx);
+    return entrySetPlans(entrySetCommands([west.serverBin], west.serverSocket), entries);
+  }
+
+  function step(plan: string) {
+    const r = runStep(RUNNER, plan, previousStdout);
+    if (r.status === 0) previousStdout = r.stdout;
+    return r;
+  }
+
+  /** SpireInstallation's bundle plans, for one harness's server. */
+  const bundlesOf = (spire: SpireHarness) =>
+    bundlePlans(bundleCommands([spire.serverBin], spire.serverSocket));
+
+  /** Each of west's entries by SPIFFE ID, with the trust domains it federates with as the server shows them. */
+  const federation = () =>
+    Object.fromEntries(
+      west
+        .entries()
+        .map((e) => [
+          `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`,
+          (e as ShownEntry & { federates_with?: string[] }).federates_with ?? [],
+        ]),
+    );
+
+  before(async () => {
+    east = await startSpire({ settings: { trustDomain: "east.example" } });
+    // West is configured to federate with east, as the installation would be, at an address nothing serves:
+    // east's bundle reaches west only through `bundle set`, so that is what the server's checks depend on.
+    west = await startSpire({
+      settings: {
+        trustDomain: "west.example",
+        federation: {
+          bundleEndpoint: { port: await freePort() },
+          federatesWith: [
+            {
+              trustDomain: "east.example",
+              bundleEndpointUrl: `https://127.0.0.1:${await freePort()}`,
+              endpointSpiffeId: "spiffe://east.example/spire/server",
+            },
+          ],
+        },
+      },
+    });
+  });
+  after(async () => {
+    await west?.stop();
+    await east?.stop();
+  });
+
+  it("before east's bundle is set: the federating member fails by SPIFFE ID with SPIRE's reason, the other is created", () => {
+    const r = step(plans(members(["east.example"])).create);
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `1 of the set's entries failed:\\n  ${FEDERATED}: .*unable to find federated bundle "spiffe://east\\.example"`,
+      ),
+    );
+    assert.deepEqual(federation(), { [LOCAL]: [] });
+  });
+
+  it("after `bundle set` of east's bundle through the installation's plan, the next run creates it, federating with east", () => {
+    const bundle = runStep(BUNDLE_RUNNER, bundlesOf(east).show);
+    assert.equal(bundle.status, 0, bundle.stderr);
+    const set = runStep(BUNDLE_RUNNER, bundlesOf(west).set("east.example", bundle.stdout).create);
+    assert.equal(set.status, 0, set.stderr);
+    assert.deepEqual(JSON.parse(set.stdout), { trustDomain: "east.example", outcome: "set" });
+
+    const r = step(plans(members(["east.example"])).update);
+    assert.equal(r.status, 0, r.stderr);
+    const { created, updated, unchanged } = JSON.parse(r.stdout);
+    assert.deepEqual({ created, updated, unchanged }, { created: 1, updated: 0, unchanged: 1 });
+    assert.deepEqual(federation(), { [LOCAL]: [], [FEDERATED]: ["east.example"] });
+  });
+
+  it("a re-run, with the domain written either way, finds the set converged: federates_with compares as shown", () => {
+    for (const written of ["east.example", "spiffe://east.example"]) {
+      const r = step(plans(members([written])).update);
+      assert.equal(r.status, 0, r.stderr);
+      const { created, updated, deleted, unchanged } = JSON.parse(r.stdout);
+      assert.deepEqual(
+        { created, updated, deleted, unchanged },
+        { created: 0, updated: 0, deleted: 0, unchanged: 2 },
+        written,
+      );
+    }
+  });
+
+  it("dropping federatesWith from the member updates just that entry, and restoring it updates it back", () => {
+    const dropped = step(plans(members()).update);
+    assert.equal(dropped.status, 0, dropped.stderr);
+    assert.equal(JSON.parse(dropped.stdout).updated, 1);
+    assert.deepEqual(federation(), { [LOCAL]: [], [FEDERATED]: [] });
+    const restored = step(plans(members(["east.example"])).update);
+    assert.equal(restored.status, 0, restored.stderr);
+    assert.equal(JSON.parse(restored.stdout).updated, 1);
+    assert.deepEqual(federation(), { [LOCAL]: [], [FEDERATED]: ["east.example"] });
+  });
+
+  it("east's bundle cannot be deleted while the set federates with it; after the set's delete it can", () => {
+    const plan = bundlesOf(west).set("east.example", undefined).delete;
+    const refused = runStep(BUNDLE_RUNNER, plan);
+    assert.equal(refused.status, 1);
+    assert.match(
+      refused.stderr,
+      /bundle delete of east\.example failed: .*federated with 1 registration entries/,
+    );
+    const deleted = step(plans(members(["east.example"])).delete);
+    assert.equal(deleted.status, 0, deleted.stderr);
+    assert.deepEqual(federation(), {});
+    const gone = runStep(BUNDLE_RUNNER, plan);
+    assert.equal(gone.status, 0, gone.stderr);
+    assert.deepEqual(JSON.parse(gone.stdout), { trustDomain: "east.example", outcome: "deleted" });
+    const listed = west.server(["bundle", "list", "-output", "json"]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout).bundles, []);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The SPIRE test harness itself: it starts a healthy server and agent, serves a workload SVID, survives
- * restarts, and never leaves a process behind, not even when a test fails without stopping it.
+ * restarts, and never leaves a process behind, not even when a test fails without stopping it. And a rendered
+ * server.conf under the harness: only its platform changes.
  */
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,7 +9,12 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { type SpireHarness, spireBinary, startSpire } from "../../local/spireHarness";
+import { parse as parseHcl } from "@cdktf/hcl2json";
+import { loopbackServerConf, type RenderedServerConf } from "../../local/loopbackServerConf";
+import { freePort, type SpireHarness, spireBinary, startSpire } from "../../local/spireHarness";
+import type { ServerPlatform } from "../../spire/config";
+import { block, plugin } from "../../spire/hcl";
+import { kubernetesObjects, renderStack } from "../support/render";
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 const FIXTURE = "tests/fixtures/harness-failing.fixture.ts";
@@ -143,5 +149,129 @@ describe("SPIRE test harness", function () {
     await spire.stop();
     assert.deepEqual(await survivors(spire.dataDir), []);
     assert.equal(fs.existsSync(spire.dataDir), false);
+  });
+});
+
+describe("a rendered server.conf under the SPIRE test harness (examples/federation west)", function () {
+  this.timeout(60_000);
+  const PROJECT = path.resolve(REPO_ROOT, "examples", "federation");
+  // biome-ignore lint/suspicious/noExplicitAny: hcl2json gives plain JSON.
+  type Conf = any;
+  let text: string;
+
+  before(async () => {
+    const confs = kubernetesObjects(await renderStack("west", {}, PROJECT)).filter(
+      (o) => o.kind === "ConfigMap" && o.data?.["server.conf"],
+    );
+    assert.equal(confs.length, 1);
+    text = confs[0].data["server.conf"];
+  });
+
+  const platform: ServerPlatform = {
+    bindAddress: "127.0.0.1",
+    bindPort: 18081,
+    dataDir: "/tmp/harness-test/data",
+    socketPath: "/tmp/harness-test/s/api.sock",
+    healthBindAddress: "127.0.0.1",
+    healthPort: 18080,
+    nodeAttestors: [plugin("NodeAttestor", "join_token")],
+    notifiers: [],
+    extraServer: [block("ratelimit", [], [["attestation", false]])],
+    upstreamCaDir: "/tmp/harness-test/upstream",
+    bundleEndpointAddress: "127.0.0.1",
+    telemetryHost: "127.0.0.1",
+  };
+  const east = { "east.example": "https://127.0.0.1:18443" };
+  const loopback = (rendered: Partial<RenderedServerConf> = {}, trustDomain = "west.example") =>
+    loopbackServerConf(
+      { text, bundleEndpointPort: 18444, peerBundleEndpoints: east, ...rendered },
+      trustDomain,
+      platform,
+    );
+
+  it("changes exactly the platform: paths, listeners, node attestor, notifier, the peer's URL; the rest as rendered", async () => {
+    const before: Conf = await parseHcl("rendered.conf", text);
+    const after: Conf = await parseHcl(
+      "loopback.conf",
+      await loopback({ timing: { bundleRefreshHint: "1m" } }),
+    );
+    const [server, rendered] = [after.server[0], before.server[0]];
+    const [endpoint, peer] = [
+      server.federation[0].bundle_endpoint[0],
+      server.federation[0].federates_with["east.example"][0],
+    ];
+    const [plugins, renderedPlugins] = [after.plugins[0], before.plugins[0]];
+    // What the render has and the harness cannot run: Kubernetes node attestation and the bundle ConfigMap.
+    assert.deepEqual(Object.keys(renderedPlugins.NodeAttestor), ["k8s_psat"]);
+    assert.deepEqual(Object.keys(renderedPlugins.Notifier), ["k8sbundle"]);
+    assert.equal(rendered.trust_domain, "west.example");
+    assert.deepEqual(
+      [server.bind_address, server.bind_port, server.socket_path, server.data_dir, server.ratelimit],
+      ["127.0.0.1", "18081", platform.socketPath, platform.dataDir, [{ attestation: false }]],
+    );
+    assert.deepEqual(
+      [after.health_checks[0].bind_address, after.health_checks[0].bind_port],
+      ["127.0.0.1", "18080"],
+    );
+    assert.deepEqual([endpoint.address, endpoint.port, endpoint.refresh_hint], ["127.0.0.1", 18444, "1m"]);
+    assert.equal(peer.bundle_endpoint_url, "https://127.0.0.1:18443");
+    assert.deepEqual(plugins.NodeAttestor, { join_token: [{ plugin_data: [{}] }] });
+    assert.equal(plugins.Notifier, undefined);
+    assert.equal(
+      plugins.DataStore.sql[0].plugin_data[0].connection_string,
+      `${platform.dataDir}/datastore.sqlite3`,
+    );
+    assert.equal(plugins.KeyManager.disk[0].plugin_data[0].keys_path, `${platform.dataDir}/keys.json`);
+
+    // Everything not named above is the rendered config, untouched.
+    for (const conf of [before, after]) {
+      const s = conf.server[0];
+      for (const key of ["bind_address", "bind_port", "socket_path", "data_dir", "ratelimit"]) delete s[key];
+      const f = s.federation[0];
+      for (const key of ["address", "port", "refresh_hint"]) delete f.bundle_endpoint[0][key];
+      delete f.federates_with["east.example"][0].bundle_endpoint_url;
+      delete conf.health_checks[0].bind_address;
+      delete conf.health_checks[0].bind_port;
+      const p = conf.plugins[0];
+      for (const key of ["NodeAttestor", "Notifier"]) delete p[key];
+      delete p.DataStore.sql[0].plugin_data[0].connection_string;
+      delete p.KeyManager.disk[0].plugin_data[0].keys_path;
+    }
+    assert.deepEqual(after, before);
+  });
+
+  it("refuses a federated peer without a loopback URL, a URL for a domain it does not federate with, another trust domain", async () => {
+    await assert.rejects(
+      loopback({ peerBundleEndpoints: {} }),
+      /federates with east\.example: give its loopback bundle endpoint URL/,
+    );
+    await assert.rejects(
+      loopback({ peerBundleEndpoints: { ...east, "north.example": "https://127.0.0.1:1" } }),
+      /peerBundleEndpoints names north\.example, which the rendered server.conf does not federate with/,
+    );
+    await assert.rejects(
+      loopback({}, "east.example"),
+      /rendered server.conf is for trust domain west\.example, the harness for east\.example/,
+    );
+  });
+
+  it("starts a healthy server from it, whose agent attests with a join token", async () => {
+    const spire = await startSpire({
+      settings: { trustDomain: "west.example" },
+      renderedServerConf: { text, bundleEndpointPort: await freePort(), peerBundleEndpoints: east },
+    });
+    try {
+      const agents = JSON.parse(spire.server(["agent", "list", "-output", "json"]).stdout);
+      assert.deepEqual(
+        agents.agents.map((a: { attestation_type: string }) => a.attestation_type),
+        ["join_token"],
+      );
+      assert.match(
+        fs.readFileSync(path.join(spire.dataDir, "server.conf"), "utf8"),
+        /federates_with "east.example"/,
+      );
+    } finally {
+      await spire.stop();
+    }
   });
 });
