@@ -3,7 +3,8 @@
  * provider, a loopback control plane with a kwok node, and the real SPIRE server 1.13.3 behind the spire-server
  * pod. Entries travel engine -> command resource (stand-in plugin) -> bin/spire-entry.js -> kubectl exec ->
  * API server -> kwok -> spire-server CLI -> server. Each step asserts what the engine, the cluster and the server
- * report. The steps build on each other in the order of a stack's life.
+ * report. The steps build on each other in the order of a stack's life. Other stacks next to dev on one cluster
+ * are in neighbours.test.ts, so that the two files run in parallel.
  */
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -18,68 +19,8 @@ import {
   recoverInterruptedUpdate,
 } from "../../local/pulumiCli";
 import { kubernetesObjects, renderStack } from "../support/render";
-import { type E2eCluster, leftovers, serverEntries, startE2eCluster, unreadyWorkloads } from "./support";
-
-const REPO_ROOT = path.resolve(__dirname, "../..");
-const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
-const AGENT_ALIAS = `${TD}/ns/spire/sa/spire-agent`;
-
-// biome-ignore lint/suspicious/noExplicitAny: engine JSON is read loosely.
-type Json = any;
-
-/** "type name" of a URN; the type without its parents' types. */
-const typeAndName = (urn: string) => `${urn.split("::")[2].split("$").pop()} ${urn.split("::")[3]}`;
-
-/** Steps of a `preview --json`, as "op type name" strings, with the unchanged ones left out. */
-const changes = (preview: Json): string[] =>
-  (preview.steps ?? [])
-    .filter((s: Json) => s.op !== "same")
-    .map((s: Json) => `${s.op} ${typeAndName(s.urn)}`)
-    .sort();
-
-const entryView = (e: Json) => ({
-  id: e.id,
-  spiffeId: `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`,
-  parentId: `spiffe://${e.parent_id.trust_domain}${e.parent_id.path}`,
-  selectors: e.selectors.map((s: Json) => `${s.type}:${s.value}`).sort(),
-  ttl: e.x509_svid_ttl,
-});
-
-const workload = (name: string, account: string, labels: string[], ttl: number) => ({
-  id: `spire-mesh.dev.${name}`,
-  spiffeId: `${TD}/${name}`,
-  parentId: AGENT_ALIAS,
-  selectors: [
-    "k8s:container-name:envoy",
-    "k8s:ns:howto-k8s-mtls-sds-based",
-    ...labels,
-    `k8s:sa:${account}`,
-  ].sort(),
-  ttl,
-});
-const colour = (c: string, ttl: number) =>
-  workload(`color${c}`, c, ["k8s:pod-label:app:color", `k8s:pod-label:version:${c}`], ttl);
-
-const walkthroughEntries = (ttl: number, green = false) =>
-  [
-    {
-      id: "spire-mesh.dev.spire-agent",
-      spiffeId: AGENT_ALIAS,
-      parentId: `${TD}/spire/server`,
-      selectors: ["k8s_psat:agent_ns:spire", "k8s_psat:agent_sa:spire-agent", "k8s_psat:cluster:k8s-cluster"],
-      ttl: 0,
-    },
-    workload("front", "front", ["k8s:pod-label:app:front"], ttl),
-    colour("blue", ttl),
-    ...(green ? [colour("green", ttl)] : []),
-    colour("red", ttl),
-  ].sort((a, b) => a.id.localeCompare(b.id));
-
-/** Dev's entries from step 7 on, when the ingress gateway (issue 13) has joined the walkthrough's, green included. */
-const withGateway = (ttl: number) =>
-  [...walkthroughEntries(ttl, true), workload("gateway", "gateway", ["k8s:pod-label:app:gateway"], ttl)].sort(
-    (a, b) => a.id.localeCompare(b.id),
-  );
+import { changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries, withGateway } from "./devEntries";
+import { type E2eCluster, leftovers, startE2eCluster, unreadyWorkloads } from "./support";
 
 /**
  * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
@@ -124,10 +65,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   let cluster: E2eCluster;
   let stack: PulumiStack;
 
-  const entries = () =>
-    serverEntries(cluster.state)
-      .map(entryView)
-      .sort((a, b) => a.id.localeCompare(b.id));
+  const entries = () => entriesOn(cluster);
   const setConfig = (key: string, value: string) => pulumiOk(stack, ["config", "set", key, value]);
   const previewJson = async () => JSON.parse((await pulumiOk(stack, ["preview", "--json"])).stdout);
   const up = () => pulumiOk(stack, ["up", "--yes", "--skip-preview"]);
@@ -365,101 +303,6 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.deepEqual(await leftovers(cluster.api), before);
     const exported = JSON.parse((await pulumiOk(bad, ["stack", "export"])).stdout);
     assert.deepEqual(exported.deployment.resources ?? [], []);
-  });
-
-  // A second stack on the same cluster while dev runs: its own SPIRE namespace, and cluster-scoped names that
-  // derive from it, so nothing of one stack collides with or touches the other.
-  it("9. examples/consumer goes up next to dev, both run, and its destroy leaves dev untouched", async () => {
-    const consumer = initStack({
-      projectDir: path.join(REPO_ROOT, "examples", "consumer"),
-      stack: "dev",
-      workDir: path.join(cluster.workDir, "pulumi"),
-      kubeconfig: cluster.state.kubeconfig,
-    });
-    await pulumiOk(consumer, ["up", "--yes", "--skip-preview"]);
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
-    assert.deepEqual(
-      serverEntries(cluster.state, "identity")
-        .map((e) => e.id)
-        .sort(),
-      ["agents", "colorblue", "colorgreen", "colorred", "front", "ledger"].map(
-        (n) => `spire-mesh-consumer.dev.${n}`,
-      ),
-    );
-    assert.deepEqual(entries(), withGateway(7200), "dev's server is untouched");
-    // SPIRE's data volume is protected by default: destroy stops there until it is deliberately unprotected.
-    const refused = await pulumi(consumer, ["destroy", "--yes", "--skip-preview"]);
-    assert.notEqual(refused.status, 0);
-    const claim =
-      "spire-mesh:index:SpireInstallation$kubernetes:core/v1:PersistentVolumeClaim::spire-server-data";
-    assert.match(
-      refused.stdout + refused.stderr,
-      new RegExp(`${claim.replace(/[$.]/g, "\\$&")}" cannot be deleted`),
-    );
-    await pulumiOk(consumer, [
-      "state",
-      "unprotect",
-      `urn:pulumi:dev::spire-mesh-consumer::${claim}`,
-      "--yes",
-    ]);
-    await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(entries(), withGateway(7200), "dev's entries survive the consumer's destroy");
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
-    const left = await leftovers(cluster.api);
-    assert.deepEqual(
-      left.filter((o) => /identity|shop|ledger|spire-mesh-consumer/.test(o)),
-      [],
-    );
-  });
-
-  // 100 entries behind one command resource: the set's create, its change by difference, and its delete, each
-  // checked against the server's exact state, with dev's own entries untouched throughout.
-  it("9b. a 100-entry SpireEntrySet goes up, changes (10 added, 10 changed, 10 removed) and is destroyed", async () => {
-    const bulk = initStack({
-      projectDir: path.join(REPO_ROOT, "tests", "fixtures", "entry-set-project"),
-      stack: "e2e",
-      workDir: path.join(cluster.workDir, "pulumi"),
-      kubeconfig: cluster.state.kubeconfig,
-    });
-    const configure = async (config: Record<string, number>) => {
-      for (const [key, value] of Object.entries(config))
-        await pulumiOk(bulk, ["config", "set", key, String(value)]);
-    };
-    const bulkEntries = () => entries().filter((e) => e.spiffeId.startsWith(`${TD}/ns/bulk/`));
-    const expected = (first: number, last: number, longer: [number, number] = [-1, -1]) =>
-      Array.from({ length: last - first + 1 }, (_, k) => first + k)
-        .map((i) => ({
-          id: `entry-set.e2e.svc-${i}`,
-          spiffeId: `${TD}/ns/bulk/sa/svc-${i}`,
-          parentId: AGENT_ALIAS,
-          selectors: ["k8s:ns:bulk", `k8s:sa:svc-${i}`],
-          ttl: i >= longer[0] && i <= longer[1] ? 1200 : 600,
-        }))
-        .sort((a, b) => a.id.localeCompare(b.id));
-    const dev = entries().filter((e) => e.id.startsWith("spire-mesh.dev."));
-
-    await configure({ first: 0, last: 99 });
-    await pulumiOk(bulk, ["up", "--yes", "--skip-preview"]);
-    assert.deepEqual(bulkEntries(), expected(0, 99));
-
-    await configure({ first: 10, last: 109, longerTtlFrom: 10, longerTtlTo: 19 });
-    const preview = JSON.parse((await pulumiOk(bulk, ["preview", "--json"])).stdout);
-    assert.deepEqual(changes(preview), ["update command:local:Command bulk-entries"], "one resource changes");
-    await pulumiOk(bulk, ["up", "--yes", "--skip-preview"]);
-    assert.deepEqual(bulkEntries(), expected(10, 109, [10, 19]));
-    const exported = JSON.parse((await pulumiOk(bulk, ["stack", "output", "entryIds", "--json"])).stdout);
-    assert.deepEqual(
-      [...exported].sort(),
-      expected(10, 109, [10, 19]).map((e) => e.id),
-    );
-
-    await pulumiOk(bulk, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(bulkEntries(), []);
-    assert.deepEqual(
-      entries().filter((e) => e.id.startsWith("spire-mesh.dev.")),
-      dev,
-      "dev's entries are untouched",
-    );
   });
 
   it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
