@@ -148,7 +148,10 @@ export function pulumi(
       options.onOutput?.(String(d));
       if (options.echo) process.stderr.write(d);
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+    const timer = setTimeout(
+      () => child.pid !== undefined && killTree(child.pid),
+      options.timeoutMs ?? 300_000,
+    );
     child.on("error", reject);
     if (child.pid !== undefined) options.onSpawn?.(child.pid);
     child.on("close", (status, signal) => {
@@ -163,6 +166,27 @@ export function pulumi(
       resolve({ status, signal, stdout, stderr });
     });
   });
+}
+
+/** The PIDs of a process's descendants, deepest last, read while they are still its descendants. */
+function descendantsOf(pid: number): number[] {
+  const r = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" });
+  const children = r.stdout.split("\n").filter(Boolean).map(Number);
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
+}
+
+/**
+ * SIGKILLs a CLI with everything it started, as a killed CI runner would: Pulumi starts its language host and
+ * plugins in process groups of their own, so killing the CLI's group alone leaves them running, orphaned.
+ */
+export function killTree(pid: number): void {
+  for (const target of [pid, ...descendantsOf(pid)]) {
+    try {
+      process.kill(target, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** Like pulumi(), but a non-zero exit is an error carrying the command's output. */

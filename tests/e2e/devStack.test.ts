@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { binary } from "../../local/cluster/cluster";
 import {
   initStack,
+  killTree,
   type PulumiStack,
   pulumi,
   pulumiOk,
@@ -253,7 +254,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
             spawnSync("pgrep", ["-f", "spire-entry.js.*colorgreen"]).status === 0
           ) {
             killed = true;
-            process.kill(pid, "SIGKILL");
+            killTree(pid); // the CLI and its plugins, as a killed runner loses them
           }
           if (killed) clearInterval(poll);
         }, 5);
