@@ -11,6 +11,7 @@ import { entryTarget } from "../spire/entryTarget";
 import { federatedMemberDomain } from "../spire/federation";
 import { checkWorkloadId } from "../spire/spiffeId";
 import { kubernetesObject } from "./kubernetesObject";
+import type { MeshMemberArgs } from "./meshMemberArgs";
 import { MtlsVirtualNode, type MtlsVirtualNodeArgs } from "./mtlsVirtualNode";
 import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
@@ -37,7 +38,7 @@ export interface RoutedBackend {
 /** What a workload calls: another workload (its Service), a virtual service routing to several, or a remote one. */
 export type Backend = MeshWorkload | RoutedBackend | RemoteBackend;
 
-export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace"> {
+export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace">, MeshMemberArgs {
   /** Kubernetes name of its Deployment and virtual node. Default: the component's name. */
   readonly name?: string;
   readonly namespace: string;
@@ -54,30 +55,12 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
   readonly tlsMode?: TlsMode;
   /** Its SPIFFE ID. Default `spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount>`. */
   readonly identity?: string;
-  /** The entry's name, from which its ID derives. Default: the workload's name. */
-  readonly entryName?: string;
   /**
    * Federated trust domains its entry federates with, so it receives their bundles. Callers and remote
    * backends of other trust domains add theirs; every one must be federated by the installation.
    */
   readonly federatesWith?: readonly string[];
-  /** X.509-SVID lifetime of its entry. Default: the server's. */
-  readonly x509SvidTtl?: string;
-  /**
-   * Create its SpireEntry (default), or leave registration to a SpireEntrySet of the stack (false): `entry` then
-   * holds the member to add to the set.
-   */
-  readonly register?: boolean;
-  readonly dataPlane?: DataPlane;
-  readonly envoyImage?: string;
-  readonly meshName?: string;
   readonly healthCheck?: HealthCheckArgs;
-  /** SPIFFE IDs registered in this stack, for the preview warning about peers without an entry. */
-  readonly registeredIdentities?: readonly string[];
-  /** For its SpireEntry: see SpireEntryArgs. */
-  readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  readonly deleteWithoutServer?: boolean;
-  readonly reassertOn?: pulumi.Input<string>;
 }
 
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;

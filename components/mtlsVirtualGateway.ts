@@ -9,6 +9,7 @@ import { deriveEntryId, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
 import { kubernetesObject } from "./kubernetesObject";
+import type { MeshMemberArgs } from "./meshMemberArgs";
 import { egressOf, MeshWorkload, type RoutedBackend } from "./meshWorkload";
 import { unregisteredWarnings } from "./mtlsVirtualNode";
 import { SpireEntry } from "./spireEntry";
@@ -19,7 +20,7 @@ export { ServiceType } from "../mesh/gateway";
 export { GATEWAY_PORT, type GatewayListenerArgs } from "../mesh/gatewayListener";
 export type { GatewayRouteArgs } from "../mesh/gatewayRoutes";
 
-export interface MtlsVirtualGatewayArgs {
+export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   /** Kubernetes name of its Deployment, Service and VirtualGateway. Default: the component's name. */
   readonly name?: string;
   readonly namespace: string;
@@ -42,20 +43,6 @@ export interface MtlsVirtualGatewayArgs {
   readonly replicas?: number;
   /** ClusterIP (default), NodePort or LoadBalancer. */
   readonly serviceType?: ServiceType;
-  readonly dataPlane?: DataPlane;
-  readonly envoyImage?: string;
-  readonly meshName?: string;
-  /** The entry's name, from which its ID derives. Default: the gateway's name. */
-  readonly entryName?: string;
-  readonly x509SvidTtl?: string;
-  /** Create its SpireEntry (default), or leave it to a SpireEntrySet: `entry` holds the member. */
-  readonly register?: boolean;
-  /** SPIFFE IDs registered in this stack, for the preview warning about peers without an entry. */
-  readonly registeredIdentities?: readonly string[];
-  /** For its SpireEntry: see SpireEntryArgs. */
-  readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  readonly deleteWithoutServer?: boolean;
-  readonly reassertOn?: pulumi.Input<string>;
 }
 
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;

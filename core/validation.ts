@@ -86,6 +86,11 @@ export const isPort = (n: unknown): n is number =>
   Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535;
 
 /** RFC 1123 label, the rule for Kubernetes namespaces, services and most object names. */
+/** A Deployment's replica count as both workloads and gateways accept it. */
+export const REPLICAS_RULE = "must be an integer in 0-1000";
+export const isReplicaCount = (n: unknown): n is number =>
+  Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 1000;
+
 export const isDnsLabel = (s: unknown): s is string =>
   typeof s === "string" && s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s);
 

@@ -3,7 +3,7 @@
  * (gatewayListener.ts) takes callers from inside or outside the mesh; its routes (gatewayRoutes.ts) reach each
  * target over mTLS with the gateway's SVID and an exact SAN check. Pure.
  */
-import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
+import { Checker, isDnsLabel, isDnsSubdomain, isReplicaCount, REPLICAS_RULE } from "../core/validation";
 import { isImageRef } from "../spire/settings";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
 import type { EgressService } from "./envoyBootstrap";
@@ -129,12 +129,7 @@ export function gatewaySpec(args: GatewayArgs): GatewaySpec {
   }
 
   const replicas = args.replicas ?? 1;
-  c.check(
-    Number.isInteger(replicas) && replicas >= 0 && replicas <= 1000,
-    "replicas",
-    replicas,
-    "must be an integer in 0-1000",
-  );
+  c.check(isReplicaCount(replicas), "replicas", replicas, REPLICAS_RULE);
   const serviceType = args.serviceType ?? ServiceType.ClusterIP;
   c.check(
     oneOf(ServiceType).includes(serviceType),

@@ -4,7 +4,7 @@
  * is deployed (namespace, ServiceAccount, a pod label the workload owns, the sidecar's container name). Checks the
  * user's part of the arguments. Pure; components/meshWorkload.ts wires it to SPIRE and the mesh graph.
  */
-import { Checker, isDnsLabel, isPort } from "../core/validation";
+import { Checker, isDnsLabel, isPort, isReplicaCount, REPLICAS_RULE } from "../core/validation";
 import type { EntrySpec } from "../spire/entries";
 import { type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
 import { workloadSelectors } from "../spire/registrations";
@@ -103,12 +103,7 @@ export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec 
     }
   }
   const replicas = args.replicas ?? 1;
-  c.check(
-    Number.isInteger(replicas) && replicas >= 0 && replicas <= 1000,
-    "replicas",
-    replicas,
-    "must be an integer in 0-1000",
-  );
+  c.check(isReplicaCount(replicas), "replicas", replicas, REPLICAS_RULE);
   const serviceAccount = args.serviceAccount ?? args.name;
   c.check(isDnsLabel(serviceAccount), "serviceAccount", serviceAccount, "must be a ServiceAccount name");
   const port = args.port ?? 8080;
