@@ -4,11 +4,9 @@
 # Idempotent: a binary newer than every .go/go.mod/go.sum file in tools/validate is left alone.
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tool.sh"
 module_dir="$repo_root/tools/validate"
 bin_dir="$repo_root/.cache/bin"
-
-fail() { echo "build-validators: $*" >&2; exit 1; }
 
 # The go directive in go.mod is the real minimum: k8s.io/apimachinery v0.37 itself requires Go 1.26.0.
 required_go="$(awk '$1 == "go" { print $2; exit }' "$module_dir/go.mod")"
@@ -41,7 +39,7 @@ for cmd_dir in "${cmd_dirs[@]}"; do
   start=$(date +%s)
   # Build next to the target and rename, so an interrupted build never leaves a fresh-looking broken binary.
   # -buildvcs=false: the tool needs no VCS stamp, and stamping fails without git or in a checkout git distrusts.
-  go build -trimpath -buildvcs=false -o "$binary.partial" "./$cmd_dir"
+  run_logged "build-$name" go build -trimpath -buildvcs=false -o "$binary.partial" "./$cmd_dir"
   mv -f "$binary.partial" "$binary"
   echo "build-validators: built $name into $binary in $(($(date +%s) - start))s"
 done

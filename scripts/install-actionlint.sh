@@ -5,12 +5,10 @@
 set -euo pipefail
 
 ACTIONLINT_VERSION="1.7.12"
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tool.sh"
 tools_module="$repo_root/tools/actionlint"
 bin_dir="$repo_root/.cache/bin"
 binary="$bin_dir/actionlint"
-
-fail() { echo "install-actionlint: $*" >&2; exit 1; }
 
 # `actionlint -version` prints the version on its first line (e.g. "v1.7.12").
 if [ -x "$binary" ] && [ "$("$binary" -version 2>/dev/null | head -n1)" = "v${ACTIONLINT_VERSION}" ]; then
@@ -42,7 +40,7 @@ trap 'rm -rf "$staging"' EXIT
 start=$(date +%s)
 # Pure Go: cgo off so no C compiler is needed. -buildvcs=false: no VCS stamp is needed, and stamping fails
 # without git or in a checkout git distrusts.
-CGO_ENABLED=0 GOBIN="$staging" go install -trimpath -buildvcs=false \
+CGO_ENABLED=0 GOBIN="$staging" run_logged build-actionlint go install -trimpath -buildvcs=false \
   -ldflags "-X github.com/rhysd/actionlint.version=${resolved}" \
   github.com/rhysd/actionlint/cmd/actionlint
 mv -f "$staging/actionlint" "$binary"

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 SPIRE_VERSION="1.13.3"
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go-tool.sh"
 tools_module="$repo_root/tools/spire"
 bin_dir="$repo_root/.cache/spire/bin"
 
@@ -32,7 +32,7 @@ fi
 
 start=$(date +%s)
 # cgo stays on: the sqlite3 datastore is cgo-only.
-CGO_ENABLED=1 GOBIN="$bin_dir" go install \
+CGO_ENABLED=1 GOBIN="$bin_dir" run_logged build-spire go install \
   github.com/spiffe/spire/cmd/spire-server \
   github.com/spiffe/spire/cmd/spire-agent
 echo "spire ${SPIRE_VERSION}: built into $bin_dir in $(( $(date +%s) - start ))s"
