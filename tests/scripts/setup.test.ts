@@ -42,7 +42,7 @@ describe("setup's Go builds (scripts/lib/go-tool.sh)", function () {
 
   it("retries a transient module-proxy error and succeeds", () => {
     const f = flaky(2, "go: reading https://proxy/x.zip: 503 Service Unavailable");
-    const run = bash(`source ${goTool}; run_logged test-flaky bash ${f.script}`);
+    const run = bash(`source ${goTool}; log_dir=${scratch}/logs; run_logged test-flaky bash ${f.script}`);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(f.runs(), 3);
     assert.match(run.stderr, /test-flaky: transient registry error \(try 1 of 4\)/);
@@ -51,7 +51,7 @@ describe("setup's Go builds (scripts/lib/go-tool.sh)", function () {
 
   it("gives up after the last try, naming the command, its tries and its output", () => {
     const f = flaky(99, "dial tcp: i/o timeout");
-    const run = bash(`source ${goTool}; run_logged test-down bash ${f.script}`, { RETRY_ATTEMPTS: "3" });
+    const run = bash(`source ${goTool}; log_dir=${scratch}/logs; run_logged test-down bash ${f.script}`, { RETRY_ATTEMPTS: "3" });
     assert.equal(run.status, 7);
     assert.equal(f.runs(), 3);
     assert.match(run.stderr, /failed \(exit 7, after 3 of 3 tries\)/);
@@ -61,7 +61,7 @@ describe("setup's Go builds (scripts/lib/go-tool.sh)", function () {
 
   it("does not retry a real failure (a compile error)", () => {
     const f = flaky(99, "./main.go:3:1: syntax error: non-declaration statement outside function body");
-    const run = bash(`source ${goTool}; run_logged test-broken bash ${f.script}`);
+    const run = bash(`source ${goTool}; log_dir=${scratch}/logs; run_logged test-broken bash ${f.script}`);
     assert.equal(run.status, 7);
     assert.equal(f.runs(), 1);
     assert.match(run.stderr, /after 1 of 4 tries/);

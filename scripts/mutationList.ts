@@ -1,0 +1,60 @@
+/**
+ * One-line mutations of the product code and the tests that must catch each (scripts/mutations.ts runs them).
+ * `from` must occur exactly once in `file`; keep each mutation to a change a plausible refactor could make.
+ */
+export interface Mutation {
+  readonly name: string;
+  readonly file: string;
+  readonly from: string;
+  readonly to: string;
+  /** Test files (relative to the repo), run as one mocha process. */
+  readonly tests: readonly string[];
+  /** mocha -g, to run only the tests meant to catch it. */
+  readonly grep?: string;
+}
+
+export const MUTATIONS: readonly Mutation[] = [
+  {
+    name: "peer SANs compared as DNS names",
+    file: "mesh/envoyBootstrap.ts",
+    from: `san_type: "URI"`,
+    to: `san_type: "DNS"`,
+    tests: ["tests/local/bootstrapPlan.test.ts"],
+  },
+  {
+    name: "callers given, listener PERMISSIVE by default",
+    file: "components/meshWorkload.ts",
+    from: "callers.length > 0 ? TlsMode.Strict : undefined",
+    to: "callers.length > 0 ? TlsMode.Permissive : undefined",
+    tests: ["tests/components/meshWorkload.test.ts"],
+  },
+  {
+    name: "readiness route matches by prefix",
+    file: "mesh/envoyBootstrap.ts",
+    from: `{ name: ":path", string_match: { exact: "/ready" } },`,
+    to: `{ name: ":path", string_match: { prefix: "/ready" } },`,
+    tests: ["tests/local/bootstrapPlan.test.ts", "tests/mesh/envoyDataPlane.test.ts"],
+  },
+  {
+    name: "entry selectors lose the ServiceAccount",
+    file: "spire/registrations.ts",
+    from: "    `k8s:sa:${serviceAccount}`,\n",
+    to: "",
+    tests: ["tests/components/meshWorkload.test.ts", "tests/mesh/walkthroughParity.test.ts"],
+  },
+  {
+    name: "NetworkPolicy admits every port",
+    file: "mesh/workload.ts",
+    from: "                  ports: [\n                    { protocol: \"TCP\", port: envoyPorts.ingress },",
+    to: "                  ports: [\n                    { protocol: \"TCP\", port: 1, endPort: 65535 },",
+    tests: ["tests/mesh/envoyDataPlane.test.ts"],
+    grep: "NetworkPolicy",
+  },
+  {
+    name: "STRICT listener stops requiring a client certificate",
+    file: "mesh/envoyBootstrap.ts",
+    from: "require_client_certificate: d.callers.length > 0,",
+    to: "require_client_certificate: false,",
+    tests: ["tests/mesh/envoyBootstraps.test.ts", "tests/mesh/envoyDataPlane.test.ts"],
+  },
+];
