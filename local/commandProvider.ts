@@ -151,14 +151,14 @@ export function runCommand(command: string, inputs: Props, previous?: RunResult)
   const [file, ...args] = [...interpreter, command];
   const stdin = typeof plain.stdin === "string" && plain.stdin.length > 0 ? plain.stdin : undefined;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      env,
-      stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
-    if (stdin !== undefined) {
+    const child =
+      stdin === undefined
+        ? spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] })
+        : spawn(file, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    if (stdin !== undefined && child.stdin) {
       // As Go's exec: a broken pipe on stdin is not the step's failure; the exit status is.
-      child.stdin?.on("error", () => {});
-      child.stdin?.end(stdin);
+      child.stdin.on("error", () => {});
+      child.stdin.end(stdin);
     }
     let stdout = "";
     let stderr = "";
