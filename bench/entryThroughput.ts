@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { killAll } from "../local/processes";
 import { HARNESS_TRUST_DOMAIN, type SpireHarness, startSpire } from "../local/spireHarness";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries";
-import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../spire/entrySet";
+import { type EntrySetMember, entrySetCommand, entrySetCommands, resolveEntrySet } from "../spire/entrySet";
 import { describeMachine, fixed, machine, median, secondsSince, table, writeSection } from "./machine";
 
 const COUNT = 100;
@@ -48,8 +48,8 @@ const benchMembers = (): EntrySetMember[] =>
 const benchEntries = (): ResolvedEntry[] =>
   resolveEntrySet("bench", "spire-mesh", "bench", benchMembers(), CTX);
 
-function runSync(file: string, args: readonly string[]): string {
-  const r = spawnSync(file, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000 });
+function runSync(file: string, args: readonly string[], input?: string): string {
+  const r = spawnSync(file, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000, input });
   if (r.error) throw r.error;
   if (r.status !== 0)
     throw new Error(`${path.basename(file)} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
@@ -118,10 +118,7 @@ class Bench {
   async create(mode: Mode): Promise<number> {
     const plans = this.plans();
     const argv = this.entries.map((e) => entryCommands([], e, this.h.serverSocket).create);
-    const setPlan = entrySetPlans(
-      entrySetCommands([this.h.serverBin], this.h.serverSocket),
-      this.entries,
-    ).create;
+    const setPlan = entrySetCommand(entrySetCommands([this.h.serverBin], this.h.serverSocket), this.entries);
     const start = process.hrtime.bigint();
     if (mode === "runner") {
       for (const [i, p] of plans.entries())
@@ -132,7 +129,7 @@ class Bench {
     } else if (mode === "plain CLI") {
       for (const args of argv) expectAllOk(runSync(this.h.serverBin, args), 1, "entry create");
     } else if (mode === "entry set") {
-      const out = JSON.parse(runSync(process.execPath, [SET_RUNNER, setPlan]));
+      const out = JSON.parse(runSync(process.execPath, [SET_RUNNER, setPlan.create], setPlan.stdin));
       if (out.created !== COUNT) throw new Error(`entry set created ${out.created}, not ${COUNT}`);
     } else {
       const out = runSync(this.h.serverBin, [

@@ -1,9 +1,8 @@
-import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { packageRoot } from "../app/packageRoot";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
 import { entryTarget } from "../spire/entryTarget";
+import { runnerInterpreter } from "../spire/runners";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
@@ -95,11 +94,10 @@ export class SpireEntry extends pulumi.ComponentResource {
     // re-creates the entry, which a plain `pulumi up` would otherwise never notice was lost.
     const environment = commandEnvironment(args.environment, args.installation, args.reassertOn);
 
-    const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry.js"));
     new command.local.Command(
       `${name}-entry`,
       {
-        interpreter: ["node", runner],
+        interpreter: runnerInterpreter("spire-entry.js"),
         create: plans.create,
         update: plans.update,
         delete: plans.delete,
