@@ -5,8 +5,9 @@
  *                    concurrently (up to its --parallel) and every SpireEntry depends only on the installation
  *   plain CLI        one `spire-server entry create` per entry, one at a time: the runner minus its Node process
  *   batch            one `spire-server entry create -data <file>` holding all 100
- *   entry set        SpireEntrySet's create: one `node bin/spire-entry-set.js <plan>`, which reads what the
- *                    server holds (`entry show`) and creates the 100 in one batch call, entries on stdin
+ *   entry set        SpireEntrySet's create: one `node bin/spire-entry-set.js <step>` with the plan on stdin, which
+ *                    reads what the server holds (`entry show`) and creates the 100 in one batch call, entries on
+ *                    stdin
  * Every run must leave exactly the 100 entries (checked against `entry show`); a batch `entry delete -file`
  * clears them before the next. Modes are interleaved within each repetition so drift hits all of them alike.
  */
@@ -251,7 +252,7 @@ function report(
       "runs independent operations concurrently, up to its `--parallel`, and entries depend only on the " +
       "installation); **plain CLI** = `spire-server entry create` per entry, sequentially; **batch** = one " +
       "`entry create -data <file> -output json` with all 100; **entry set** = what SpireEntrySet's create runs: " +
-      "`node bin/spire-entry-set.js <plan>`, which lists the server's entries and creates the missing ones in one " +
+      "`node bin/spire-entry-set.js <step>` with the plan on stdin, which lists the server's entries and creates the missing ones in one " +
       "batch call (entries on stdin). Goal for the entry set: at most 1 s.",
   ].join("\n");
   writeSection("Entry registration throughput", body);

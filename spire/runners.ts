@@ -20,7 +20,7 @@ const START_RUNNER = [
   'try { root = path.dirname(require.resolve("spire-mesh/package.json", { paths: [process.cwd()] })); }',
   'catch (e) { throw new Error("spire-mesh: cannot find the spire-mesh package from " + process.cwd() + " to run " + runner + ": " + e.message); }',
   'require(path.join(root, "bin", runner));',
-].join("\n");
+].join(" ");
 
 /** The `interpreter` of a command resource whose create/update/delete strings `runner` executes. */
 export function runnerInterpreter(runner: Runner): string[] {

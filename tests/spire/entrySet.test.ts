@@ -166,6 +166,72 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
     assert.deepEqual(state(), expected(current));
   });
 
+  it("entries granting more than the plan (admin, downstream, storeSVID, hint, expiry, JWT TTL) are reset and named", () => {
+    // Changed out of band under the set's own IDs, as `entry update -admin ...` would by anyone with server access.
+    const tamper = (m: EntrySetMember, flags: string[]) => {
+      const r = spire.server([
+        "entry",
+        "update",
+        "-entryID",
+        `spire-mesh.test.${m.name}`,
+        "-spiffeID",
+        m.spiffeId,
+        "-parentID",
+        m.parentId as string,
+        "-selector",
+        m.selectors[0],
+        "-x509SVIDTTL",
+        "600",
+        ...flags,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+    };
+    const [privileged, expiring] = [current[50], current[51]];
+    tamper(privileged, ["-admin", "-downstream", "-storeSVID", "-hint", "ours-now"]);
+    tamper(expiring, ["-entryExpiry", String(Math.floor(Date.now() / 1000) + 86_400), "-jwtSVIDTTL", "60"]);
+    const extras = (e: ShownEntry) =>
+      (({ admin, downstream, store_svid, hint, expires_at, jwt_svid_ttl }) => ({
+        admin,
+        downstream,
+        store_svid,
+        hint,
+        expires_at,
+        jwt_svid_ttl,
+      }))(e as ShownEntry & Record<string, unknown>);
+    const byId = (name: string) => ours().find((e) => e.id === `spire-mesh.test.${name}`) as ShownEntry;
+    assert.equal(extras(byId(privileged.name)).admin, true, "the tampering took");
+    assert.equal(extras(byId(expiring.name)).jwt_svid_ttl, 60, "the tampering took");
+
+    const r = step(plans(current), "update");
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(
+      { created: out.created, updated: out.updated, deleted: out.deleted },
+      { created: 0, updated: 2, deleted: 0 },
+    );
+    const named = (count: number, m: EntrySetMember) => ({ count, entries: [m.spiffeId] });
+    assert.deepEqual(out.differed, {
+      admin: named(1, privileged),
+      downstream: named(1, privileged),
+      store_svid: named(1, privileged),
+      hint: named(1, privileged),
+      expires_at: named(1, expiring),
+      jwt_svid_ttl: named(1, expiring),
+    });
+    // As the server shows a field that is not set (int64 values print as strings).
+    const unset = {
+      admin: false,
+      downstream: false,
+      store_svid: false,
+      hint: "",
+      expires_at: "0",
+      jwt_svid_ttl: 0,
+    };
+    assert.deepEqual(extras(byId(privileged.name)), unset);
+    assert.deepEqual(extras(byId(expiring.name)), unset);
+    assert.deepEqual(state(), expected(current));
+  });
+
   it("delete removes every entry of the set; absent ones count as deleted", () => {
     const r = step(plans(current), "delete");
     assert.equal(r.status, 0, r.stderr);
