@@ -102,7 +102,22 @@ describe("bin/spire-entry*.js: a kubectl that fails early or hangs", function ()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "runner-"));
     kubectl = path.join(dir, "kubectl");
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  /** Whether the hanging kubectl (its pid recorded in kubectl.pid) still runs. */
+  const stuckAlive = () => {
+    const pidFile = path.join(dir, "kubectl.pid");
+    if (!fs.existsSync(pidFile)) return false;
+    try {
+      process.kill(Number(fs.readFileSync(pidFile, "utf8")), 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  afterEach(() => {
+    // A runner that failed to kill it must not leave it running for the rest of the suite.
+    if (stuckAlive()) process.kill(Number(fs.readFileSync(path.join(dir, "kubectl.pid"), "utf8")), "SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   const TD = "example.org";
   const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? "", ...extra });
@@ -145,9 +160,9 @@ exit 1
   });
 
   it("hangs: the runner kills it after SPIRE_MESH_CLI_TIMEOUT_SECONDS and fails naming the entry", () => {
-    // A marker in the sleeper's argv shows whether the stuck process is left behind.
-    const marker = `${600 + (process.pid % 1000) / 10000}`;
-    fs.writeFileSync(kubectl, `#!/bin/sh\nexec sleep ${marker}\n`, { mode: 0o755 });
+    // The stuck process records its pid (kept across exec), to see whether it is left behind.
+    const pidFile = path.join(dir, "kubectl.pid");
+    fs.writeFileSync(kubectl, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 600\n`, { mode: 0o755 });
     const plan = JSON.stringify({
       step: "create",
       entryId: "p.s.web",
@@ -167,7 +182,7 @@ exit 1
       /^spire-entry p\.s\.web \(spiffe:\/\/example\.org\/web\): create failed: .*kubectl exec -i -- spire-server entry create did not finish within 2 s \(SPIRE_MESH_CLI_TIMEOUT_SECONDS\) and was killed/,
     );
     assert.ok(seconds >= 2 && seconds < 20, `failed after ${seconds} s`);
-    assert.notEqual(spawnSync("pgrep", ["-f", `sleep ${marker}`]).status, 0, "the stuck kubectl is gone");
+    assert.equal(stuckAlive(), false, "the stuck kubectl is killed, not left behind");
   });
 
   it("refuses a timeout that is not a positive number of seconds, naming the variable and the value", () => {
@@ -180,5 +195,73 @@ exit 1
     });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /SPIRE_MESH_CLI_TIMEOUT_SECONDS = "5m": must be a positive number of seconds/);
+  });
+});
+
+describe("bin/spire-entry-set.js: the plan's way in", () => {
+  let dir: string;
+  let server: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "runner-"));
+    // A spire-server that records its input and answers OK for each ID it was given.
+    server = path.join(dir, "spire-server");
+    fs.writeFileSync(
+      server,
+      `#!${process.execPath}
+const input = require("fs").readFileSync(0, "utf8");
+require("fs").writeFileSync(${JSON.stringify(path.join(dir, "input.json"))}, input);
+process.stdout.write(JSON.stringify({ results: JSON.parse(input).ids.map(() => ({ status: { code: 0 } })) }));
+`,
+      { mode: 0o755 },
+    );
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const run = (arg: string, input = "") =>
+    spawnSync(process.execPath, [SET_RUNNER, arg], { input, encoding: "utf8", timeout: 20_000 });
+
+  it("a delete stored before plans moved to stdin (the whole plan as its argument) still deletes its entries", () => {
+    const legacy = JSON.stringify({
+      step: "delete",
+      delete: [server, "entry", "delete", "-file", "-", "-output", "json"],
+      ids: ["p.s.a", "p.s.b"],
+    });
+    const r = run(legacy);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { entryIds: [], deleted: 2 });
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "input.json"), "utf8")), {
+      ids: ["p.s.a", "p.s.b"],
+    });
+  });
+
+  it("refuses a plan on stdin that is not the one the step names, and a create without a plan on stdin", () => {
+    const entries = resolveEntrySet(
+      "set",
+      "p",
+      "s",
+      [
+        {
+          name: "a",
+          spiffeId: "spiffe://example.org/a",
+          parentId: "spiffe://example.org/agent",
+          selectors: ["unix:uid:1"],
+        },
+      ],
+      { trustDomain: "example.org", selectorTypes: ["unix"] },
+    );
+    const command = entrySetCommand(entrySetCommands([server]), entries);
+    const dropped = run(command.delete, "");
+    assert.equal(dropped.status, 1);
+    assert.match(
+      dropped.stderr,
+      /the plan on stdin \(0 bytes, SHA-256 e3b0c442[0-9a-f]+\) is not the one this step names \(SHA-256 [0-9a-f]{64}\): the command provider must pass the command's stdin input/,
+    );
+    assert.ok(!fs.existsSync(path.join(dir, "input.json")), "nothing ran");
+    const whole = run(JSON.stringify({ ...JSON.parse(command.stdin), step: "create" }));
+    assert.equal(whole.status, 1);
+    assert.match(whole.stderr, /the plan must come on stdin, with its planSha256 in the argument/);
+    const ok = run(command.delete, command.stdin);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, "input.json"), "utf8")), { ids: ["p.s.a"] });
   });
 });
