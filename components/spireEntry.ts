@@ -16,7 +16,8 @@ export interface SpireEntryArgs extends EntrySpec {
   readonly serverSocketPath?: string;
   /**
    * Environment for the commands: KUBECONFIG (a path) and SPIRE_MESH_KUBE_CONTEXT (a context name). Kubernetes
-   * access never goes into argv or into the command text kept in state.
+   * access never goes into argv or into the command text kept in state. SPIRE_MESH_CLI_TIMEOUT_SECONDS (default
+   * 300) bounds each CLI call: a stuck `kubectl exec` is killed and fails the step, naming the entry.
    */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**

@@ -17,7 +17,10 @@ export interface SpireEntrySetArgs {
   readonly serverExecPrefix?: readonly string[];
   readonly trustDomain?: string;
   readonly serverSocketPath?: string;
-  /** Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT), as SpireEntry's. */
+  /**
+   * Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT,
+   * SPIRE_MESH_CLI_TIMEOUT_SECONDS), as SpireEntry's.
+   */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** On delete, count the set as deleted when the server's pod or namespace is gone (see SpireEntry). */
   readonly deleteWithoutServer?: boolean;
