@@ -5,8 +5,9 @@
  *                    concurrently (up to its --parallel) and every SpireEntry depends only on the installation
  *   plain CLI        one `spire-server entry create` per entry, one at a time: the runner minus its Node process
  *   batch            one `spire-server entry create -data <file>` holding all 100
- *   entry set        SpireEntrySet's create: one `node bin/spire-entry-set.js <plan>`, which reads what the
- *                    server holds (`entry show`) and creates the 100 in one batch call, entries on stdin
+ *   entry set        SpireEntrySet's create: one `node bin/spire-entry-set.js <step>` with the plan on stdin, which
+ *                    reads what the server holds (`entry show`) and creates the 100 in one batch call, entries on
+ *                    stdin
  * Every run must leave exactly the 100 entries (checked against `entry show`); a batch `entry delete -file`
  * clears them before the next. Modes are interleaved within each repetition so drift hits all of them alike.
  */
@@ -16,7 +17,7 @@ import * as path from "node:path";
 import { killAll } from "../local/processes";
 import { HARNESS_TRUST_DOMAIN, type SpireHarness, startSpire } from "../local/spireHarness";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries";
-import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../spire/entrySet";
+import { type EntrySetMember, entrySetCommand, entrySetCommands, resolveEntrySet } from "../spire/entrySet";
 import { describeMachine, fixed, machine, median, secondsSince, table, writeSection } from "./machine";
 
 const COUNT = 100;
@@ -48,8 +49,8 @@ const benchMembers = (): EntrySetMember[] =>
 const benchEntries = (): ResolvedEntry[] =>
   resolveEntrySet("bench", "spire-mesh", "bench", benchMembers(), CTX);
 
-function runSync(file: string, args: readonly string[]): string {
-  const r = spawnSync(file, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000 });
+function runSync(file: string, args: readonly string[], input?: string): string {
+  const r = spawnSync(file, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000, input });
   if (r.error) throw r.error;
   if (r.status !== 0)
     throw new Error(`${path.basename(file)} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
@@ -118,10 +119,7 @@ class Bench {
   async create(mode: Mode): Promise<number> {
     const plans = this.plans();
     const argv = this.entries.map((e) => entryCommands([], e, this.h.serverSocket).create);
-    const setPlan = entrySetPlans(
-      entrySetCommands([this.h.serverBin], this.h.serverSocket),
-      this.entries,
-    ).create;
+    const setPlan = entrySetCommand(entrySetCommands([this.h.serverBin], this.h.serverSocket), this.entries);
     const start = process.hrtime.bigint();
     if (mode === "runner") {
       for (const [i, p] of plans.entries())
@@ -132,7 +130,7 @@ class Bench {
     } else if (mode === "plain CLI") {
       for (const args of argv) expectAllOk(runSync(this.h.serverBin, args), 1, "entry create");
     } else if (mode === "entry set") {
-      const out = JSON.parse(runSync(process.execPath, [SET_RUNNER, setPlan]));
+      const out = JSON.parse(runSync(process.execPath, [SET_RUNNER, setPlan.create], setPlan.stdin));
       if (out.created !== COUNT) throw new Error(`entry set created ${out.created}, not ${COUNT}`);
     } else {
       const out = runSync(this.h.serverBin, [
@@ -254,7 +252,7 @@ function report(
       "runs independent operations concurrently, up to its `--parallel`, and entries depend only on the " +
       "installation); **plain CLI** = `spire-server entry create` per entry, sequentially; **batch** = one " +
       "`entry create -data <file> -output json` with all 100; **entry set** = what SpireEntrySet's create runs: " +
-      "`node bin/spire-entry-set.js <plan>`, which lists the server's entries and creates the missing ones in one " +
+      "`node bin/spire-entry-set.js <step>` with the plan on stdin, which lists the server's entries and creates the missing ones in one " +
       "batch call (entries on stdin). Goal for the entry set: at most 1 s.",
   ].join("\n");
   writeSection("Entry registration throughput", body);

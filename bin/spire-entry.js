@@ -5,7 +5,8 @@
  * argument); every process is started from an argv list, never through a shell, because the SPIRE images have
  * no shell and entry values must not be re-parsed. The plan is built by spire/entries.ts.
  *
- *   create: entry create; on AlreadyExists, compare `entry show` with the plan and `entry update` if it differs.
+ *   create: entry create; on AlreadyExists, compare `entry show` with the plan and `entry update` if it differs
+ *           in any field, those our entries never set included (lib/entryShape.js): the outcome names them.
  *   update: entry update; if the entry vanished out of band, create it again.
  *   delete: entry delete; an entry that is already gone counts as deleted; with deleteWithoutServer, so does an
  *           entry whose server pod or namespace is gone.
@@ -13,7 +14,7 @@
  * Processes and Kubernetes access: lib/serverCli.js.
  */
 
-const { normalizeExpected, normalizeShown } = require("./lib/entryShape");
+const { differences } = require("./lib/entryShape");
 const { ALREADY_EXISTS, NOT_FOUND, OK, run, runDelete } = require("./lib/serverCli");
 
 /** The status of the single result of a create/update/delete call. */
@@ -33,10 +34,10 @@ async function show(/** @type {any} */ plan) {
   }
 }
 
-/** @returns {Promise<string>} the outcome */
+/** @returns {Promise<{ outcome: string, differed?: string[] }>} */
 async function createStep(/** @type {any} */ plan) {
   const created = statusOf(await run(plan.create));
-  if (created.code === OK) return "created";
+  if (created.code === OK) return { outcome: "created" };
   if (created.code !== ALREADY_EXISTS) throw new Error(`entry create failed: ${created.message}`);
   const existing = await show(plan);
   if (!existing) {
@@ -45,41 +46,49 @@ async function createStep(/** @type {any} */ plan) {
         "SPIFFE ID and selectors was created outside this stack; delete it (spire-server entry delete) and retry",
     );
   }
-  const have = normalizeShown(existing);
-  // An unset TTL shows as the server default; treat "default" as matching whatever the server reports.
-  const want = normalizeExpected(plan.expect, have.x509SvidTtl);
-  if (JSON.stringify(have) === JSON.stringify(want)) return "unchanged";
+  const differed = differences(existing, plan.expect);
+  if (differed.length === 0) return { outcome: "unchanged" };
   const updated = statusOf(await run(plan.update));
-  if (updated.code !== OK) throw new Error(`entry update of a differing entry failed: ${updated.message}`);
-  return "updated";
+  if (updated.code !== OK) {
+    throw new Error(
+      `entry update of an entry differing in ${differed.join(", ")} failed: ${updated.message}`,
+    );
+  }
+  return { outcome: "updated", differed };
 }
 
 async function updateStep(/** @type {any} */ plan) {
   const updated = statusOf(await run(plan.update));
-  if (updated.code === OK) return "updated";
+  if (updated.code === OK) return { outcome: "updated" };
   if (updated.code === NOT_FOUND) return createStep(plan);
   throw new Error(`entry update failed: ${updated.message}`);
 }
 
 async function deleteStep(/** @type {any} */ plan) {
   const output = await runDelete(plan.delete, plan.deleteWithoutServer === true);
-  if (output === undefined) return "server gone";
+  if (output === undefined) return { outcome: "server gone" };
   const deleted = statusOf(output);
-  if (deleted.code === OK) return "deleted";
-  if (deleted.code === NOT_FOUND) return "already absent";
+  if (deleted.code === OK) return { outcome: "deleted" };
+  if (deleted.code === NOT_FOUND) return { outcome: "already absent" };
   throw new Error(`entry delete failed: ${deleted.message}`);
 }
 
+/** @type {any} */
+let plan = {};
+
 async function main() {
-  const plan = JSON.parse(process.argv[2] ?? "{}");
+  plan = JSON.parse(process.argv[2] ?? "{}");
   const steps = { create: createStep, update: updateStep, delete: deleteStep };
   const step = steps[/** @type {keyof typeof steps} */ (plan.step)];
   if (!step) throw new Error(`unknown step ${JSON.stringify(plan.step)}`);
-  const outcome = await step(plan);
-  process.stdout.write(`${JSON.stringify({ entryId: plan.entryId, outcome })}\n`);
+  const result = await step(plan);
+  process.stdout.write(`${JSON.stringify({ entryId: plan.entryId, ...result })}\n`);
 }
 
 main().catch((e) => {
-  process.stderr.write(`spire-entry: ${/** @type {Error} */ (e).message}\n`);
+  const entry = plan.expect?.spiffeId ? `${plan.entryId} (${plan.expect.spiffeId})` : plan.entryId;
+  process.stderr.write(
+    `spire-entry ${entry ?? ""}: ${plan.step ?? ""} failed: ${/** @type {Error} */ (e).message}\n`,
+  );
   process.exit(1);
 });

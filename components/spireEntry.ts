@@ -1,9 +1,8 @@
-import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { packageRoot } from "../app/packageRoot";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
 import { entryTarget } from "../spire/entryTarget";
+import { runnerInterpreter } from "../spire/runners";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
@@ -17,7 +16,8 @@ export interface SpireEntryArgs extends EntrySpec {
   readonly serverSocketPath?: string;
   /**
    * Environment for the commands: KUBECONFIG (a path) and SPIRE_MESH_KUBE_CONTEXT (a context name). Kubernetes
-   * access never goes into argv or into the command text kept in state.
+   * access never goes into argv or into the command text kept in state. SPIRE_MESH_CLI_TIMEOUT_SECONDS (default
+   * 300) bounds each CLI call: a stuck `kubectl exec` is killed and fails the step, naming the entry.
    */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
@@ -95,11 +95,10 @@ export class SpireEntry extends pulumi.ComponentResource {
     // re-creates the entry, which a plain `pulumi up` would otherwise never notice was lost.
     const environment = commandEnvironment(args.environment, args.installation, args.reassertOn);
 
-    const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry.js"));
     new command.local.Command(
       `${name}-entry`,
       {
-        interpreter: ["node", runner],
+        interpreter: runnerInterpreter("spire-entry.js"),
         create: plans.create,
         update: plans.update,
         delete: plans.delete,

@@ -1,9 +1,8 @@
-import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { packageRoot } from "../app/packageRoot";
-import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../spire/entrySet";
+import { type EntrySetMember, entrySetCommand, entrySetCommands, resolveEntrySet } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
+import { runnerInterpreter } from "../spire/runners";
 import { commandEnvironment } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 
@@ -18,7 +17,10 @@ export interface SpireEntrySetArgs {
   readonly serverExecPrefix?: readonly string[];
   readonly trustDomain?: string;
   readonly serverSocketPath?: string;
-  /** Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT), as SpireEntry's. */
+  /**
+   * Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT,
+   * SPIRE_MESH_CLI_TIMEOUT_SECONDS), as SpireEntry's.
+   */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** On delete, count the set as deleted when the server's pod or namespace is gone (see SpireEntry). */
   readonly deleteWithoutServer?: boolean;
@@ -51,19 +53,21 @@ export class SpireEntrySet extends pulumi.ComponentResource {
     const subject = `SpireEntrySet ${name}`;
     const target = entryTarget(subject, { ...args, settings: args.installation?.settings });
     const entries = resolveEntrySet(subject, pulumi.getProject(), pulumi.getStack(), args.entries, target);
-    const plans = entrySetPlans(entrySetCommands(target.prefix, target.socketPath), entries, {
+    const plan = entrySetCommand(entrySetCommands(target.prefix, target.socketPath), entries, {
       deleteWithoutServer: args.deleteWithoutServer === true,
     });
     super("spire-mesh:index:SpireEntrySet", name, {}, opts);
 
-    const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-entry-set.js"));
     new command.local.Command(
       `${name}-entries`,
       {
-        interpreter: ["node", runner],
-        create: plans.create,
-        update: plans.update,
-        delete: plans.delete,
+        interpreter: runnerInterpreter("spire-entry-set.js"),
+        // The plan on stdin, its hash in each step: no argument or variable grows with the set (see entrySet.ts).
+        // A delete runs with the stdin of the state it deletes, so it removes exactly what that plan registered.
+        stdin: plan.stdin,
+        create: plan.create,
+        update: plan.update,
+        delete: plan.delete,
         environment: commandEnvironment(args.environment, args.installation, args.reassertOn),
         // An update deletes what the previous run registered and the new plan drops: it reads that run's stdout.
         addPreviousOutputInEnv: true,

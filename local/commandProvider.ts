@@ -10,14 +10,17 @@
  * - the argv is `interpreter` (default `/bin/sh -c`) plus the command as one last argument; the environment is
  *   the provider's own plus `environment`, plus PULUMI_COMMAND_STDOUT/STDERR from the previous create or update
  *   unless `addPreviousOutputInEnv` is false.
+ * - `stdin`, when non-empty, is the process's standard input (create and update: the new inputs'; delete: the
+ *   old state's); otherwise the process reads /dev/null. A process that exits without reading it all is not an
+ *   error by itself (Go's exec ignores the broken pipe; the exit status decides).
  * - a non-zero exit fails the step with `exit status N: running "<command>":` and the combined output; a failed
  *   create leaves nothing in the state, a failed update keeps the old state, a failed delete keeps the resource.
  * - outputs are the inputs plus `stdout` and `stderr` (one trailing newline trimmed); when any input is secret,
  *   so are they. Read returns the state unchanged, so `pulumi refresh` never sees drift.
  * - preview runs nothing: the provider does not offer preview, so the engine never calls create or update then.
  *
- * Inputs the project does not use (stdin, dir, logging, assetPaths, archivePaths) are refused at check, so a
- * program that needs them fails loudly here instead of silently behaving differently from the real plugin.
+ * Inputs the project does not use (dir, logging, assetPaths, archivePaths) are refused at check, so a program
+ * that needs them fails loudly here instead of silently behaving differently from the real plugin.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -40,8 +43,9 @@ const supportedInputs = [
   "interpreter",
   "triggers",
   "addPreviousOutputInEnv",
+  "stdin",
 ] as const;
-const unsupportedInputs = ["stdin", "dir", "logging", "assetPaths", "archivePaths"];
+const unsupportedInputs = ["dir", "logging", "assetPaths", "archivePaths"];
 const outputOnly = ["stdout", "stderr", "assets", "archive"];
 
 type Props = Record<string, unknown>;
@@ -93,7 +97,7 @@ export function check(news: Props): provider.CheckResult {
       fail(key, `${key} is not implemented by the offline stand-in for pulumi-resource-command`);
     } else if (!(supportedInputs as readonly string[]).includes(key)) {
       fail(key, `${key} is not an input of ${COMMAND_TYPE}`);
-    } else if (["create", "update", "delete"].includes(key) && typeof value !== "string") {
+    } else if (["create", "update", "delete", "stdin"].includes(key) && typeof value !== "string") {
       fail(key, `${key} must be a string`);
     } else if (
       key === "interpreter" &&
@@ -145,8 +149,17 @@ export function runCommand(command: string, inputs: Props, previous?: RunResult)
     if (previous.stderr) env.PULUMI_COMMAND_STDERR = previous.stderr;
   }
   const [file, ...args] = [...interpreter, command];
+  const stdin = typeof plain.stdin === "string" && plain.stdin.length > 0 ? plain.stdin : undefined;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child =
+      stdin === undefined
+        ? spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] })
+        : spawn(file, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    if (stdin !== undefined && child.stdin) {
+      // As Go's exec: a broken pipe on stdin is not the step's failure; the exit status is.
+      child.stdin.on("error", () => {});
+      child.stdin.end(stdin);
+    }
     let stdout = "";
     let stderr = "";
     let combined = "";

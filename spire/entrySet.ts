@@ -2,7 +2,12 @@
  * Many registration entries kept as one set with SPIRE's batch CLI (`entry create|update -data -`, `entry delete
  * -file -`, each one call for the whole set, JSON on stdin), for SpireEntrySet. Each member keeps the entry ID it
  * would have as a SpireEntry of the same name, so a stack can move between the two without re-registering. Pure.
+ *
+ * The plan reaches the runner on the command's stdin, never in argv or the environment: one argument may hold at
+ * most 128 KiB on Linux (MAX_ARG_STRLEN), which a plan passes at about 200 entries. argv carries the step and
+ * the plan's SHA-256 only, so the step strings stay small and still change whenever the plan does.
  */
+import { createHash } from "node:crypto";
 import { Checker } from "../core/validation";
 import {
   deriveEntryId,
@@ -58,9 +63,24 @@ export function resolveEntrySet(
     similar.set(key, i);
     resolved.push(entry);
   }
+  const idBytes = Buffer.byteLength(JSON.stringify(resolved.map((e) => e.entryId)));
+  c.check(
+    idBytes <= MAX_ENTRY_ID_BYTES,
+    "entries",
+    `${resolved.length} entries whose IDs take ${idBytes} bytes`,
+    `the IDs of one set may take at most ${MAX_ENTRY_ID_BYTES} bytes: each run hands them to the next in an ` +
+      "environment variable (PULUMI_COMMAND_STDOUT), which Linux caps at 128 KiB; split the entries into several sets",
+  );
   c.done();
   return resolved;
 }
+
+/**
+ * Room for the set's entry IDs in the runner's stdout, which the command provider hands to the next update as
+ * PULUMI_COMMAND_STDOUT: the one value that grows with the set (it says which entries an update may remove).
+ * Half of Linux's 128 KiB per-string limit, about 2 000 entries of 30 characters.
+ */
+export const MAX_ENTRY_ID_BYTES = 64 * 1024;
 
 /** An entry as the batch CLI reads it (`-data`): IDs as strings, selectors as type/value pairs. */
 export function registrationJson(e: ResolvedEntry) {
@@ -102,38 +122,32 @@ export function entrySetCommands(prefix: readonly string[], socketPath?: string)
   };
 }
 
-export interface EntrySetPlans {
+/** What SpireEntrySet's command gets: the plan on stdin, and a small JSON argument per lifecycle step. */
+export interface EntrySetCommand {
+  readonly stdin: string;
   readonly create: string;
   readonly update: string;
   readonly delete: string;
 }
 
-/** The JSON plans bin/spire-entry-set.js executes (see that file for the semantics). */
-export function entrySetPlans(
+/** The plan bin/spire-entry-set.js executes (see that file for the semantics), and its steps. */
+export function entrySetCommand(
   commands: EntrySetCommands,
   entries: readonly ResolvedEntry[],
   options: { readonly deleteWithoutServer?: boolean } = {},
-): EntrySetPlans {
-  const converge = (step: string) =>
-    JSON.stringify({
-      step,
-      commands: {
-        show: commands.show,
-        create: commands.create,
-        update: commands.update,
-        delete: commands.delete,
-      },
-      expect: entries,
-      data: entries.map(registrationJson),
-    });
-  return {
-    create: converge("create"),
-    update: converge("update"),
-    delete: JSON.stringify({
-      step: "delete",
+): EntrySetCommand {
+  const plan = JSON.stringify({
+    commands: {
+      show: commands.show,
+      create: commands.create,
+      update: commands.update,
       delete: commands.delete,
-      ids: entries.map((e) => e.entryId),
-      ...(options.deleteWithoutServer ? { deleteWithoutServer: true } : {}),
-    }),
-  };
+    },
+    expect: entries,
+    data: entries.map(registrationJson),
+    ...(options.deleteWithoutServer ? { deleteWithoutServer: true } : {}),
+  });
+  const planSha256 = createHash("sha256").update(plan).digest("hex");
+  const step = (name: string) => JSON.stringify({ step: name, planSha256 });
+  return { stdin: plan, create: step("create"), update: step("update"), delete: step("delete") };
 }

@@ -5,6 +5,9 @@
  *
  * Kubernetes access comes from the environment, never argv: KUBECONFIG (a path) or SPIRE_MESH_KUBECONFIG (the
  * contents, served through a FIFO so they are never written to disk), and SPIRE_MESH_KUBE_CONTEXT for a context.
+ *
+ * Every call is bounded: one that has not finished after SPIRE_MESH_CLI_TIMEOUT_SECONDS (default 300) is killed
+ * and fails, so a stuck `kubectl exec` fails `pulumi up` instead of hanging it.
  */
 
 const { spawn, spawnSync } = require("node:child_process");
@@ -15,6 +18,21 @@ const path = require("node:path");
 const OK = 0;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
+
+/** Generous for a batch of thousands of entries over `kubectl exec`; a call that takes longer is stuck. */
+const DEFAULT_TIMEOUT_SECONDS = 300;
+const TIMEOUT_VARIABLE = "SPIRE_MESH_CLI_TIMEOUT_SECONDS";
+
+/** How long one CLI call may run, in milliseconds, from SPIRE_MESH_CLI_TIMEOUT_SECONDS. */
+function timeoutMs() {
+  const raw = process.env[TIMEOUT_VARIABLE];
+  if (raw === undefined || raw === "") return DEFAULT_TIMEOUT_SECONDS * 1000;
+  const seconds = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(seconds > 0)) {
+    throw new Error(`${TIMEOUT_VARIABLE} = ${JSON.stringify(raw)}: must be a positive number of seconds`);
+  }
+  return seconds * 1000;
+}
 
 /**
  * Hands `content` to one reader through a FIFO in a private directory: the kubeconfig reaches kubectl as a file
@@ -59,12 +77,25 @@ function spawnJson(
   delete env.SPIRE_MESH_KUBECONFIG;
   delete env.SPIRE_MESH_KUBE_CONTEXT;
   if (kubeconfigPath !== undefined) env.KUBECONFIG = kubeconfigPath;
+  const limit = timeoutMs();
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env,
       stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    /** @type {Error | undefined} */
+    let inputLost;
+    // A process that exits without reading its input (kubectl failing early) breaks the pipe: its exit status
+    // and stderr say why, so keep the EPIPE from crashing the runner and report those instead.
+    child.stdin?.on("error", (e) => {
+      inputLost = e;
+    });
     if (stdin !== undefined) child.stdin?.end(stdin);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, limit);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -73,8 +104,25 @@ function spawnJson(
     child.stderr.on("data", (d) => {
       stderr += d;
     });
-    child.on("error", (e) => reject(new Error(`could not start ${file}: ${e.message}`)));
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start ${file}: ${e.message}`));
+    });
     child.on("close", (status) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        const err = new Error(
+          `${argv.join(" ")} did not finish within ${limit / 1000} s (${TIMEOUT_VARIABLE}) and was killed` +
+            (stderr.trim() ? `; its stderr: ${stderr.trim()}` : ""),
+        );
+        /** @type {any} */ (err).stderr = stderr;
+        reject(err);
+        return;
+      }
+      if (status === 0 && inputLost) {
+        reject(new Error(`${argv.join(" ")} exited 0 without reading its input (${inputLost.message})`));
+        return;
+      }
       if (status !== 0) {
         const err = new Error(`${argv.join(" ")} exited ${status}: ${stderr.trim()}`);
         /** @type {any} */ (err).stderr = stderr;

@@ -49,10 +49,10 @@ describe("stand-in command plugin: diff", () => {
 
 describe("stand-in command plugin: check", () => {
   it("refuses inputs the stand-in does not implement, and names them", () => {
-    const result = check({ create: "a", stdin: "x", dir: "/tmp" });
+    const result = check({ create: "a", stdin: "x", dir: "/tmp", logging: "none" });
     assert.deepEqual(
       result.failures?.map((f) => f.property),
-      ["stdin", "dir"],
+      ["dir", "logging"],
     );
     assert.match(result.failures?.[0].reason ?? "", /not implemented by the offline stand-in/);
   });
@@ -61,13 +61,14 @@ describe("stand-in command plugin: check", () => {
     const result = check({
       create: 1,
       interpreter: "sh",
+      stdin: 3,
       environment: { A: 2 },
       bogus: true,
       update: UNKNOWN,
     });
     assert.deepEqual(
       result.failures?.map((f) => f.property),
-      ["create", "interpreter", "environment", "bogus"],
+      ["create", "interpreter", "stdin", "environment", "bogus"],
     );
   });
 });
@@ -135,6 +136,41 @@ describe("stand-in command plugin: lifecycle", () => {
     const fs = await import("node:fs");
     assert.equal(fs.readFileSync(marker, "utf8"), "old created");
     fs.rmSync(marker);
+  });
+
+  // What a process reads: `stdin` itself, byte for byte, or nothing (an empty stdin is none, as in the plugin).
+  const stdinReader = [process.execPath, "-e", 'process.stdout.write(require("fs").readFileSync(0, "utf8"))'];
+
+  it("stdin reaches create and update as given, the new inputs' one; large ones whole", async () => {
+    const large = `${"x".repeat(300 * 1024)}\nend`;
+    const created = await provider.create(URN, { create: "c", interpreter: stdinReader, stdin: large });
+    assert.equal(created.outs.stdout, large);
+    const updated = await provider.update(
+      "id",
+      URN,
+      { create: "c", interpreter: stdinReader, stdin: "old", stdout: "old" },
+      { create: "c", interpreter: stdinReader, stdin: "new" },
+    );
+    assert.equal(updated.outs.stdout, "new");
+    const none = await provider.create(URN, { create: "c", interpreter: stdinReader, stdin: "" });
+    assert.equal(none.outs.stdout, "", "an empty stdin: the process reads /dev/null");
+  });
+
+  it("delete feeds the old state's stdin", async () => {
+    const marker = `/tmp/spire-mesh-stdin-${process.pid}`;
+    await provider.delete("id", URN, {
+      create: "x",
+      delete: `cat > ${marker}`,
+      stdin: "the plan that was applied",
+    });
+    const fs = await import("node:fs");
+    assert.equal(fs.readFileSync(marker, "utf8"), "the plan that was applied");
+    fs.rmSync(marker);
+  });
+
+  it("a process that exits 0 without reading a large stdin succeeds (the broken pipe is not the step's error)", async () => {
+    const { outs } = await provider.create(URN, { create: "echo done", stdin: "y".repeat(1024 * 1024) });
+    assert.equal(outs.stdout, "done");
   });
 
   it("a non-zero exit fails the step with the real provider's message and the combined output", async () => {

@@ -115,8 +115,8 @@ describe("SpireEntry plans run by bin/spire-entry.js against spire-server 1.13.3
       timeout: 30_000,
     });
     if (r.error) throw r.error;
-    const outcome = r.status === 0 ? (JSON.parse(r.stdout) as { outcome: string }).outcome : undefined;
-    return { status: r.status, outcome, stderr: r.stderr };
+    const result = r.status === 0 ? (JSON.parse(r.stdout) as { outcome: string }) : undefined;
+    return { status: r.status, outcome: result?.outcome, result, stderr: r.stderr };
   };
   const runStep = (command: EntryCommand, step: "create" | "update" | "delete") => {
     const r = runPlan(command, command.plans[step]);
@@ -129,6 +129,13 @@ describe("SpireEntry plans run by bin/spire-entry.js against spire-server 1.13.3
     return found;
   };
   const shown = (entryId: string) => spire.entries().find((e) => e.id === entryId);
+  /** The fields an entry of ours never sets, as the server shows them. */
+  const privileges = (entryId: string) => {
+    const e = shown(entryId) as (ShownEntry & Record<string, unknown>) | undefined;
+    assert.ok(e, `no entry ${entryId}`);
+    return { admin: e.admin, downstream: e.downstream, store_svid: e.store_svid, hint: e.hint };
+  };
+  const UNPRIVILEGED = { admin: false, downstream: false, store_svid: false, hint: "" };
 
   /** Every entry on the server is one of the walkthrough's, under the ID its plan gave it. */
   const assertWalkthroughEntries = (commands: EntryCommand[]) => {
@@ -263,6 +270,72 @@ describe("SpireEntry plans run by bin/spire-entry.js against spire-server 1.13.3
     assert.equal(gone.status, 0, gone.stderr);
     assert.equal(spire.entries().length, 3);
     assert.equal(runStep(front, "update"), "created");
+    assertWalkthroughEntries(dev);
+  });
+
+  it("an entry made in advance under our ID with -admin, -downstream, -storeSVID and -hint is repaired and named", () => {
+    const front = byName(dev, "front-entry");
+    const { entryId, expect } = front.plans.create;
+    assert.equal(runStep(front, "delete"), "deleted");
+    // What anyone with server access could do before the stack's first up: the predictable ID, more privilege.
+    const ahead = spire.server([
+      "entry",
+      "create",
+      "-entryID",
+      entryId,
+      "-spiffeID",
+      expect.spiffeId,
+      "-parentID",
+      expect.parentId,
+      ...expect.selectors.flatMap((sel) => ["-selector", `${sel.type}:${sel.value}`]),
+      "-x509SVIDTTL",
+      String(WALKTHROUGH_TTL),
+      "-admin",
+      "-downstream",
+      "-storeSVID",
+      "-hint",
+      "planted",
+    ]);
+    assert.equal(ahead.status, 0, ahead.stderr);
+    assert.deepEqual(privileges(entryId), {
+      admin: true,
+      downstream: true,
+      store_svid: true,
+      hint: "planted",
+    });
+
+    const r = runPlan(front, front.plans.create);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.result, {
+      entryId,
+      outcome: "updated",
+      differed: ["admin", "downstream", "store_svid", "hint"],
+    });
+    assert.deepEqual(privileges(entryId), UNPRIVILEGED);
+    assertWalkthroughEntries(dev);
+  });
+
+  it("update (what reassertOn re-runs) resets an entry changed later with -admin", () => {
+    const front = byName(dev, "front-entry");
+    const { entryId, expect } = front.plans.update;
+    const changed = spire.server([
+      "entry",
+      "update",
+      "-entryID",
+      entryId,
+      "-spiffeID",
+      expect.spiffeId,
+      "-parentID",
+      expect.parentId,
+      ...expect.selectors.flatMap((sel) => ["-selector", `${sel.type}:${sel.value}`]),
+      "-x509SVIDTTL",
+      String(WALKTHROUGH_TTL),
+      "-admin",
+    ]);
+    assert.equal(changed.status, 0, changed.stderr);
+    assert.equal(privileges(entryId).admin, true);
+    assert.equal(runStep(front, "update"), "updated");
+    assert.deepEqual(privileges(entryId), UNPRIVILEGED);
     assertWalkthroughEntries(dev);
   });
 

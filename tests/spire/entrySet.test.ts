@@ -10,16 +10,26 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { freePort, type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
 import { bundleCommands, bundlePlans } from "../../spire/bundles";
-import { type EntrySetMember, entrySetCommands, entrySetPlans, resolveEntrySet } from "../../spire/entrySet";
+import {
+  type EntrySetCommand,
+  type EntrySetMember,
+  entrySetCommand,
+  entrySetCommands,
+  resolveEntrySet,
+} from "../../spire/entrySet";
 
 const RUNNER = path.resolve(__dirname, "../../bin/spire-entry-set.js");
 const BUNDLE_RUNNER = path.resolve(__dirname, "../../bin/spire-bundle.js");
 
-/** Runs a step like the command provider does: the plan as the only argument, the previous stdout in the env. */
-function runStep(runner: string, plan: string, previousStdout = "") {
-  const r = spawnSync(process.execPath, [runner, plan], {
+/**
+ * Runs a step like the command provider does: the step's command as the only argument, the command's stdin,
+ * the previous stdout in the env.
+ */
+function runStep(runner: string, command: string, stdin = "", previousStdout = "") {
+  const r = spawnSync(process.execPath, [runner, command], {
     encoding: "utf8",
     timeout: 30_000,
+    input: stdin,
     env: { ...process.env, PULUMI_COMMAND_STDOUT: previousStdout },
   });
   return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
@@ -42,11 +52,11 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
   function plans(members: EntrySetMember[]) {
     const ctx = { trustDomain: spire.trustDomain, selectorTypes: ["unix", "spiffe_id", "join_token"] };
     const entries = resolveEntrySet("SpireEntrySet test", "spire-mesh", "test", members, ctx);
-    return entrySetPlans(entrySetCommands([spire.serverBin], spire.serverSocket), entries);
+    return entrySetCommand(entrySetCommands([spire.serverBin], spire.serverSocket), entries);
   }
 
-  function step(plan: string) {
-    const r = runStep(RUNNER, plan, previousStdout);
+  function step(command: EntrySetCommand, which: "create" | "update" | "delete") {
+    const r = runStep(RUNNER, command[which], command.stdin, previousStdout);
     if (r.status === 0) previousStdout = r.stdout;
     return r;
   }
@@ -78,7 +88,7 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
   });
 
   it("create registers all 100 entries in one batch, with their deterministic IDs", () => {
-    const r = step(plans(current).create);
+    const r = step(plans(current), "create");
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).created, 100);
     assert.deepEqual(state(), expected(current));
@@ -92,7 +102,7 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
       ...Array.from({ length: 10 }, (_, k) => member(100 + k)),
     ];
     const revisions = new Map(ours().map((e) => [e.id, e.revision_number]));
-    const r = step(plans(next).update);
+    const r = step(plans(next), "update");
     assert.equal(r.status, 0, r.stderr);
     const { created, updated, deleted, unchanged } = JSON.parse(r.stdout);
     assert.deepEqual(
@@ -128,7 +138,7 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
     ]);
     assert.equal(outside.status, 0, outside.stderr);
     const next = [...current, member(201), conflicting];
-    const failed = step(plans(next).update);
+    const failed = step(plans(next), "update");
     assert.equal(failed.status, 1);
     assert.match(
       failed.stderr,
@@ -136,7 +146,7 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
     );
     assert.ok(state().includes(expected([member(201)])[0]), "the other added entry is there");
     assert.equal(spire.server(["entry", "delete", "-entryID", "outside"]).status, 0);
-    const converged = step(plans(next).update);
+    const converged = step(plans(next), "update");
     assert.equal(converged.status, 0, converged.stderr);
     assert.deepEqual(
       (({ created, updated, deleted }) => ({ created, updated, deleted }))(JSON.parse(converged.stdout)),
@@ -150,17 +160,83 @@ describe("SpireEntrySet plans run by bin/spire-entry-set.js against spire-server
     for (const id of ["spire-mesh.test.svc-50", "spire-mesh.test.svc-51"]) {
       assert.equal(spire.server(["entry", "delete", "-entryID", id]).status, 0);
     }
-    const r = step(plans(current).update);
+    const r = step(plans(current), "update");
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).created, 2);
     assert.deepEqual(state(), expected(current));
   });
 
+  it("entries granting more than the plan (admin, downstream, storeSVID, hint, expiry, JWT TTL) are reset and named", () => {
+    // Changed out of band under the set's own IDs, as `entry update -admin ...` would by anyone with server access.
+    const tamper = (m: EntrySetMember, flags: string[]) => {
+      const r = spire.server([
+        "entry",
+        "update",
+        "-entryID",
+        `spire-mesh.test.${m.name}`,
+        "-spiffeID",
+        m.spiffeId,
+        "-parentID",
+        m.parentId as string,
+        "-selector",
+        m.selectors[0],
+        "-x509SVIDTTL",
+        "600",
+        ...flags,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+    };
+    const [privileged, expiring] = [current[50], current[51]];
+    tamper(privileged, ["-admin", "-downstream", "-storeSVID", "-hint", "ours-now"]);
+    tamper(expiring, ["-entryExpiry", String(Math.floor(Date.now() / 1000) + 86_400), "-jwtSVIDTTL", "60"]);
+    const extras = (e: ShownEntry) =>
+      (({ admin, downstream, store_svid, hint, expires_at, jwt_svid_ttl }) => ({
+        admin,
+        downstream,
+        store_svid,
+        hint,
+        expires_at,
+        jwt_svid_ttl,
+      }))(e as ShownEntry & Record<string, unknown>);
+    const byId = (name: string) => ours().find((e) => e.id === `spire-mesh.test.${name}`) as ShownEntry;
+    assert.equal(extras(byId(privileged.name)).admin, true, "the tampering took");
+    assert.equal(extras(byId(expiring.name)).jwt_svid_ttl, 60, "the tampering took");
+
+    const r = step(plans(current), "update");
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(
+      { created: out.created, updated: out.updated, deleted: out.deleted },
+      { created: 0, updated: 2, deleted: 0 },
+    );
+    const named = (count: number, m: EntrySetMember) => ({ count, entries: [m.spiffeId] });
+    assert.deepEqual(out.differed, {
+      admin: named(1, privileged),
+      downstream: named(1, privileged),
+      store_svid: named(1, privileged),
+      hint: named(1, privileged),
+      expires_at: named(1, expiring),
+      jwt_svid_ttl: named(1, expiring),
+    });
+    // As the server shows a field that is not set (int64 values print as strings).
+    const unset = {
+      admin: false,
+      downstream: false,
+      store_svid: false,
+      hint: "",
+      expires_at: "0",
+      jwt_svid_ttl: 0,
+    };
+    assert.deepEqual(extras(byId(privileged.name)), unset);
+    assert.deepEqual(extras(byId(expiring.name)), unset);
+    assert.deepEqual(state(), expected(current));
+  });
+
   it("delete removes every entry of the set; absent ones count as deleted", () => {
-    const r = step(plans(current).delete);
+    const r = step(plans(current), "delete");
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(state(), []);
-    assert.equal(step(plans(current).delete).status, 0, "deleting again is fine");
+    assert.equal(step(plans(current), "delete").status, 0, "deleting again is fine");
   });
 });
 
@@ -191,11 +267,11 @@ describe("SpireEntrySet with federatesWith against spire-server 1.13.3", functio
       federatedTrustDomains: ["east.example"],
     };
     const entries = resolveEntrySet("SpireEntrySet test", "spire-mesh", "test", set, ctx);
-    return entrySetPlans(entrySetCommands([west.serverBin], west.serverSocket), entries);
+    return entrySetCommand(entrySetCommands([west.serverBin], west.serverSocket), entries);
   }
 
-  function step(plan: string) {
-    const r = runStep(RUNNER, plan, previousStdout);
+  function step(command: EntrySetCommand, which: "create" | "update" | "delete") {
+    const r = runStep(RUNNER, command[which], command.stdin, previousStdout);
     if (r.status === 0) previousStdout = r.stdout;
     return r;
   }
@@ -241,7 +317,7 @@ describe("SpireEntrySet with federatesWith against spire-server 1.13.3", functio
   });
 
   it("before east's bundle is set: the federating member fails by SPIFFE ID with SPIRE's reason, the other is created", () => {
-    const r = step(plans(members(["east.example"])).create);
+    const r = step(plans(members(["east.example"])), "create");
     assert.equal(r.status, 1, r.stdout);
     assert.match(
       r.stderr,
@@ -259,7 +335,7 @@ describe("SpireEntrySet with federatesWith against spire-server 1.13.3", functio
     assert.equal(set.status, 0, set.stderr);
     assert.deepEqual(JSON.parse(set.stdout), { trustDomain: "east.example", outcome: "set" });
 
-    const r = step(plans(members(["east.example"])).update);
+    const r = step(plans(members(["east.example"])), "update");
     assert.equal(r.status, 0, r.stderr);
     const { created, updated, unchanged } = JSON.parse(r.stdout);
     assert.deepEqual({ created, updated, unchanged }, { created: 1, updated: 0, unchanged: 1 });
@@ -268,7 +344,7 @@ describe("SpireEntrySet with federatesWith against spire-server 1.13.3", functio
 
   it("a re-run, with the domain written either way, finds the set converged: federates_with compares as shown", () => {
     for (const written of ["east.example", "spiffe://east.example"]) {
-      const r = step(plans(members([written])).update);
+      const r = step(plans(members([written])), "update");
       assert.equal(r.status, 0, r.stderr);
       const { created, updated, deleted, unchanged } = JSON.parse(r.stdout);
       assert.deepEqual(
@@ -280,11 +356,11 @@ describe("SpireEntrySet with federatesWith against spire-server 1.13.3", functio
   });
 
   it("dropping federatesWith from the member updates just that entry, and restoring it updates it back", () => {
-    const dropped = step(plans(members()).update);
+    const dropped = step(plans(members()), "update");
     assert.equal(dropped.status, 0, dropped.stderr);
     assert.equal(JSON.parse(dropped.stdout).updated, 1);
     assert.deepEqual(federation(), { [LOCAL]: [], [FEDERATED]: [] });
-    const restored = step(plans(members(["east.example"])).update);
+    const restored = step(plans(members(["east.example"])), "update");
     assert.equal(restored.status, 0, restored.stderr);
     assert.equal(JSON.parse(restored.stdout).updated, 1);
     assert.deepEqual(federation(), { [LOCAL]: [], [FEDERATED]: ["east.example"] });
@@ -298,7 +374,7 @@ describe("SpireEntrySet with federatesWith against spire-server 1.13.3", functio
       refused.stderr,
       /bundle delete of east\.example failed: .*federated with 1 registration entries/,
     );
-    const deleted = step(plans(members(["east.example"])).delete);
+    const deleted = step(plans(members(["east.example"])), "delete");
     assert.equal(deleted.status, 0, deleted.stderr);
     assert.deepEqual(federation(), {});
     const gone = runStep(BUNDLE_RUNNER, plan);
