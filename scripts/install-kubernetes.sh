@@ -28,7 +28,9 @@ kwok_patched="$repo_root/.cache/kubernetes/kwok-src"
 kwok_modfile="$repo_root/.cache/kubernetes/kwok.mod"
 kwok_stage="$repo_root/.cache/kubernetes/kwok-stage"
 kwok_crd="$repo_root/.cache/kubernetes/kwok-crd"
-kwok_flags=(-modfile="$kwok_modfile" -ldflags "-s -w")
+# Relative to tools/kwok, where the build runs: the stamp then holds no checkout path, so a clone elsewhere with
+# the same .cache is still up to date.
+kwok_flags=(-modfile="../../.cache/kubernetes/kwok.mod" -ldflags "-s -w")
 if go_tool_is_built "$repo_root/tools/kwok" "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok "${kwok_flags[@]}" &&
   [ -n "$(ls -A "$kwok_stage" 2>/dev/null)" ] && [ -s "$kwok_crd/kwok.x-k8s.io_execs.yaml" ]; then
   echo "kwok: up to date ($bin_dir/kwok)"
