@@ -38,6 +38,7 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "entry selectors lose the ServiceAccount",
     file: "spire/registrations.ts",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a template literal.
     from: "    `k8s:sa:${serviceAccount}`,\n",
     to: "",
     tests: ["tests/components/meshWorkload.test.ts", "tests/mesh/walkthroughParity.test.ts"],
@@ -45,8 +46,8 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "NetworkPolicy admits every port",
     file: "mesh/workload.ts",
-    from: "                  ports: [\n                    { protocol: \"TCP\", port: envoyPorts.ingress },",
-    to: "                  ports: [\n                    { protocol: \"TCP\", port: 1, endPort: 65535 },",
+    from: '                  ports: [\n                    { protocol: "TCP", port: envoyPorts.ingress },',
+    to: '                  ports: [\n                    { protocol: "TCP", port: 1, endPort: 65535 },',
     tests: ["tests/mesh/envoyDataPlane.test.ts"],
     grep: "NetworkPolicy",
   },

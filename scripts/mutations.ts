@@ -75,7 +75,9 @@ function main(): void {
       if (!baselines.has(key)) baselines.set(key, runTests(dir, m));
       const baseline = baselines.get(key) as TestRun;
       if (!baseline.ok || baseline.passing === 0) {
-        throw new Error(`the tests for ${m.name} do not pass unmutated (${baseline.passing} passing):\n${baseline.tail}`);
+        throw new Error(
+          `the tests for ${m.name} do not pass unmutated (${baseline.passing} passing):\n${baseline.tail}`,
+        );
       }
       const original = apply(dir, m);
       let result: TestRun;

@@ -51,7 +51,9 @@ describe("setup's Go builds (scripts/lib/go-tool.sh)", function () {
 
   it("gives up after the last try, naming the command, its tries and its output", () => {
     const f = flaky(99, "dial tcp: i/o timeout");
-    const run = bash(`source ${goTool}; log_dir=${scratch}/logs; run_logged test-down bash ${f.script}`, { RETRY_ATTEMPTS: "3" });
+    const run = bash(`source ${goTool}; log_dir=${scratch}/logs; run_logged test-down bash ${f.script}`, {
+      RETRY_ATTEMPTS: "3",
+    });
     assert.equal(run.status, 7);
     assert.equal(f.runs(), 3);
     assert.match(run.stderr, /failed \(exit 7, after 3 of 3 tries\)/);
