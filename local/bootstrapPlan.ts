@@ -592,7 +592,8 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     const endpoint = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address;
     demand(endpoint !== undefined, `${C(i)}.load_assignment`, c.load_assignment, "needs one endpoint");
     const connectTimeoutMs = durationMs(c.connect_timeout ?? "5s", `${C(i)}.connect_timeout`);
-    demand(c.type !== undefined, `${C(i)}.type`, c.type, "must be given (STATIC or STRICT_DNS)");
+    // Envoy's default discovery type is STATIC.
+    const type = c.type ?? "STATIC";
     if (c.transport_socket === undefined) {
       demand(
         c.health_checks === undefined && c.common_lb_config === undefined,
@@ -601,7 +602,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
         "a plaintext cluster has no health check or load-balancing option in the sidecar",
       );
       if (role[0] === "sds") continue;
-      demand(c.type === "STATIC", `${C(i)}.type`, c.type, `must be STATIC for the ${role[0]} cluster`);
+      demand(type === "STATIC", `${C(i)}.type`, type, `must be STATIC for the ${role[0]} cluster`);
       const a = socketAddress(
         endpoint,
         `${C(i)}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address`,
@@ -628,7 +629,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       `${C(i)}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address`,
     );
     demand(
-      c.type !== "STATIC" || IPV4.test(a.ip),
+      type !== "STATIC" || IPV4.test(a.ip),
       `${C(i)}.load_assignment`,
       a.ip,
       "must be an IP address in a STATIC cluster (Envoy resolves no name there)",

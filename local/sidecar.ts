@@ -441,8 +441,9 @@ export class Sidecar {
   }
 
   /**
-   * Active health checks over each cluster's mTLS socket, with the target's thresholds. Resolves once every
-   * cluster has its first result: Envoy finishes initializing (and opens listeners) only then.
+   * Active health checks over each cluster's mTLS socket, with the target's thresholds, by Envoy's transitions
+   * (sidecarHealth.recordCheck). Resolves once every cluster has its first result: Envoy finishes initializing
+   * (and opens listeners) only then.
    */
   private startHealthChecks(): Promise<void> {
     const first: Promise<void>[] = [];
@@ -462,8 +463,12 @@ export class Sidecar {
         if (result === "network_failure") this.count(`cluster.${cluster.name}.health_check.network_failure`);
         recordCheck(state, result, hc);
       };
-      this.timers.push(setInterval(check, hc.intervalMs));
-      first.push(check());
+      // Envoy arms the next check an interval after this one's result (or timeout), never while one runs.
+      const slot = this.timers.push(setTimeout(() => {}, 0)) - 1;
+      const next = () => {
+        if (!this.stopped) this.timers[slot] = setTimeout(() => void check().then(next), hc.intervalMs);
+      };
+      first.push(check().then(next));
     }
     return Promise.all(first).then(() => {});
   }
