@@ -3,23 +3,39 @@
  * is refused, with its path: Envoy would act on it and the sidecar would not, so a test passing on loopback
  * would prove nothing about it. Adding a field here means modelling it in sidecar.ts first.
  *
- * A message is `{ field: spec }`; a spec is LEAF (a value the plan reads or that has no effect on loopback, said
- * why), a nested message, a list of one message (`[message]`), or an Any dispatched by its `@type`.
+ * A message is `{ field: spec }`; a spec is LEAF (a value the plan reads and checks itself), an enum (the only
+ * values the sidecar models; any other is refused), a nested message, a list (`[spec]`, every element checked,
+ * and the plan reads them all), a list the sidecar models with exactly one element (`one(spec)`), or an Any
+ * dispatched by its `@type`.
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
 type Json = any;
 
 const LEAF = "leaf" as const;
-type Spec = typeof LEAF | Message | readonly [Spec] | AnyOf;
+type Spec = typeof LEAF | Message | readonly [Spec] | AnyOf | OneOf | EnumOf;
 interface Message {
   readonly [field: string]: Spec;
 }
 interface AnyOf {
   readonly anyOf: Readonly<Record<string, Message>>;
 }
+interface OneOf {
+  readonly one: Spec;
+}
+interface EnumOf {
+  readonly enum: readonly (string | number | boolean)[];
+}
 
-const isAnyOf = (s: Spec): s is AnyOf => typeof s === "object" && "anyOf" in s;
+const tagged = (s: Spec, tag: string) =>
+  typeof s === "object" && !Array.isArray(s) && Object.keys(s).length === 1 && Object.hasOwn(s, tag);
+const isAnyOf = (s: Spec): s is AnyOf => tagged(s, "anyOf");
+const isOne = (s: Spec): s is OneOf => tagged(s, "one");
+const isEnum = (s: Spec): s is EnumOf => tagged(s, "enum");
+
+/** A list the sidecar reads exactly one element of: a second one is refused rather than ignored. */
+const one = (spec: Spec): OneOf => ({ one: spec });
+const only = (...values: (string | number | boolean)[]): EnumOf => ({ enum: values });
 
 const address: Message = {
   socket_address: { address: LEAF, port_value: LEAF },
@@ -29,56 +45,61 @@ const address: Message = {
 const sdsSecret: Message = {
   name: LEAF,
   sds_config: {
-    // Modelled: 0s makes the sidecar start no listener before every secret arrived.
-    initial_fetch_timeout: LEAF,
-    // The sidecar speaks SDS v3 over gRPC to the agent socket: the only combination these fields can name.
-    resource_api_version: LEAF,
+    // 0s: no listener before every secret arrived. A finite timeout would let Envoy go live without them after
+    // that long, which the sidecar does not model.
+    initial_fetch_timeout: only("0s"),
+    // SDS v3 over gRPC to the SDS cluster (the plan checks cluster_name names it): all the sidecar speaks.
+    resource_api_version: only("V3"),
     api_config_source: {
-      api_type: LEAF,
-      transport_api_version: LEAF,
-      grpc_services: [{ envoy_grpc: { cluster_name: LEAF } }],
+      api_type: only("GRPC"),
+      transport_api_version: only("V3"),
+      grpc_services: one({ envoy_grpc: { cluster_name: LEAF } }),
     },
   },
 };
 
+const tlsVersion = only("TLSv1_2", "TLSv1_3");
+
 const commonTlsContext: Message = {
-  tls_params: { tls_minimum_protocol_version: LEAF, tls_maximum_protocol_version: LEAF },
-  alpn_protocols: LEAF,
-  tls_certificate_sds_secret_configs: [sdsSecret],
+  tls_params: { tls_minimum_protocol_version: tlsVersion, tls_maximum_protocol_version: tlsVersion },
+  alpn_protocols: [LEAF],
+  // Envoy may hold several certificates (one per key type) and pick by the peer; the sidecar holds one.
+  tls_certificate_sds_secret_configs: one(sdsSecret),
   validation_context_sds_secret_config: sdsSecret,
   combined_validation_context: {
     default_validation_context: {
-      match_typed_subject_alt_names: [{ san_type: LEAF, matcher: { exact: LEAF } }],
+      // The sidecar compares URI SANs only; a DNS, EMAIL or IP matcher would match other names.
+      match_typed_subject_alt_names: [{ san_type: only("URI"), matcher: { exact: LEAF } }],
     },
     validation_context_sds_secret_config: sdsSecret,
   },
 };
 
 const transportSocket = (tls: Record<string, Message>): Message => ({
+  // Envoy goes by typed_config's @type; the name is a label.
   name: LEAF,
   typed_config: { anyOf: tls },
 });
 
 const routeConfig: Message = {
   name: LEAF,
-  virtual_hosts: [
-    {
-      name: LEAF,
-      domains: LEAF,
-      routes: [
-        {
-          name: LEAF,
-          match: {
-            prefix: LEAF,
-            path: LEAF,
-            headers: [{ name: LEAF, string_match: { exact: LEAF } }],
-          },
-          // Modelled: a gateway's routes rewrite the matched prefix and the Host, as App Mesh's do.
-          route: { cluster: LEAF, prefix_rewrite: LEAF, host_rewrite_literal: LEAF },
+  // Envoy picks a virtual host by the most specific domain; the sidecar models one host per route table.
+  virtual_hosts: one({
+    name: LEAF,
+    domains: [LEAF],
+    routes: [
+      {
+        name: LEAF,
+        match: {
+          prefix: LEAF,
+          path: LEAF,
+          headers: [{ name: LEAF, string_match: { exact: LEAF } }],
         },
-      ],
-    },
-  ],
+        // Modelled: a gateway's routes rewrite the matched prefix and the Host, as App Mesh's do.
+        route: { cluster: LEAF, prefix_rewrite: LEAF, host_rewrite_literal: LEAF },
+      },
+    ],
+  }),
 };
 
 const networkFilter: Message = {
@@ -90,14 +111,13 @@ const networkFilter: Message = {
           // Stat names only; the sidecar keeps Envoy-shaped counters of its own.
           stat_prefix: LEAF,
           route_config: routeConfig,
-          http_filters: [
-            {
-              name: LEAF,
-              typed_config: {
-                anyOf: { "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router": {} },
-              },
+          // The router only: any filter before it would act on the request.
+          http_filters: one({
+            name: LEAF,
+            typed_config: {
+              anyOf: { "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router": {} },
             },
-          ],
+          }),
         },
       "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": {
         stat_prefix: LEAF,
@@ -110,24 +130,24 @@ const networkFilter: Message = {
 const listener: Message = {
   name: LEAF,
   address,
-  listener_filters: [
-    {
-      name: LEAF,
-      typed_config: {
-        anyOf: { "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": {} },
-      },
+  listener_filters: one({
+    name: LEAF,
+    typed_config: {
+      anyOf: { "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": {} },
     },
-  ],
+  }),
   filter_chains: [
     {
-      filter_chain_match: { transport_protocol: LEAF },
+      // tls_inspector's "tls", or "raw_buffer" for everything else; the plan picks chains as Envoy does.
+      filter_chain_match: { transport_protocol: only("tls", "raw_buffer") },
       transport_socket: transportSocket({
         "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext": {
-          require_client_certificate: LEAF,
+          require_client_certificate: only(true, false),
           common_tls_context: commonTlsContext,
         },
       }),
-      filters: [networkFilter],
+      // One protocol filter per chain: a second network filter would see the bytes too.
+      filters: one(networkFilter),
     },
   ],
 };
@@ -137,27 +157,34 @@ const healthCheck: Message = {
   interval: LEAF,
   healthy_threshold: LEAF,
   unhealthy_threshold: LEAF,
-  http_health_check: { path: LEAF, codec_client_type: LEAF },
+  http_health_check: { path: LEAF, codec_client_type: only("HTTP1", "HTTP2") },
   grpc_health_check: {},
   tcp_health_check: {},
 };
 
 const cluster: Message = {
   name: LEAF,
-  // STATIC or STRICT_DNS: both resolve one endpoint here, which the sidecar maps to a local address.
-  type: LEAF,
+  // Both resolve one endpoint here, which the sidecar maps to a local address (STATIC: an IP literal).
+  type: only("STATIC", "STRICT_DNS"),
+  // Modelled: the sidecar gives up on an upstream connection (TCP and TLS handshake) after it.
   connect_timeout: LEAF,
-  dns_lookup_family: LEAF,
+  // IPv4 only: the sidecar's loopback mapping has no other family to choose.
+  dns_lookup_family: only("V4_ONLY"),
   load_assignment: {
+    // Names the assignment; for STATIC and STRICT_DNS clusters Envoy does not look it up.
     cluster_name: LEAF,
-    endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }],
+    // One locality with one endpoint: Envoy would balance across more, the sidecar maps one address per cluster.
+    endpoints: one({ lb_endpoints: one({ endpoint: { address } }) }),
   },
   transport_socket: transportSocket({
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext": {
       common_tls_context: commonTlsContext,
     },
   }),
-  health_checks: [healthCheck],
+  // Envoy requires every one of several checks to pass; the sidecar runs one.
+  health_checks: one(healthCheck),
+  // Modelled: with the endpoint unhealthy, Envoy routes to it anyway (panic) when the threshold is above 0%.
+  common_lb_config: { healthy_panic_threshold: { value: LEAF } },
   typed_extension_protocol_options: {
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
       anyOf: {
@@ -178,9 +205,25 @@ const bootstrap: Message = {
 
 function check(value: Json, spec: Spec, path: string, problems: string[]): void {
   if (spec === LEAF || value === undefined) return;
-  if (Array.isArray(spec)) {
-    if (!Array.isArray(value)) problems.push(`${path}: expected a list`);
-    else for (const [i, item] of value.entries()) check(item, spec[0], `${path}[${i}]`, problems);
+  if (isEnum(spec)) {
+    if (!spec.enum.includes(value)) {
+      problems.push(
+        `${path}: ${JSON.stringify(value)} is not modelled by the local sidecar (it models ${spec.enum
+          .map((v) => JSON.stringify(v))
+          .join(", ")})`,
+      );
+    }
+    return;
+  }
+  if (Array.isArray(spec) || isOne(spec)) {
+    const inner = isOne(spec) ? spec.one : (spec as readonly [Spec])[0];
+    if (!Array.isArray(value)) return void problems.push(`${path}: expected a list`);
+    if (isOne(spec) && value.length !== 1) {
+      problems.push(
+        `${path}: ${value.length} elements; the local sidecar models exactly one (Envoy would act on every one)`,
+      );
+    }
+    for (const [i, item] of value.entries()) check(item, inner, `${path}[${i}]`, problems);
     return;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -190,14 +233,14 @@ function check(value: Json, spec: Spec, path: string, problems: string[]): void 
   let fields: Message = spec as Message;
   if (isAnyOf(spec)) {
     const type = value["@type"];
-    if (!(type in spec.anyOf)) {
+    if (typeof type !== "string" || !Object.hasOwn(spec.anyOf, type)) {
       problems.push(`${path}: @type ${type} is not modelled by the local sidecar`);
       return;
     }
     fields = { "@type": LEAF, ...spec.anyOf[type] };
   }
   for (const [key, inner] of Object.entries(value)) {
-    if (!(key in fields)) problems.push(`${path}.${key} is not modelled by the local sidecar`);
+    if (!Object.hasOwn(fields, key)) problems.push(`${path}.${key} is not modelled by the local sidecar`);
     else check(inner, fields[key], `${path}.${key}`, problems);
   }
 }

@@ -1,19 +1,32 @@
 /**
  * Reads a rendered Envoy bootstrap into what the local TLS sidecar executes: which SDS secrets to wait for, the
- * ingress mode, protocol and allowed callers, where ingress goes (the app, or for a gateway its routes to mesh
- * clusters), the router's routes, each backend cluster's endpoint, SAN list, protocol and health check, and the
- * readiness route. Pure.
+ * ingress listener's filter chains (which one a TLS or a plaintext connection takes, each chain's TLS context,
+ * protocol and target), the egress listeners' routes, each backend cluster's endpoint, SAN list, protocol,
+ * health check and panic threshold, and the readiness route. Pure.
  *
  * The sidecar stands in for Envoy, so it must never silently ignore a field Envoy would act on. Every message
- * is checked against an explicit allow-list of the fields the sidecar models (bootstrapFields.ts); anything
- * else is refused with its path.
+ * is checked against an explicit allow-list of the fields the sidecar models (bootstrapFields.ts); what that
+ * list cannot say (which listeners and clusters exist, what refers to what, which addresses are bound) is
+ * checked here. Anything else is refused with its path, value and rule.
  */
 import { checkModeledFields } from "./bootstrapFields";
+import {
+  demand,
+  durationMs,
+  IPV4,
+  isHttp2Cluster,
+  isTcpProxy,
+  positiveInt,
+  requireBind,
+  socketAddress,
+  text,
+  tlsPlan,
+  virtualHost,
+} from "./sidecarPlanReaders";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
 type Json = any;
 
-export type IngressMode = "STRICT" | "PERMISSIVE" | "PLAINTEXT";
 /** What travels on the wire: HTTP/1.1, HTTP/2 (http2 and gRPC nodes) or plain TCP. */
 export type WireProtocol = "http1" | "http2" | "tcp";
 
@@ -47,20 +60,31 @@ export interface ClusterPlan {
   readonly tls: TlsPlan;
   /** Envoy speaks HTTP/2 to this cluster. */
   readonly http2: boolean;
+  /** TCP connect and TLS handshake must finish within it. */
+  readonly connectTimeoutMs: number;
   readonly healthCheck?: HealthCheckPlan;
+  /** common_lb_config.healthy_panic_threshold (Envoy's default 50): below it, Envoy ignores health. */
+  readonly healthyPanicThresholdPercent: number;
 }
 
 export interface RoutePlan {
   readonly name: string;
-  /** The path must start with it; "/" takes every path. */
-  readonly prefix: string;
-  /** Exact header values, all of which must match; none: any request on the prefix. */
+  /** Envoy's route match: the path (query and fragment removed) starts with `prefix`, or equals `path`. */
+  readonly prefix?: string;
+  readonly path?: string;
+  /** Exact header values, all of which must match (`:path` is the whole request target, query included). */
   readonly headers: readonly { readonly name: string; readonly value: string }[];
   readonly cluster: string;
-  /** Envoy's prefix_rewrite: replaces the matched prefix. */
+  /** Envoy's prefix_rewrite: replaces the matched prefix (or path). */
   readonly prefixRewrite?: string;
   /** Envoy's host_rewrite_literal: the Host the upstream sees. */
   readonly hostRewrite?: string;
+}
+
+/** One virtual host: the domains it answers (exact, case-insensitive, or "*") and its routes in order. */
+export interface VirtualHostPlan {
+  readonly domains: readonly string[];
+  readonly routes: readonly RoutePlan[];
 }
 
 export interface EgressPlan {
@@ -72,6 +96,17 @@ export interface EgressPlan {
   readonly routes: readonly RoutePlan[];
 }
 
+/** One ingress filter chain: its TLS context (none: plaintext), protocol, and where it sends requests. */
+export interface ChainPlan {
+  /** Its index in filter_chains. */
+  readonly index: number;
+  readonly protocol: WireProtocol;
+  readonly tls?: TlsPlan;
+  readonly requireClientCertificate: boolean;
+  /** A gateway's chain: routes to mesh clusters (mTLS). None: the app. */
+  readonly gateway?: VirtualHostPlan;
+}
+
 export interface SidecarPlan {
   readonly nodeId: string;
   readonly nodeCluster: string;
@@ -79,190 +114,447 @@ export interface SidecarPlan {
   readonly sdsSocket: string;
   /** Every SDS secret the bootstrap asks for. */
   readonly secrets: readonly string[];
-  /** True when every SDS config waits without a timeout (initial_fetch_timeout 0s): no listener before all. */
+  /** Every SDS config waits without a timeout (initial_fetch_timeout 0s): no listener before all arrived. */
   readonly waitForSecrets: boolean;
   readonly ingress: {
     readonly listener: string;
     readonly port: number;
-    readonly mode: IngressMode;
-    readonly protocol: WireProtocol;
-    readonly tls?: TlsPlan;
-    readonly requireClientCertificate: boolean;
-    /** A gateway's: the routes from its listener to mesh clusters (mTLS), for these domains. Else: the app. */
-    readonly gateway?: { readonly domains: readonly string[]; readonly routes: readonly RoutePlan[] };
+    /** Envoy's listener stat root: `listener.<ip>_<port>`. */
+    readonly statRoot: string;
+    /** tls_inspector runs: a connection whose first bytes are a TLS ClientHello has transport protocol "tls". */
+    readonly tlsInspector: boolean;
+    /** The chain a connection tls_inspector saw as TLS takes, and the one any other takes; none: closed. */
+    readonly onTls?: ChainPlan;
+    readonly onPlaintext?: ChainPlan;
   };
   /** `ip:port` of the local app, as rendered (none behind a gateway), and whether Envoy speaks HTTP/2 to it. */
   readonly app?: string;
   readonly appHttp2: boolean;
-  /** The kubelet's readiness route: exactly this method and path, answered by Envoy's own /ready. */
-  readonly readiness: { readonly port: number; readonly method: string; readonly path: string };
+  /** The kubelet's readiness listener: its routes, each to Envoy's own admin interface. */
+  readonly readiness: { readonly port: number } & VirtualHostPlan;
   readonly egress: readonly EgressPlan[];
   readonly clusters: readonly ClusterPlan[];
 }
 
-const seconds = (d: string) => Number(d.replace(/s$/, "")) * 1000;
-const address = (a: Json) => `${a.socket_address.address}:${a.socket_address.port_value}`;
-const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-
-function tlsPlan(transportSocket: Json): TlsPlan {
-  const ctx = transportSocket.typed_config.common_tls_context;
-  const combined = ctx.combined_validation_context;
-  return {
-    certificate: ctx.tls_certificate_sds_secret_configs[0].name,
-    trust: (combined?.validation_context_sds_secret_config ?? ctx.validation_context_sds_secret_config).name,
-    allowedSans: (combined?.default_validation_context?.match_typed_subject_alt_names ?? []).map(
-      (m: Json) => m.matcher.exact,
-    ),
-    // Envoy's own defaults when unset: TLS 1.2 to 1.3 (downstream), no ALPN.
-    minVersion: ctx.tls_params?.tls_minimum_protocol_version ?? "TLSv1_2",
-    maxVersion: ctx.tls_params?.tls_maximum_protocol_version ?? "TLSv1_3",
-    alpn: ctx.alpn_protocols ?? [],
-  };
-}
-
-const isHttp2Cluster = (c: Json) =>
-  c.typed_extension_protocol_options?.[HTTP_OPTIONS]?.explicit_http_config?.http2_protocol_options !==
-  undefined;
-
-/** The chain's protocol filter: tcp_proxy, or an HTTP connection manager (HTTP/1.1 or HTTP/2 by ALPN/preface). */
-function chainProtocol(chain: Json, upstreamHttp2: boolean): WireProtocol {
-  const filter = chain.filters[0];
-  if (filter.name === "envoy.filters.network.tcp_proxy") return "tcp";
-  return upstreamHttp2 ? "http2" : "http1";
-}
-
-const routeConfig = (chain: Json) => chain.filters[0].typed_config.route_config;
-
-function routePlan(r: Json): RoutePlan {
-  return {
-    name: r.name,
-    prefix: r.match.prefix,
-    headers: (r.match.headers ?? []).map((h: Json) => ({ name: h.name, value: h.string_match.exact })),
-    cluster: r.route.cluster,
-    ...(r.route.prefix_rewrite !== undefined ? { prefixRewrite: r.route.prefix_rewrite } : {}),
-    ...(r.route.host_rewrite_literal !== undefined ? { hostRewrite: r.route.host_rewrite_literal } : {}),
-  };
-}
-
 export function sidecarPlan(bootstrap: Json): SidecarPlan {
   checkModeledFields(bootstrap);
-  const listeners: Json[] = bootstrap.static_resources.listeners;
-  const clusters: Json[] = bootstrap.static_resources.clusters;
-  const byName = (name: string) => clusters.find((c) => c.name === name);
-  const ingress = listeners.find((l) => l.name.startsWith("lds_ingress_"));
-  const readiness = listeners.find((l) => l.name.startsWith("lds_readiness_"));
-  const tlsChain = ingress.filter_chains.find((c: Json) => c.transport_socket);
-  const mode: IngressMode = !tlsChain
-    ? "PLAINTEXT"
-    : ingress.filter_chains.length > 1
-      ? "PERMISSIVE"
-      : "STRICT";
-  const firstFilter = ingress.filter_chains[0].filters[0];
-  const appClusterName =
-    firstFilter.name === "envoy.filters.network.tcp_proxy"
-      ? firstFilter.typed_config.cluster
-      : routeConfig(ingress.filter_chains[0]).virtual_hosts[0].routes[0].route.cluster;
-  // A gateway's listener routes to mesh clusters (they carry mTLS); a sidecar's to its app's plain cluster.
-  const gatewayHost = byName(appClusterName)?.transport_socket
-    ? routeConfig(ingress.filter_chains[0]).virtual_hosts[0]
-    : undefined;
-  const appCluster = gatewayHost ? undefined : byName(appClusterName);
-  const sds = byName("static_cluster_sds_unix_socket");
-  const readinessRoute = routeConfig(readiness.filter_chains[0]).virtual_hosts[0].routes[0];
-  const exact = (headers: Json[], name: string) =>
-    headers?.find((h: Json) => h.name === name)?.string_match.exact as string | undefined;
+  const listeners: Json[] = bootstrap.static_resources?.listeners ?? [];
+  const clusters: Json[] = bootstrap.static_resources?.clusters ?? [];
+  const L = (i: number) => `bootstrap.static_resources.listeners[${i}]`;
+  const C = (i: number) => `bootstrap.static_resources.clusters[${i}]`;
 
+  const clusterIndex = new Map<string, number>();
+  for (const [i, c] of clusters.entries()) {
+    const name = text(c.name, `${C(i)}.name`);
+    demand(
+      !clusterIndex.has(name),
+      `${C(i)}.name`,
+      name,
+      "repeats a cluster name (Envoy refuses the bootstrap)",
+    );
+    clusterIndex.set(name, i);
+  }
+  /** Each cluster's role, as what refers to it; a cluster with none (or two) is refused below. */
+  const roles = new Map<string, Set<string>>();
+  const use = (name: string, role: string, path: string) => {
+    demand(clusterIndex.has(name), path, name, "names no cluster (Envoy refuses the route table)");
+    roles.set(name, (roles.get(name) ?? new Set()).add(role));
+  };
+  const byName = (name: string) => clusters[clusterIndex.get(name) as number];
+
+  // SDS: every secret's gRPC service is the one SDS cluster, which the sidecar points at the agent socket.
   const secretNames = new Set<string>();
-  const fetchTimeouts = new Set<string>();
-  const walk = (v: Json): void => {
+  const walk = (v: Json, path: string): void => {
     if (Array.isArray(v)) {
-      for (const x of v) walk(x);
+      for (const [i, x] of v.entries()) walk(x, `${path}[${i}]`);
     } else if (v && typeof v === "object") {
       if (typeof v.name === "string" && v.sds_config) {
         secretNames.add(v.name);
-        fetchTimeouts.add(v.sds_config.initial_fetch_timeout ?? "15s");
+        const grpc = `${path}.sds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name`;
+        use(
+          text(v.sds_config.api_config_source?.grpc_services?.[0]?.envoy_grpc?.cluster_name, grpc),
+          "sds",
+          grpc,
+        );
+        demand(
+          v.sds_config.initial_fetch_timeout === "0s",
+          `${path}.sds_config.initial_fetch_timeout`,
+          v.sds_config.initial_fetch_timeout,
+          "must be 0s (Envoy's default 15s lets it go live without the secret; the sidecar models waiting)",
+        );
       }
-      for (const x of Object.values(v)) walk(x);
+      for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
     }
   };
-  walk(bootstrap);
+  walk(bootstrap, "bootstrap");
+  const sdsNames = [...roles.keys()];
+  demand(sdsNames.length === 1, "bootstrap SDS configs", sdsNames, "must all name one SDS cluster");
+  const sds = byName(sdsNames[0]);
+  const sdsAddress = sds.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address;
+  demand(
+    typeof sdsAddress?.pipe?.path === "string",
+    `${C(clusterIndex.get(sds.name) as number)}.load_assignment`,
+    sdsAddress,
+    "must be the agent's unix socket (pipe.path)",
+  );
+
+  const admin = socketAddress(bootstrap.admin?.address, "bootstrap.admin.address");
+  requireBind("bootstrap.admin.address.socket_address.address", admin.ip, "admin");
+
+  const kinds = ["ingress", "egress", "readiness"] as const;
+  const ofKind = (kind: string) =>
+    listeners.map((l, i) => ({ l, i })).filter(({ l }) => String(l.name).startsWith(`lds_${kind}_`));
+  for (const [i, l] of listeners.entries()) {
+    demand(
+      kinds.some((k) => String(l.name).startsWith(`lds_${k}_`)),
+      `${L(i)}.name`,
+      l.name,
+      "is not an lds_ingress_*, lds_egress_* or lds_readiness_* listener, the only ones the sidecar runs",
+    );
+    demand(
+      (l.filter_chains ?? []).length > 0,
+      `${L(i)}.filter_chains`,
+      l.filter_chains,
+      "needs at least one filter chain",
+    );
+  }
+  for (const kind of ["ingress", "readiness"]) {
+    const found = ofKind(kind);
+    demand(
+      found.length === 1,
+      "bootstrap.static_resources.listeners",
+      found.map(({ l }) => l.name),
+      `must hold exactly one lds_${kind}_* listener`,
+    );
+  }
+  // Envoy cannot bind two listeners (or a listener and the admin) to overlapping addresses on one port.
+  const bound: { ip: string; port: number; at: string }[] = [{ ...admin, at: "bootstrap.admin.address" }];
+  for (const [i, l] of listeners.entries()) {
+    const a = socketAddress(l.address, `${L(i)}.address`);
+    const clash = bound.find(
+      (b) => b.port === a.port && (b.ip === a.ip || b.ip === "0.0.0.0" || a.ip === "0.0.0.0"),
+    );
+    demand(!clash, `${L(i)}.address`, `${a.ip}:${a.port}`, `overlaps ${clash?.at} (Envoy cannot bind both)`);
+    bound.push({ ...a, at: `${L(i)}.address` });
+  }
+
+  /** A plaintext-only listener: one chain, no match, no TLS, no listener filter (egress and readiness). */
+  const plainChain = (l: Json, i: number) => {
+    demand(
+      l.listener_filters === undefined,
+      `${L(i)}.listener_filters`,
+      l.listener_filters,
+      "is not modelled here",
+    );
+    demand(
+      l.filter_chains.length === 1,
+      `${L(i)}.filter_chains`,
+      l.filter_chains.length,
+      "must be one chain",
+    );
+    const chain = l.filter_chains[0];
+    demand(
+      chain.filter_chain_match === undefined && chain.transport_socket === undefined,
+      `${L(i)}.filter_chains[0]`,
+      Object.keys(chain),
+      "must be plaintext without a match (the sidecar models TLS on the ingress listener only)",
+    );
+    return chain.filters[0];
+  };
+
+  // Ingress: which chain each connection takes, as Envoy's filter chain match picks it.
+  const { l: ingress, i: ingressAt } = ofKind("ingress")[0];
+  const ingressAddress = socketAddress(ingress.address, `${L(ingressAt)}.address`);
+  requireBind(`${L(ingressAt)}.address.socket_address.address`, ingressAddress.ip, "pod");
+  const tlsInspector = ingress.listener_filters !== undefined;
+  const byMatch = new Map<string, number>();
+  for (const [c, chain] of ingress.filter_chains.entries()) {
+    const key = chain.filter_chain_match?.transport_protocol ?? "";
+    demand(
+      !byMatch.has(key),
+      `${L(ingressAt)}.filter_chains[${c}].filter_chain_match`,
+      chain.filter_chain_match ?? null,
+      `repeats the match of filter_chains[${byMatch.get(key)}] (Envoy refuses the listener)`,
+    );
+    demand(
+      key === "" || tlsInspector,
+      `${L(ingressAt)}.filter_chains[${c}].filter_chain_match.transport_protocol`,
+      key,
+      "needs the tls_inspector listener filter: without it every connection is raw_buffer",
+    );
+    byMatch.set(key, c);
+  }
+  let appCluster: string | undefined;
+  const chainPlan = (c: number | undefined): ChainPlan | undefined => {
+    if (c === undefined) return undefined;
+    const path = `${L(ingressAt)}.filter_chains[${c}]`;
+    const chain = ingress.filter_chains[c];
+    const filter = chain.filters[0];
+    const ts = chain.transport_socket?.typed_config;
+    const tls = ts
+      ? tlsPlan(ts.common_tls_context ?? {}, `${path}.transport_socket.typed_config`, "downstream")
+      : undefined;
+    const toApp = (cluster: string, where: string) => {
+      use(cluster, "app", where);
+      demand(
+        appCluster === undefined || appCluster === cluster,
+        where,
+        cluster,
+        `must be the app cluster the other chain uses (${appCluster}): the sidecar models one app`,
+      );
+      appCluster = cluster;
+    };
+    const base = { index: c, tls, requireClientCertificate: ts?.require_client_certificate === true };
+    if (isTcpProxy(filter)) {
+      toApp(
+        text(filter.typed_config.cluster, `${path}.filters[0].typed_config.cluster`),
+        `${path}.filters[0].typed_config.cluster`,
+      );
+      return { ...base, protocol: "tcp" };
+    }
+    const host = virtualHost(filter, `${path}.filters[0]`);
+    const routesAt = `${path}.filters[0].typed_config.route_config.virtual_hosts[0].routes`;
+    const mtls = host.routes.filter((r) => byName(r.cluster)?.transport_socket !== undefined);
+    if (mtls.length === 0) {
+      // A sidecar's: every request to the app, as one catch-all route.
+      const r = host.routes[0];
+      demand(
+        host.routes.length === 1 &&
+          r.prefix === "/" &&
+          r.headers.length === 0 &&
+          !r.prefixRewrite &&
+          !r.hostRewrite &&
+          host.domains.includes("*"),
+        routesAt,
+        host.routes,
+        'to the app must be one route, prefix "/", no header, no rewrite, domain "*" (what the sidecar models)',
+      );
+      toApp(r.cluster, `${routesAt}[0].route.cluster`);
+      return { ...base, protocol: isHttp2Cluster(byName(r.cluster)) ? "http2" : "http1" };
+    }
+    // A gateway's: every route to a mesh cluster over mTLS, HTTP/1.1 end to end.
+    for (const [i, r] of host.routes.entries()) {
+      use(r.cluster, "mesh", `${routesAt}[${i}].route.cluster`);
+      demand(
+        byName(r.cluster).transport_socket !== undefined && !isHttp2Cluster(byName(r.cluster)),
+        `${routesAt}[${i}].route.cluster`,
+        r.cluster,
+        "must be an HTTP/1.1 mTLS cluster, as every gateway route (the sidecar's gateway router is HTTP/1.1)",
+      );
+    }
+    return { ...base, protocol: "http1", gateway: host };
+  };
+  // tls_inspector marks a ClientHello "tls" and anything else "raw_buffer"; a chain without a match takes what
+  // no chain matches exactly. Without the inspector every connection is raw_buffer.
+  const onPlaintext = chainPlan(byMatch.get("raw_buffer") ?? byMatch.get(""));
+  const onTls = tlsInspector ? chainPlan(byMatch.get("tls") ?? byMatch.get("")) : undefined;
+  // A chain no connection can take would hide a mistake: Envoy runs it never, the sidecar must not either.
+  const chosen = new Set([onTls?.index, onPlaintext?.index]);
+  for (const c of byMatch.values()) {
+    demand(
+      chosen.has(c),
+      `${L(ingressAt)}.filter_chains[${c}]`,
+      ingress.filter_chains[c].filter_chain_match ?? {},
+      "is never chosen",
+    );
+  }
+
+  // Readiness: the kubelet's routes, each to the admin interface, which the sidecar answers itself.
+  const { l: readiness, i: readinessAt } = ofKind("readiness")[0];
+  const readinessAddress = socketAddress(readiness.address, `${L(readinessAt)}.address`);
+  requireBind(`${L(readinessAt)}.address.socket_address.address`, readinessAddress.ip, "pod");
+  const readinessFilter = plainChain(readiness, readinessAt);
+  demand(
+    !isTcpProxy(readinessFilter),
+    `${L(readinessAt)}.filter_chains[0].filters[0]`,
+    "tcp_proxy",
+    "must be HTTP",
+  );
+  const readinessHost = virtualHost(readinessFilter, `${L(readinessAt)}.filter_chains[0].filters[0]`);
+  const readinessRoutes = `${L(readinessAt)}.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes`;
+  for (const [i, r] of readinessHost.routes.entries()) {
+    const at = `${readinessRoutes}[${i}]`;
+    use(r.cluster, "admin", `${at}.route.cluster`);
+    const a = byName(r.cluster).load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address;
+    demand(
+      a?.socket_address?.address === admin.ip && a?.socket_address?.port_value === admin.port,
+      `${at}.route.cluster`,
+      r.cluster,
+      `must be the admin interface (${admin.ip}:${admin.port}), which is what the sidecar answers`,
+    );
+    demand(
+      !r.prefixRewrite && !r.hostRewrite,
+      at,
+      r,
+      "must not rewrite (the admin sees the request as sent)",
+    );
+  }
+
+  const egress: EgressPlan[] = ofKind("egress").map(({ l, i }) => {
+    const a = socketAddress(l.address, `${L(i)}.address`);
+    requireBind(`${L(i)}.address.socket_address.address`, a.ip, "loopback");
+    const filter = plainChain(l, i);
+    const at = `${L(i)}.filter_chains[0].filters[0]`;
+    if (isTcpProxy(filter)) {
+      const cluster = text(filter.typed_config.cluster, `${at}.typed_config.cluster`);
+      use(cluster, "mesh", `${at}.typed_config.cluster`);
+      return {
+        listener: l.name,
+        address: `${a.ip}:${a.port}`,
+        protocol: "tcp" as const,
+        domains: [],
+        routes: [{ name: cluster, prefix: "/", headers: [], cluster }],
+      };
+    }
+    const host = virtualHost(filter, at);
+    for (const [r, route] of host.routes.entries())
+      use(
+        route.cluster,
+        "mesh",
+        `${at}.typed_config.route_config.virtual_hosts[0].routes[${r}].route.cluster`,
+      );
+    const http2 = new Set(host.routes.map((r) => isHttp2Cluster(byName(r.cluster))));
+    demand(
+      http2.size === 1,
+      `${at}.typed_config.route_config.virtual_hosts[0].routes`,
+      host.routes.map((r) => r.cluster),
+      "must all go to clusters of one protocol (HTTP/1.1 or HTTP/2): the sidecar serves one per listener",
+    );
+    return {
+      listener: l.name,
+      address: `${a.ip}:${a.port}`,
+      protocol: http2.has(true) ? ("http2" as const) : ("http1" as const),
+      domains: host.domains,
+      routes: host.routes,
+    };
+  });
+
+  // Every cluster has exactly one role the sidecar models, with that role's shape.
+  const planned: ClusterPlan[] = [];
+  let app: string | undefined;
+  for (const [i, c] of clusters.entries()) {
+    const role = [...(roles.get(c.name) ?? [])];
+    demand(
+      role.length === 1 || (role.length === 0 && c.transport_socket !== undefined),
+      `${C(i)}`,
+      c.name,
+      role.length === 0
+        ? "is used by nothing the sidecar models (an SDS, app, admin or mTLS mesh cluster)"
+        : `is used as ${role.join(" and ")}; the sidecar models one role per cluster`,
+    );
+    const endpoint = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address;
+    demand(endpoint !== undefined, `${C(i)}.load_assignment`, c.load_assignment, "needs one endpoint");
+    const connectTimeoutMs = durationMs(c.connect_timeout ?? "5s", `${C(i)}.connect_timeout`);
+    // Envoy's default discovery type is STATIC.
+    const type = c.type ?? "STATIC";
+    if (c.transport_socket === undefined) {
+      demand(
+        c.health_checks === undefined && c.common_lb_config === undefined,
+        C(i),
+        c.name,
+        "a plaintext cluster has no health check or load-balancing option in the sidecar",
+      );
+      if (role[0] === "sds") continue;
+      demand(type === "STATIC", `${C(i)}.type`, type, `must be STATIC for the ${role[0]} cluster`);
+      const a = socketAddress(
+        endpoint,
+        `${C(i)}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address`,
+      );
+      if (role[0] === "app") {
+        demand(
+          a.ip === "127.0.0.1",
+          `${C(i)}.load_assignment`,
+          a.ip,
+          "must be 127.0.0.1: the app in the pod",
+        );
+        app = `${a.ip}:${a.port}`;
+      }
+      continue;
+    }
+    demand(
+      role[0] !== "sds" && role[0] !== "admin" && role[0] !== "app",
+      C(i),
+      c.name,
+      `must not use TLS as the ${role[0]} cluster`,
+    );
+    const a = socketAddress(
+      endpoint,
+      `${C(i)}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address`,
+    );
+    demand(
+      type !== "STATIC" || IPV4.test(a.ip),
+      `${C(i)}.load_assignment`,
+      a.ip,
+      "must be an IP address in a STATIC cluster (Envoy resolves no name there)",
+    );
+    const hc = c.health_checks?.[0];
+    const hcAt = `${C(i)}.health_checks[0]`;
+    const kinds = hc
+      ? (["http_health_check", "grpc_health_check", "tcp_health_check"] as const).filter((k) => hc[k])
+      : [];
+    demand(!hc || kinds.length === 1, hcAt, kinds, "needs exactly one of http, grpc and tcp health checks");
+    const panic = c.common_lb_config?.healthy_panic_threshold?.value ?? 50;
+    demand(
+      typeof panic === "number" && panic >= 0 && panic <= 100,
+      `${C(i)}.common_lb_config.healthy_panic_threshold.value`,
+      panic,
+      "must be a percentage (0-100)",
+    );
+    planned.push({
+      name: c.name,
+      endpoint: `${a.ip}:${a.port}`,
+      tls: tlsPlan(
+        c.transport_socket.typed_config.common_tls_context ?? {},
+        `${C(i)}.transport_socket.typed_config`,
+        "upstream",
+      ),
+      http2: isHttp2Cluster(c),
+      connectTimeoutMs,
+      healthyPanicThresholdPercent: panic,
+      ...(hc
+        ? {
+            healthCheck: {
+              kind:
+                kinds[0] === "grpc_health_check" ? "grpc" : kinds[0] === "tcp_health_check" ? "tcp" : "http",
+              ...(hc.http_health_check
+                ? { path: text(hc.http_health_check.path, `${hcAt}.http_health_check.path`) }
+                : {}),
+              http2: isHttp2Cluster(c) || hc.http_health_check?.codec_client_type === "HTTP2",
+              timeoutMs: durationMs(hc.timeout, `${hcAt}.timeout`),
+              intervalMs: durationMs(hc.interval, `${hcAt}.interval`),
+              healthyThreshold: positiveInt(hc.healthy_threshold, `${hcAt}.healthy_threshold`),
+              unhealthyThreshold: positiveInt(hc.unhealthy_threshold, `${hcAt}.unhealthy_threshold`),
+            },
+          }
+        : {}),
+    });
+  }
+  demand(
+    isHttp2Cluster(sds),
+    `${C(clusterIndex.get(sds.name) as number)}`,
+    sds.name,
+    "must speak HTTP/2 (SDS is gRPC)",
+  );
 
   return {
-    nodeId: bootstrap.node.id,
-    nodeCluster: bootstrap.node.cluster,
-    nodeMetadata: bootstrap.node.metadata ?? {},
-    sdsSocket: sds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.pipe.path,
+    nodeId: bootstrap.node?.id,
+    nodeCluster: bootstrap.node?.cluster,
+    nodeMetadata: bootstrap.node?.metadata ?? {},
+    sdsSocket: sdsAddress.pipe.path,
     secrets: [...secretNames].sort(),
-    waitForSecrets: fetchTimeouts.size === 1 && fetchTimeouts.has("0s"),
+    waitForSecrets: true,
     ingress: {
       listener: ingress.name,
-      port: ingress.address.socket_address.port_value,
-      mode,
-      protocol: chainProtocol(
-        ingress.filter_chains[0],
-        appCluster !== undefined && isHttp2Cluster(appCluster),
-      ),
-      tls: tlsChain ? tlsPlan(tlsChain.transport_socket) : undefined,
-      requireClientCertificate: tlsChain?.transport_socket.typed_config.require_client_certificate === true,
-      ...(gatewayHost
-        ? { gateway: { domains: gatewayHost.domains, routes: gatewayHost.routes.map(routePlan) } }
-        : {}),
+      port: ingressAddress.port,
+      statRoot: `listener.${ingressAddress.ip}_${ingressAddress.port}`,
+      tlsInspector,
+      ...(onTls ? { onTls } : {}),
+      ...(onPlaintext ? { onPlaintext } : {}),
     },
-    ...(appCluster
-      ? { app: address(appCluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address) }
-      : {}),
-    appHttp2: appCluster !== undefined && isHttp2Cluster(appCluster),
-    readiness: {
-      port: readiness.address.socket_address.port_value,
-      method: exact(readinessRoute.match.headers, ":method") ?? "*",
-      path: exact(readinessRoute.match.headers, ":path") ?? readinessRoute.match.path,
-    },
-    egress: listeners
-      .filter((l) => l.name.startsWith("lds_egress_"))
-      .map((l) => {
-        const filter = l.filter_chains[0].filters[0];
-        if (filter.name === "envoy.filters.network.tcp_proxy") {
-          const cluster = filter.typed_config.cluster;
-          return {
-            listener: l.name,
-            address: address(l.address),
-            protocol: "tcp" as const,
-            domains: [],
-            routes: [{ name: cluster, prefix: "/", headers: [], cluster }],
-          };
-        }
-        const host = routeConfig(l.filter_chains[0]).virtual_hosts[0];
-        const routes: RoutePlan[] = host.routes.map(routePlan);
-        return {
-          listener: l.name,
-          address: address(l.address),
-          protocol: chainProtocol(l.filter_chains[0], isHttp2Cluster(byName(routes[0].cluster))),
-          domains: host.domains,
-          routes,
-        };
-      }),
-    clusters: clusters
-      .filter((c) => c.transport_socket)
-      .map((c) => {
-        const hc = c.health_checks?.[0];
-        const kind = hc?.grpc_health_check ? "grpc" : hc?.tcp_health_check ? "tcp" : "http";
-        return {
-          name: c.name,
-          endpoint: address(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address),
-          tls: tlsPlan(c.transport_socket),
-          http2: isHttp2Cluster(c),
-          healthCheck: hc
-            ? {
-                kind,
-                path: hc.http_health_check?.path,
-                http2: isHttp2Cluster(c) || hc.http_health_check?.codec_client_type === "HTTP2",
-                timeoutMs: seconds(hc.timeout),
-                intervalMs: seconds(hc.interval),
-                healthyThreshold: hc.healthy_threshold,
-                unhealthyThreshold: hc.unhealthy_threshold,
-              }
-            : undefined,
-        };
-      }),
+    ...(app ? { app } : {}),
+    appHttp2: appCluster !== undefined && isHttp2Cluster(byName(appCluster)),
+    readiness: { port: readinessAddress.port, ...readinessHost },
+    egress,
+    clusters: planned,
   };
 }

@@ -14,12 +14,13 @@ import * as https from "node:https";
 import * as net from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import * as tls from "node:tls";
-import type { ClusterPlan, RoutePlan, SidecarPlan, TlsPlan, WireProtocol } from "./bootstrapPlan";
+import type { ChainPlan, ClusterPlan, SidecarPlan, TlsPlan, VirtualHostPlan } from "./bootstrapPlan";
 import { type SdsStream, streamSecrets } from "./sdsClient";
 import { certsJson, clustersText } from "./sidecarAdmin";
-import { runHealthCheck } from "./sidecarHealth";
+import { balance, type HostHealth, newHostHealth, recordCheck, runHealthCheck } from "./sidecarHealth";
 import {
   type Identity,
+  limitConnect,
   pipeBoth,
   proxyHttp1,
   proxyHttp2,
@@ -29,7 +30,7 @@ import {
   upstreamTls,
   uriSans,
 } from "./sidecarProxy";
-import { pickRoute, rewritten } from "./sidecarRoutes";
+import { pathOnly, pickRoute, rewritten } from "./sidecarRoutes";
 
 export interface Placement {
   /** The agent socket to use instead of the rendered pipe path. */
@@ -65,9 +66,9 @@ export class Sidecar {
   private readonly streams: SdsStream[] = [];
   private openStreams = 0;
   private readonly servers: net.Server[] = [];
-  private readonly secureServers: tls.Server[] = [];
+  private readonly secureServers: { server: tls.Server; plan: TlsPlan }[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly health = new Map<string, { healthy: boolean; successes: number; failures: number }>();
+  private readonly health = new Map<string, HostHealth>();
   private stopped = false;
   /** Stand-in only (Envoy has no such page): peers' SPIFFE IDs seen, and the last TLS error per upstream. */
   private readonly peers = new Set<string>();
@@ -81,7 +82,7 @@ export class Sidecar {
     private readonly place: Placement,
     private readonly log: (line: string) => void = () => {},
   ) {
-    this.ingressStat = `listener.0.0.0.0_${plan.ingress.port}`;
+    this.ingressStat = plan.ingress.statRoot;
   }
 
   private count(name: string, by = 1): void {
@@ -160,9 +161,9 @@ export class Sidecar {
 
   /** New connections to the ingress TLS servers use the latest SVID and bundle (rotation). */
   private refreshSecureServers(): void {
-    const plan = this.plan.ingress.tls;
-    if (!plan || !this.ready(plan)) return;
-    for (const server of this.secureServers) server.setSecureContext(tlsOptions(plan, this.identity(plan)));
+    for (const { server, plan } of this.secureServers) {
+      if (this.ready(plan)) server.setSecureContext(tlsOptions(plan, this.identity(plan)));
+    }
   }
 
   private appHttp2Session(): http2.ClientHttp2Session {
@@ -170,19 +171,19 @@ export class Sidecar {
   }
 
   /**
-   * The app-facing handler of one wire protocol, as a server fed with already-accepted connections; a gateway
-   * has no app: its listener routes into the mesh (HTTP/1.1, as its targets must be http).
+   * A chain's request handler, as a server fed with already-accepted connections: a gateway's chain routes into
+   * the mesh (HTTP/1.1, as its targets must be http); a sidecar's goes to the app in the chain's protocol.
    */
-  private appServer(protocol: WireProtocol): net.Server {
-    if (this.plan.ingress.gateway) return this.httpRouter(this.plan.ingress.gateway);
+  private appServer(chain: ChainPlan): net.Server {
+    if (chain.gateway) return this.httpRouter(chain.gateway);
     const app = split(this.place.app ?? "");
-    if (protocol === "tcp") {
+    if (chain.protocol === "tcp") {
       // tcp_proxy carries a half-close through: one side may finish sending and still receive.
       return net.createServer({ allowHalfOpen: true }, (socket) =>
         pipeBoth(socket, net.connect({ port: app.port, host: app.host, allowHalfOpen: true })),
       );
     }
-    if (protocol === "http2") {
+    if (chain.protocol === "http2") {
       return http2.createServer().on("stream", (stream, headers) => {
         proxyHttp2(stream, headers, this.appHttp2Session());
       });
@@ -195,81 +196,101 @@ export class Sidecar {
   }
 
   /**
-   * The TLS filter chain: terminates TLS with the SVID, requires a client certificate when callers are
-   * restricted, checks the caller's URI SAN against the exact list, then hands the stream to the app handler.
+   * A TLS filter chain, as Envoy's DownstreamTlsContext with a validation context: it always asks for a client
+   * certificate; require_client_certificate only makes one mandatory. A presented certificate is always
+   * verified (the bundle, then each peer's own trust domain, then the exact SAN list); an absent one passes
+   * only when not required. Then the stream goes to the chain's handler.
    */
-  private tlsChain(plan: TlsPlan, protocol: WireProtocol): tls.Server {
+  private tlsChain(chain: ChainPlan, plan: TlsPlan): tls.Server {
+    const required = chain.requireClientCertificate;
     const options = {
       ...tlsOptions(plan, this.identity(plan)),
-      requestCert: this.plan.ingress.requireClientCertificate,
-      rejectUnauthorized: this.plan.ingress.requireClientCertificate,
+      requestCert: true,
+      // Required: OpenSSL aborts the handshake on a missing or unverifiable certificate, as Envoy does.
+      rejectUnauthorized: required,
     };
-    const handler = this.appServer(protocol);
+    const handler = this.appServer(chain);
     const server =
-      protocol === "http2"
+      chain.protocol === "http2"
         ? (http2.createSecureServer(options).on("stream", (stream, headers) => {
             proxyHttp2(stream, headers, this.appHttp2Session());
           }) as unknown as tls.Server)
-        : tls.createServer({ ...options, allowHalfOpen: protocol === "tcp" });
+        : tls.createServer({ ...options, allowHalfOpen: chain.protocol === "tcp" });
     server.on("tlsClientError", () => this.count(`${this.ingressStat}.ssl.connection_error`));
     server.on("secureConnection", (socket: tls.TLSSocket) => {
-      const trustDomains = this.identity(plan).trustDomains;
-      const untrusted = trustDomains && spiffeTrustError(socket.getPeerCertificate(true), trustDomains);
-      if (untrusted) {
-        this.count(`${this.ingressStat}.ssl.fail_verify_error`);
-        this.log(`ingress: ${untrusted}`);
+      const refuse = (stat: string, why: string) => {
+        this.count(`${this.ingressStat}.ssl.${stat}`);
+        this.log(`ingress: ${why}`);
         socket.destroy();
-        return;
-      }
-      const peer = uriSans(socket.getPeerCertificate());
-      for (const id of peer) this.peers.add(`ingress ${id}`);
-      if (plan.allowedSans.length > 0 && !peer.some((san) => plan.allowedSans.includes(san))) {
-        this.count(`${this.ingressStat}.ssl.fail_verify_san`);
-        socket.destroy();
-        return;
+      };
+      const cert = socket.getPeerCertificate(true);
+      if (!cert || Object.keys(cert).length === 0) {
+        // Only reachable when not required: OpenSSL refused the handshake otherwise.
+        this.count(`${this.ingressStat}.ssl.no_certificate`);
+      } else {
+        if (!socket.authorized)
+          return refuse("fail_verify_error", `client certificate: ${socket.authorizationError}`);
+        const trustDomains = this.identity(plan).trustDomains;
+        const untrusted = trustDomains && spiffeTrustError(cert, trustDomains);
+        if (untrusted) return refuse("fail_verify_error", untrusted);
+        const peer = uriSans(cert);
+        for (const id of peer) this.peers.add(`ingress ${id}`);
+        if (plan.allowedSans.length > 0 && !peer.some((san) => plan.allowedSans.includes(san))) {
+          return refuse(
+            "fail_verify_san",
+            `client SANs ${peer.join(",")} not in ${plan.allowedSans.join(",")}`,
+          );
+        }
       }
       this.count(`${this.ingressStat}.ssl.handshake`);
-      if (protocol !== "http2") handler.emit("connection", socket);
+      if (chain.protocol !== "http2") handler.emit("connection", socket);
     });
-    this.secureServers.push(server);
+    this.secureServers.push({ server, plan });
     return server;
   }
 
-  /** Ingress on the mesh port: sniff for TLS like tls_inspector, then the TLS or the plaintext chain. */
+  /**
+   * Ingress on the mesh port, chain by chain as Envoy picks them: with tls_inspector, a connection whose first
+   * bytes are a TLS handshake record takes the "tls" chain, any other the plaintext one; without it, every
+   * connection takes the plaintext one (which may itself be a TLS chain: STRICT). No chain: closed.
+   */
   private async startIngress(): Promise<void> {
-    const { mode, protocol, tls: plan } = this.plan.ingress;
-    const plain = mode === "STRICT" ? undefined : await listen(this.appServer(protocol), 0, "127.0.0.1");
-    const secure = plan ? await listen(this.tlsChain(plan, protocol), 0, "127.0.0.1") : undefined;
-    for (const s of [plain, secure]) if (s) this.servers.push(s);
-    const front = net.createServer({ allowHalfOpen: protocol === "tcp" }, (socket) => {
+    const { tlsInspector, onTls, onPlaintext } = this.plan.ingress;
+    const internal = new Map<number, net.Server>();
+    for (const chain of [onTls, onPlaintext]) {
+      if (!chain || internal.has(chain.index)) continue;
+      const server = chain.tls ? this.tlsChain(chain, chain.tls) : this.appServer(chain);
+      internal.set(chain.index, await listen(server, 0, "127.0.0.1"));
+    }
+    for (const s of internal.values()) this.servers.push(s);
+    const halfOpen = [onTls, onPlaintext].some((c) => c?.protocol === "tcp");
+    const front = net.createServer({ allowHalfOpen: halfOpen }, (socket) => {
       socket.on("error", () => socket.destroy());
-      if (mode === "PLAINTEXT") {
-        pipeBoth(
-          socket,
-          net.connect({ port: internalPort(plain as net.Server), host: "127.0.0.1", allowHalfOpen: true }),
-        );
-        return;
-      }
-      socket.once("data", (first: Buffer) => {
-        // A TLS record starts with content type 22 (handshake).
-        const chain = first[0] === 0x16 ? secure : mode === "PERMISSIVE" ? plain : undefined;
+      const take = (chain: ChainPlan | undefined, first?: Buffer) => {
         if (!chain) {
-          this.count(`${this.ingressStat}.ssl.connection_error`);
+          this.count(`${this.ingressStat}.no_filter_chain_match`);
           socket.destroy();
           return;
         }
-        if (chain === plain) this.count(`${this.ingressStat}.plaintext`);
-        const inner = net.connect({ port: internalPort(chain), host: "127.0.0.1", allowHalfOpen: true });
-        inner.write(first);
+        if (!chain.tls) this.count(`${this.ingressStat}.plaintext`);
+        const port = internalPort(internal.get(chain.index) as net.Server);
+        const inner = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+        if (first) inner.write(first);
         pipeBoth(socket, inner);
-      });
+      };
+      if (!tlsInspector) return take(onPlaintext);
+      // A TLS record starts with content type 22 (handshake); Envoy's inspector parses the ClientHello.
+      socket.once("data", (first: Buffer) => take(first[0] === 0x16 ? onTls : onPlaintext, first));
     });
     this.servers.push(await listen(front, this.place.ingressPort, "127.0.0.1"));
   }
 
   /** Where a cluster's rendered endpoint lives on loopback, and the client mTLS options to reach it. */
   private upstream(cluster: ClusterPlan) {
-    const target = split(this.place.endpoints[cluster.endpoint] ?? cluster.endpoint);
+    const endpoints = this.place.endpoints;
+    const target = split(
+      Object.hasOwn(endpoints, cluster.endpoint) ? endpoints[cluster.endpoint] : cluster.endpoint,
+    );
     const options = upstreamTls(cluster.tls, this.identity(cluster.tls), () =>
       this.count(`cluster.${cluster.name}.ssl.fail_verify_san`),
     );
@@ -280,7 +301,7 @@ export class Sidecar {
     const { host, port, options } = this.upstream(cluster);
     const session = http2.connect(`https://${host}:${port}`, {
       createConnection: () => {
-        const socket = tls.connect({ ...options, host, port });
+        const socket = this.limitConnect(cluster, tls.connect({ ...options, host, port }));
         socket.once("secureConnect", () => this.count(`cluster.${cluster.name}.ssl.handshake`));
         return socket;
       },
@@ -289,8 +310,21 @@ export class Sidecar {
     return session;
   }
 
+  /** connect_timeout: the TCP connect and the TLS handshake must be done within it, as Envoy's. */
+  private limitConnect(cluster: ClusterPlan, socket: tls.TLSSocket): tls.TLSSocket {
+    return limitConnect(socket, cluster.connectTimeoutMs, () =>
+      this.count(`cluster.${cluster.name}.upstream_cx_connect_timeout`),
+    );
+  }
+
+  /** No identity yet, or Envoy's load balancer finds no host (sidecarHealth.balance): no healthy upstream. */
   private unavailable(cluster: ClusterPlan | undefined, name: string): boolean {
-    if (cluster && this.ready(cluster.tls)) return false;
+    const decision =
+      cluster && this.ready(cluster.tls)
+        ? balance(this.health.get(cluster.name), cluster.healthyPanicThresholdPercent)
+        : "none";
+    if (decision === "panic") this.count(`cluster.${name}.lb_healthy_panic`);
+    if (decision !== "none") return false;
     this.count(`cluster.${name}.upstream_cx_none_healthy`);
     return true;
   }
@@ -303,12 +337,13 @@ export class Sidecar {
   }
 
   /** HTTP/1.1 routes to mTLS clusters: a sidecar's egress listener, or a gateway's listener. */
-  private httpRouter(host: { domains: readonly string[]; routes: readonly RoutePlan[] }): http.Server {
+  private httpRouter(host: VirtualHostPlan): http.Server {
     return http.createServer((req, res) => {
       const authority = String(req.headers.host ?? "");
       const path = req.url ?? "/";
-      const route = pickRoute(host.domains, host.routes, {
+      const route = pickRoute(host, {
         host: authority,
+        method: req.method ?? "GET",
         path,
         header: (h) => req.headers[h],
       });
@@ -333,7 +368,7 @@ export class Sidecar {
             agent: false,
           });
           r.on("socket", (sock) =>
-            sock.once("secureConnect", () => {
+            this.limitConnect(cluster as ClusterPlan, sock as tls.TLSSocket).once("secureConnect", () => {
               this.count(`cluster.${route.cluster}.ssl.handshake`);
               for (const id of uriSans((sock as tls.TLSSocket).getPeerCertificate()))
                 this.peers.add(`cluster ${route.cluster} ${id}`);
@@ -362,7 +397,10 @@ export class Sidecar {
           }
           const { host, port, options } = this.upstream(cluster as ClusterPlan);
           // Half-close passes through (tcp_proxy), so the TCP socket under the TLS one allows it.
-          const up = tls.connect({ ...options, socket: net.connect({ host, port, allowHalfOpen: true }) });
+          const up = this.limitConnect(
+            cluster as ClusterPlan,
+            tls.connect({ ...options, socket: net.connect({ host, port, allowHalfOpen: true }) }),
+          );
           up.once("secureConnect", () => this.count(`cluster.${name}.ssl.handshake`));
           pipeBoth(socket, up);
         });
@@ -370,8 +408,9 @@ export class Sidecar {
         server = http2.createServer().on("stream", (stream, headers) => {
           const authority = String(headers[":authority"] ?? "");
           const path = String(headers[":path"] ?? "/");
-          const route = pickRoute(egress.domains, egress.routes, {
+          const route = pickRoute(egress, {
             host: authority,
+            method: String(headers[":method"] ?? "GET"),
             path,
             header: (h) => headers[h],
           });
@@ -394,30 +433,44 @@ export class Sidecar {
       } else {
         server = this.httpRouter(egress);
       }
-      const local = split(this.place.egress[egress.listener]);
+      const placed = this.place.egress;
+      if (!Object.hasOwn(placed, egress.listener)) throw new Error(`no placement for ${egress.listener}`);
+      const local = split(placed[egress.listener]);
       this.servers.push(await listen(server, local.port, local.host));
     }
   }
 
-  /** Active health checks over each cluster's mTLS socket, with the target's thresholds. */
-  private startHealthChecks(): void {
+  /**
+   * Active health checks over each cluster's mTLS socket, with the target's thresholds, by Envoy's transitions
+   * (sidecarHealth.recordCheck). Resolves once every cluster has its first result: Envoy finishes initializing
+   * (and opens listeners) only then.
+   */
+  private startHealthChecks(): Promise<void> {
+    const first: Promise<void>[] = [];
     for (const cluster of this.plan.clusters) {
       const hc = cluster.healthCheck;
       if (!hc) continue;
-      const state = { healthy: false, successes: 0, failures: 0 };
+      const state = newHostHealth();
       this.health.set(cluster.name, state);
       const check = async () => {
         const { host, port, options } = this.upstream(cluster);
-        const ok = this.ready(cluster.tls) && (await runHealthCheck(hc, host, port, options));
-        this.count(`cluster.${cluster.name}.health_check.${ok ? "success" : "failure"}`);
-        state.successes = ok ? state.successes + 1 : 0;
-        state.failures = ok ? 0 : state.failures + 1;
-        if (ok && state.successes >= hc.healthyThreshold) state.healthy = true;
-        if (!ok && state.failures >= hc.unhealthyThreshold) state.healthy = false;
+        const result = this.ready(cluster.tls)
+          ? await runHealthCheck(hc, cluster.name, host, port, options)
+          : "network_failure";
+        if (this.stopped) return;
+        this.count(`cluster.${cluster.name}.health_check.attempt`);
+        this.count(`cluster.${cluster.name}.health_check.${result === "success" ? "success" : "failure"}`);
+        if (result === "network_failure") this.count(`cluster.${cluster.name}.health_check.network_failure`);
+        recordCheck(state, result, hc);
       };
-      this.timers.push(setInterval(check, hc.intervalMs));
-      void check();
+      // Envoy arms the next check an interval after this one's result (or timeout), never while one runs.
+      const slot = this.timers.push(setTimeout(() => {}, 0)) - 1;
+      const next = () => {
+        if (!this.stopped) this.timers[slot] = setTimeout(() => void check().then(next), hc.intervalMs);
+      };
+      first.push(check().then(next));
     }
+    return Promise.all(first).then(() => {});
   }
 
   /** Envoy's server state as its admin /ready reports it. */
@@ -426,34 +479,45 @@ export class Sidecar {
     else res.writeHead(503).end("INITIALIZING\n");
   }
 
+  /** Envoy's admin interface: the pages the sidecar keeps (and /peers, a stand-in page of its own). */
+  private adminAnswer(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = pathOnly(req.url ?? "/");
+    if (path === "/stats") {
+      const filter = new URL(req.url ?? "/", "http://x").searchParams.get("filter");
+      const lines = [...this.stats.entries()]
+        .filter(([k]) => !filter || k.includes(filter))
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k}: ${v}`);
+      res.end(`${lines.join("\n")}\n`);
+    } else if (path === "/certs") res.end(JSON.stringify(certsJson(this.plan, this.identities), null, 2));
+    else if (path === "/clusters") {
+      res.end(clustersText(this.plan, this.place.agentSocket, this.openStreams, this.health));
+    } else if (path === "/ready") this.readyAnswer(res);
+    else if (path === "/peers")
+      res.end(
+        JSON.stringify({ peers: [...this.peers].sort(), tlsErrors: Object.fromEntries(this.tlsErrors) }),
+      );
+    else res.writeHead(404).end();
+  }
+
   private async startAdmin(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      const path = (req.url ?? "/").split("?")[0];
-      if (path === "/stats") {
-        const filter = new URL(req.url ?? "/", "http://x").searchParams.get("filter");
-        const lines = [...this.stats.entries()]
-          .filter(([k]) => !filter || k.includes(filter))
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([k, v]) => `${k}: ${v}`);
-        res.end(`${lines.join("\n")}\n`);
-      } else if (path === "/certs") res.end(JSON.stringify(certsJson(this.plan, this.identities), null, 2));
-      else if (path === "/clusters") {
-        res.end(clustersText(this.plan, this.place.agentSocket, this.openStreams, this.health));
-      } else if (path === "/ready") this.readyAnswer(res);
-      else if (path === "/peers")
-        res.end(
-          JSON.stringify({ peers: [...this.peers].sort(), tlsErrors: Object.fromEntries(this.tlsErrors) }),
-        );
-      else res.writeHead(404).end();
-    });
+    const server = http.createServer((req, res) => this.adminAnswer(req, res));
     this.servers.push(await listen(server, this.place.adminPort, "127.0.0.1"));
   }
 
-  /** The kubelet's route: exactly the rendered method and path (query string included), else 404. */
+  /**
+   * The kubelet's listener: Envoy's routing over the rendered routes (a `path` match ignores the query string,
+   * a `:path` header match does not), each to the admin interface, which answers as it would; else 404.
+   */
   private async startReadiness(): Promise<void> {
-    const { method, path } = this.plan.readiness;
     const server = http.createServer((req, res) => {
-      if ((method === "*" || req.method === method) && req.url === path) this.readyAnswer(res);
+      const route = pickRoute(this.plan.readiness, {
+        host: String(req.headers.host ?? ""),
+        method: req.method ?? "GET",
+        path: req.url ?? "/",
+        header: (h) => req.headers[h],
+      });
+      if (route) this.adminAnswer(req, res);
       else res.writeHead(404).end();
     });
     this.servers.push(await listen(server, this.place.readinessPort, "127.0.0.1"));
@@ -476,10 +540,11 @@ export class Sidecar {
         await delay(50);
       }
       this.refreshSecureServers();
+      await this.startHealthChecks();
+      if (this.stopped) return;
       await this.startIngress();
       await this.startEgress();
       await this.startReadiness();
-      this.startHealthChecks();
       this.live = true;
       this.goLive();
     })().catch((e: Error) => this.log(`sidecar failed to go live: ${e.message}`));

@@ -21,12 +21,13 @@ function describe(pem?: string) {
 }
 
 export function certsJson(plan: SidecarPlan, identities: ReadonlyMap<string, Identity>) {
+  const ingressTls = [plan.ingress.onTls?.tls, plan.ingress.onPlaintext?.tls];
   const names = new Set(
-    [plan.ingress.tls, ...plan.clusters.map((c) => c.tls)]
+    [...ingressTls, ...plan.clusters.map((c) => c.tls)]
       .filter((t) => t)
       .map((t) => (t as TlsPlan).certificate),
   );
-  const trust = plan.ingress.tls?.trust ?? plan.clusters[0]?.tls.trust;
+  const trust = (ingressTls.find((t) => t) ?? plan.clusters[0]?.tls)?.trust;
   return {
     certificates: [...names]
       .filter((n) => identities.get(n)?.chainPem)

@@ -181,3 +181,14 @@ export function pipeBoth(a: net.Socket, b: net.Socket): void {
   a.on("close", close);
   b.on("close", close);
 }
+
+/** Destroys a TLS connection that has not finished its TCP connect and handshake within `ms` (connect_timeout). */
+export function limitConnect(socket: tls.TLSSocket, ms: number, onTimeout: () => void): tls.TLSSocket {
+  const timer = setTimeout(() => {
+    onTimeout();
+    socket.destroy(new Error(`upstream connect timeout (${ms} ms)`));
+  }, ms);
+  socket.once("secureConnect", () => clearTimeout(timer));
+  socket.once("close", () => clearTimeout(timer));
+  return socket;
+}

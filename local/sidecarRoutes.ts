@@ -1,27 +1,48 @@
 /**
- * Envoy's HTTP routing as the local sidecar runs it: the virtual host by the request's Host (its `domains`, "*"
- * for any), then the first route whose path prefix and exact headers all match, then the route's rewrites.
+ * Envoy's HTTP routing as the local sidecar runs it: the virtual host by the request's Host (an exact domain,
+ * case-insensitive, or "*"), then the first route whose path match and exact headers all match, then the
+ * route's rewrites.
  */
-import type { RoutePlan } from "./bootstrapPlan";
+import type { RoutePlan, VirtualHostPlan } from "./bootstrapPlan";
 
 type HeaderValue = string | string[] | undefined;
 
+export interface RouteRequest {
+  readonly host: string;
+  readonly method: string;
+  /** The request target as sent (`:path`), query string included. */
+  readonly path: string;
+  readonly header: (name: string) => HeaderValue;
+}
+
+/** What `prefix` and `path` compare against: the path without its query string and fragment, as Envoy does. */
+export const pathOnly = (target: string) => target.split(/[?#]/, 1)[0];
+
+/** A header matcher's view of a request: pseudo-headers as HTTP/2 names them (`:path` keeps the query). */
+function headerValue(request: RouteRequest, name: string): HeaderValue {
+  if (name === ":path") return request.path;
+  if (name === ":method") return request.method;
+  if (name === ":authority") return request.host;
+  return request.header(name);
+}
+
 /** The route a request takes, or undefined (Envoy answers 404). */
-export function pickRoute(
-  domains: readonly string[],
-  routes: readonly RoutePlan[],
-  request: { readonly host: string; readonly path: string; readonly header: (name: string) => HeaderValue },
-): RoutePlan | undefined {
-  if (!domains.includes("*") && !domains.includes(request.host)) return undefined;
-  return routes.find(
-    (r) => request.path.startsWith(r.prefix) && r.headers.every((h) => request.header(h.name) === h.value),
+export function pickRoute(host: VirtualHostPlan, request: RouteRequest): RoutePlan | undefined {
+  const name = request.host.toLowerCase();
+  if (!host.domains.some((d) => d === "*" || d.toLowerCase() === name)) return undefined;
+  const path = pathOnly(request.path);
+  return host.routes.find(
+    (r) =>
+      (r.prefix !== undefined ? path.startsWith(r.prefix) : path === r.path) &&
+      r.headers.every((h) => headerValue(request, h.name) === h.value),
   );
 }
 
-/** Path and Host as the upstream sees them: prefix_rewrite replaces the matched prefix, host_rewrite the Host. */
+/** Path and Host as the upstream sees them: prefix_rewrite replaces the matched prefix (or path), host_rewrite the Host. */
 export function rewritten(route: RoutePlan, path: string, host: string): { path: string; host: string } {
+  const matched = route.prefix ?? route.path ?? "";
   return {
-    path: route.prefixRewrite === undefined ? path : route.prefixRewrite + path.slice(route.prefix.length),
+    path: route.prefixRewrite === undefined ? path : route.prefixRewrite + path.slice(matched.length),
     host: route.hostRewrite ?? host,
   };
 }

@@ -1,0 +1,168 @@
+/**
+ * Readers of single bootstrap messages for the sidecar's plan (bootstrapPlan.ts): each returns what the plan
+ * needs, or refuses the value with its path, the value and the rule. Pure.
+ */
+import type { RoutePlan, TlsPlan, VirtualHostPlan } from "./bootstrapPlan";
+
+// biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
+type Json = any;
+
+const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const TCP_PROXY = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+
+/** Refuses what the sidecar cannot run as Envoy would: the field's path, its value, and the rule. */
+function refuse(path: string, value: unknown, rule: string): never {
+  throw new Error(
+    `the local sidecar cannot run this bootstrap faithfully:\n  ${path}: ${JSON.stringify(value)} ${rule}`,
+  );
+}
+
+export function demand(ok: boolean, path: string, value: unknown, rule: string): void {
+  if (!ok) refuse(path, value, rule);
+}
+
+/** A proto3 JSON Duration in whole or fractional seconds ("1s", "0.5s"), in ms; must be positive unless `zero`. */
+export function durationMs(value: unknown, path: string, zero = false): number {
+  demand(
+    typeof value === "string" && /^\d+(\.\d{1,9})?s$/.test(value),
+    path,
+    value,
+    "must be a duration in seconds",
+  );
+  const ms = Number((value as string).slice(0, -1)) * 1000;
+  demand(zero || ms > 0, path, value, "must be positive");
+  return ms;
+}
+
+export function positiveInt(value: unknown, path: string): number {
+  demand(Number.isInteger(value) && (value as number) > 0, path, value, "must be a positive integer");
+  return value as number;
+}
+
+export function text(value: unknown, path: string): string {
+  demand(typeof value === "string" && value.length > 0, path, value, "must be a non-empty string");
+  return value as string;
+}
+
+export const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+export function socketAddress(a: Json, path: string): { ip: string; port: number } {
+  demand(a?.socket_address !== undefined && a.pipe === undefined, path, a, "must be a socket address");
+  const { address, port_value: port } = a.socket_address;
+  demand(
+    Number.isInteger(port) && port > 0 && port < 65536,
+    `${path}.socket_address.port_value`,
+    port,
+    "must be a port",
+  );
+  return { ip: text(address, `${path}.socket_address.address`), port };
+}
+
+/** Where a listener may bind: the sidecar stands in for these addresses with its placement's loopback ports. */
+export function requireBind(path: string, ip: string, kind: "pod" | "loopback" | "admin"): void {
+  if (kind === "pod") demand(ip === "0.0.0.0", path, ip, "must be 0.0.0.0: every pod interface, as modelled");
+  if (kind === "admin")
+    demand(ip === "127.0.0.1", path, ip, "must be 127.0.0.1: the admin port is loopback only");
+  if (kind === "loopback") {
+    demand(
+      IPV4.test(ip) && ip.startsWith("127."),
+      path,
+      ip,
+      "must be a 127.0.0.0/8 address: an egress listener serves the pod's own app only",
+    );
+  }
+}
+
+export function tlsPlan(ctx: Json, path: string, direction: "downstream" | "upstream"): TlsPlan {
+  const combined = ctx.combined_validation_context;
+  const validation =
+    combined?.validation_context_sds_secret_config ?? ctx.validation_context_sds_secret_config;
+  demand(
+    (combined === undefined) !== (ctx.validation_context_sds_secret_config === undefined),
+    `${path}.common_tls_context`,
+    Object.keys(ctx),
+    "needs exactly one of combined_validation_context and validation_context_sds_secret_config: without one " +
+      "Envoy verifies no peer, which the sidecar does not model",
+  );
+  demand(
+    combined === undefined || combined.validation_context_sds_secret_config !== undefined,
+    `${path}.common_tls_context.combined_validation_context`,
+    combined,
+    "needs validation_context_sds_secret_config",
+  );
+  const sans: Json[] = combined?.default_validation_context?.match_typed_subject_alt_names ?? [];
+  return {
+    certificate: text(
+      ctx.tls_certificate_sds_secret_configs?.[0]?.name,
+      `${path}.common_tls_context.tls_certificate_sds_secret_configs`,
+    ),
+    trust: text(validation.name, `${path}.common_tls_context validation secret name`),
+    allowedSans: sans.map((m, i) =>
+      text(
+        m.matcher?.exact,
+        `${path}.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[${i}].matcher.exact`,
+      ),
+    ),
+    // Envoy's defaults when unset: TLS 1.2 minimum; maximum TLS 1.3 as a server, TLS 1.2 as a client.
+    minVersion: ctx.tls_params?.tls_minimum_protocol_version ?? "TLSv1_2",
+    maxVersion:
+      ctx.tls_params?.tls_maximum_protocol_version ?? (direction === "downstream" ? "TLSv1_3" : "TLSv1_2"),
+    alpn: ctx.alpn_protocols ?? [],
+  };
+}
+
+export const isHttp2Cluster = (c: Json) =>
+  c.typed_extension_protocol_options?.[HTTP_OPTIONS]?.explicit_http_config?.http2_protocol_options !==
+  undefined;
+
+export const isTcpProxy = (filter: Json) => filter.typed_config["@type"].endsWith(TCP_PROXY);
+
+function routePlan(r: Json, path: string): RoutePlan {
+  const m = r.match ?? {};
+  demand(
+    (m.prefix === undefined) !== (m.path === undefined),
+    `${path}.match`,
+    m,
+    "needs exactly one of prefix and path",
+  );
+  const name = r.name ?? "";
+  return {
+    name,
+    ...(m.prefix !== undefined ? { prefix: text(m.prefix, `${path}.match.prefix`) } : {}),
+    ...(m.path !== undefined ? { path: text(m.path, `${path}.match.path`) } : {}),
+    headers: (m.headers ?? []).map((h: Json, i: number) => ({
+      name: text(h.name, `${path}.match.headers[${i}].name`).toLowerCase(),
+      value: h.string_match?.exact ?? refuse(`${path}.match.headers[${i}]`, h, "needs string_match.exact"),
+    })),
+    cluster: text(r.route?.cluster, `${path}.route.cluster`),
+    ...(r.route.prefix_rewrite !== undefined ? { prefixRewrite: r.route.prefix_rewrite } : {}),
+    ...(r.route.host_rewrite_literal !== undefined ? { hostRewrite: r.route.host_rewrite_literal } : {}),
+  };
+}
+
+export function virtualHost(filter: Json, path: string): VirtualHostPlan {
+  const routeConfig = filter.typed_config.route_config;
+  demand(
+    routeConfig !== undefined,
+    `${path}.typed_config`,
+    Object.keys(filter.typed_config),
+    "needs route_config",
+  );
+  const host = routeConfig.virtual_hosts[0];
+  const hostPath = `${path}.typed_config.route_config.virtual_hosts[0]`;
+  const domains: string[] = host.domains ?? [];
+  demand(domains.length > 0, `${hostPath}.domains`, domains, "needs at least one domain");
+  for (const [i, d] of domains.entries()) {
+    // Envoy's wildcards (*.example.com, example.*) match differently from an exact name: not modelled.
+    demand(
+      d === "*" || !d.includes("*"),
+      `${hostPath}.domains[${i}]`,
+      d,
+      'must be an exact name or "*" (the sidecar models no partial wildcard)',
+    );
+  }
+  return {
+    domains,
+    routes: (host.routes ?? []).map((r: Json, i: number) => routePlan(r, `${hostPath}.routes[${i}]`)),
+  };
+}
