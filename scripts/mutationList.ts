@@ -58,4 +58,25 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "require_client_certificate: false,",
     tests: ["tests/mesh/envoyBootstraps.test.ts", "tests/mesh/envoyDataPlane.test.ts"],
   },
+  {
+    name: "readiness route loses its exact :path (query strings reach /ready)",
+    file: "mesh/envoyBootstrap.ts",
+    from: `{ name: ":path", string_match: { exact: "/ready" } },`,
+    to: "",
+    tests: ["tests/local/bootstrapPlan.test.ts"],
+  },
+  {
+    name: "PERMISSIVE listener demands a client certificate",
+    file: "mesh/envoyBootstrap.ts",
+    from: "require_client_certificate: d.callers.length > 0,",
+    to: "require_client_certificate: true,",
+    tests: ["tests/local/sidecarRules.test.ts"],
+  },
+  {
+    name: "entry comparison ignores admin",
+    file: "bin/lib/entryShape.js",
+    from: "    admin: e.admin === true,",
+    to: "    admin: false,",
+    tests: ["tests/spire/entries.test.ts", "tests/spire/entrySet.test.ts"],
+  },
 ];
