@@ -103,6 +103,13 @@ export function readStackConfig(): StackConfig {
       if (config[key]) conflict(key, config[key], "only applies when spire=existing");
     }
   }
+  if (config.spire === "existing" && config.spireLegacyNodesProxyGrant) {
+    conflict(
+      "spireLegacyNodesProxyGrant",
+      true,
+      "only applies when spire=install (it widens the agents' RBAC)",
+    );
+  }
   if (config.gatewayCallers && !config.gateway) {
     conflict("gatewayCallers", config.gatewayCallers, "only applies when gateway=true");
   }

@@ -39,6 +39,7 @@ export interface StackConfig {
   readonly spireAgentSocketDir: string;
   readonly spireAgentHealthPort: number;
   readonly spireWorkloadApi: "auto" | "csi" | "hostPath";
+  readonly spireLegacyNodesProxyGrant: boolean;
   readonly spireDeleteEntriesWithoutServer: boolean;
   readonly spireDatastore: "sqlite" | "postgres" | "rds";
   readonly spirePostgresConnectionString: string;
