@@ -3,8 +3,9 @@
  * in-pod paths) is one choice of `Platform`; the test harness swaps in a local one (join_token, unix attestor,
  * temp paths) and keeps everything else identical, so what the tests prove is what we deploy.
  */
-import { federationBlock } from "./federation";
-import { block, type HclBlock, type HclBody, plugin, renderHcl } from "./hcl";
+import { ValidationError } from "../core/validation";
+import { federationBlock, NO_EXPANSION_RULE } from "./federation";
+import { block, type HclBlock, type HclBody, type HclValue, plugin, renderHcl } from "./hcl";
 import type { SpireSettings } from "./settings";
 
 export interface ServerPlatform {
@@ -275,8 +276,51 @@ export function agentConfig(s: SpireSettings, p: AgentPlatform): HclBody {
   ];
 }
 
-export const renderServerConf = (s: SpireSettings, p = kubernetesServerPlatform(s)): string =>
-  `${renderHcl(serverConfig(s, p))}\n`;
+/** The one `$` server.conf may hold: our own reference to the connection string, which -expandEnv fills in. */
+const DATASTORE_REFERENCE = `\${${DATASTORE_ENV}}`;
+
+/**
+ * Every string in `body` (values, map keys, block labels) that holds a `$`, by its path in the file, except the
+ * datastore reference. The argument checks name the fields users set; this is the net under all of them.
+ */
+function expansions(body: HclBody, at: string): { field: string; value: string }[] {
+  const found: { field: string; value: string }[] = [];
+  const visit = (v: HclValue, field: string) => {
+    if (typeof v === "string") {
+      if (v.includes("$") && !(field.endsWith(".connection_string") && v === DATASTORE_REFERENCE))
+        found.push({ field, value: v });
+    } else if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) visit(x, `${field}[${i}]`);
+    } else if (typeof v === "object") {
+      for (const [k, x] of Object.entries(v as Record<string, HclValue>)) {
+        if (k.includes("$")) found.push({ field: `${field} key`, value: k });
+        visit(x, `${field}.${k}`);
+      }
+    }
+  };
+  for (const item of body) {
+    if ("block" in item) {
+      const path = [at, item.block, ...item.labels.map((l) => JSON.stringify(l))].filter(Boolean).join(".");
+      for (const label of item.labels)
+        if (label.includes("$")) found.push({ field: `${path} label`, value: label });
+      found.push(...expansions(item.body, path));
+    } else visit(item[1], [at, item[0]].filter(Boolean).join("."));
+  }
+  return found;
+}
+
+/** server.conf's text; throws naming the setting when any value would be expanded by -expandEnv. */
+export function renderServerConf(s: SpireSettings, p = kubernetesServerPlatform(s)): string {
+  const body = serverConfig(s, p);
+  const found = expansions(body, "");
+  if (found.length > 0) {
+    throw new ValidationError(
+      "SpireInstallation server.conf",
+      found.map(({ field, value }) => ({ field, value, rule: NO_EXPANSION_RULE })),
+    );
+  }
+  return `${renderHcl(body)}\n`;
+}
 
 export const renderAgentConf = (s: SpireSettings, p = kubernetesAgentPlatform(s)): string =>
   `${renderHcl(agentConfig(s, p))}\n`;

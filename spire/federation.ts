@@ -9,7 +9,7 @@
  */
 import * as path from "node:path";
 import { packageRoot } from "../app/packageRoot";
-import { type Checker, isDnsSubdomain, isPort, parseDuration } from "../core/validation";
+import { type Checker, isDnsSubdomain, isPort, parseDuration, ValidationError } from "../core/validation";
 import { block, type HclBlock } from "./hcl";
 import type { PassThrough } from "./production";
 import { parseSpiffeId, parseTrustDomain } from "./spiffeId";
@@ -89,6 +89,14 @@ export interface FederationSettings {
 }
 
 export const DEFAULT_BUNDLE_ENDPOINT_PORT = 8443;
+/**
+ * Why no value rendered into server.conf may hold a `$`: with postgres the server runs with -expandEnv, which
+ * substitutes `$VAR` and `${VAR}` everywhere in the file, so a peer's URL could carry our datastore password
+ * (in the server's environment) to the peer on every refresh, and into the log.
+ */
+export const NO_EXPANSION_RULE =
+  'must not contain "$": spire-server -expandEnv would substitute environment variables (the datastore ' +
+  "connection string among them) into it";
 const profiles: readonly string[] = ["https_spiffe", "https_web"];
 const serviceTypes: readonly string[] = ["ClusterIP", "NodePort", "LoadBalancer"];
 
@@ -171,12 +179,21 @@ export function federationSettings(
     );
     c.check(!seen.has(td), `${field}.trustDomain`, td, "repeats a federated trust domain");
     seen.add(td);
-    c.check(
-      typeof p.bundleEndpointUrl === "string" && /^https:\/\/[^/?#\s]+(\/\S*)?$/i.test(p.bundleEndpointUrl),
-      `${field}.bundleEndpointUrl`,
-      p.bundleEndpointUrl,
-      "must be an https:// URL (SPIRE fetches bundles over HTTPS only)",
-    );
+    if (
+      c.check(
+        typeof p.bundleEndpointUrl === "string" && /^https:\/\/[^/?#\s]+(\/\S*)?$/i.test(p.bundleEndpointUrl),
+        `${field}.bundleEndpointUrl`,
+        p.bundleEndpointUrl,
+        "must be an https:// URL (SPIRE fetches bundles over HTTPS only)",
+      )
+    ) {
+      c.check(
+        !p.bundleEndpointUrl.includes("$"),
+        `${field}.bundleEndpointUrl`,
+        p.bundleEndpointUrl,
+        NO_EXPANSION_RULE,
+      );
+    }
     const peerProfile = p.profile ?? "https_spiffe";
     c.check(
       profiles.includes(peerProfile),
@@ -325,4 +342,28 @@ export function federatedMemberDomain(id: string, own: string, federated: readon
     `is not a member of trust domain "${own}" nor of a federated one: its trust domain "${parsed.trustDomain}" ` +
       `is not federated (federated: ${federated.length > 0 ? federated.join(", ") : "none"})`,
   );
+}
+
+/**
+ * A SPIFFE ID read from a federated peer's stack outputs (its service's or caller's identity), checked to lie in
+ * that peer's trust domain before it becomes a caller or backend: a peer stack must not be able to name one of
+ * our own identities, or a third domain's, as one we trust. `output` names the stack output, for the error.
+ */
+export function peerIdentity(peerTrustDomain: string, id: unknown, output: string): string {
+  let domain: string | undefined;
+  try {
+    domain = parseSpiffeId(String(id)).trustDomain;
+  } catch {
+    domain = undefined;
+  }
+  if (typeof id !== "string" || domain !== peerTrustDomain) {
+    throw new ValidationError(`peer stack of ${peerTrustDomain}`, [
+      {
+        field: output,
+        value: id,
+        rule: `must be a SPIFFE ID in the peer's own trust domain ${peerTrustDomain}`,
+      },
+    ]);
+  }
+  return id;
 }

@@ -101,6 +101,17 @@ const badFederation: [string, SpireInstallationArgs["federation"], string, strin
     /private key material/,
   ],
   [
+    "an endpoint URL holding a $ that the server's -expandEnv would fill in (our datastore password)",
+    {
+      federatesWith: [
+        { ...east, bundleEndpointUrl: "https://east.example.net/${SPIRE_DATASTORE_CONNECTION_STRING}" },
+      ],
+    },
+    "federation.federatesWith[0].bundleEndpointUrl",
+    '"https://east.example.net/${SPIRE_DATASTORE_CONNECTION_STRING}"',
+    /must not contain "\$": spire-server -expandEnv would substitute environment variables/,
+  ],
+  [
     "a refresh hint under SPIRE's minimum",
     { bundleEndpoint: { refreshHint: "30s" } },
     "federation.bundleEndpoint.refreshHint",
@@ -183,6 +194,41 @@ describe("federation arguments", () => {
     assert.deepEqual(node.resources, []);
   });
 
+  it("server.conf holds no $ but the datastore reference: a value that slipped past the checks is refused", () => {
+    const settings = spireSettings({
+      ...federated,
+      datastore: { type: "postgres", connectionString: "postgres://spire:pw@db/spire" },
+    });
+    // The postgres reference itself renders: it is the one expansion the server is meant to make.
+    assert.match(renderServerConf(settings), /connection_string = "\$\{SPIRE_DATASTORE_CONNECTION_STRING\}"/);
+    const [peer] = settings.federation?.federatesWith ?? [];
+    const tampered = {
+      ...settings,
+      clusterName: "a$HOME",
+      federation: {
+        ...(settings.federation as NonNullable<typeof settings.federation>),
+        federatesWith: [
+          { ...peer, bundleEndpointUrl: "https://east.example.net/$SPIRE_DATASTORE_CONNECTION_STRING" },
+        ],
+      },
+    };
+    assert.throws(
+      () => renderServerConf(tampered),
+      (e: unknown) => {
+        assert.ok(e instanceof ValidationError, String(e));
+        assert.deepEqual(
+          e.problems.map((p) => p.field),
+          [
+            'server.federation.federates_with."east.example".bundle_endpoint_url',
+            'plugins.NodeAttestor."k8s_psat".plugin_data.clusters key',
+          ],
+        );
+        assert.match(e.message, /must not contain "\$"/);
+        return true;
+      },
+    );
+  });
+
   it("renders a federation block spire-server 1.13.3 validates, with the own profile set (no warning)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spm-fed-"));
     try {
@@ -246,6 +292,37 @@ describe("examples/federation rendered offline with its StackReference files", f
         (m: { matcher: { exact: string } }) => m.matcher.exact,
       ),
       ["spiffe://east.example/ns/east/sa/greeter"],
+    );
+  });
+
+  it("refuses a peer's caller or service identity outside the peer's trust domain, naming the output", async () => {
+    const { renderProgram } = await import("../../render/runtime");
+    const references = (stack: string, outputs: Record<string, unknown>) => {
+      const file = path.join(project, "render", `${stack}.outputs.json`);
+      const own = JSON.parse(fs.readFileSync(file, "utf8"));
+      return { [`organization/spire-mesh-federation/${stack}`]: { ...own, ...outputs } };
+    };
+    // East publishes a greeter identity in west's own domain: west must not trust one of its own as east's.
+    const west = renderProgram({
+      stack: "west",
+      projectDir: project,
+      stackReferences: references("east", {
+        greeterIdentity: "spiffe://west.example/ns/spire-west/sa/admin",
+      }),
+    });
+    // The example loads the built library (dist), whose ValidationError is another class: match the text.
+    await assert.rejects(
+      west,
+      /greeterIdentity = "spiffe:\/\/west\.example\/ns\/spire-west\/sa\/admin": must be a SPIFFE ID in the peer's own trust domain east\.example/,
+    );
+    const east = renderProgram({
+      stack: "east",
+      projectDir: project,
+      stackReferences: references("west", { callerIdentity: "spiffe://north.example/ns/x/sa/caller" }),
+    });
+    await assert.rejects(
+      east,
+      /callerIdentity = "spiffe:\/\/north\.example\/ns\/x\/sa\/caller": must be a SPIFFE ID in the peer's own trust domain west\.example/,
     );
   });
 
