@@ -14,6 +14,7 @@ import { bundleCommands, bundlePlans } from "../spire/bundles";
 import { serverSpiffeId } from "../spire/federation";
 import { bundleEndpointService, bundleEndpointUrl } from "../spire/federationManifests";
 import { type SpireSettings, serverExecPrefix } from "../spire/settings";
+import { secretEnvironment } from "./commandEnvironment";
 import { kubernetesObject } from "./kubernetesObject";
 
 export interface FederationOutputs {
@@ -55,9 +56,11 @@ export function federationResources(
   });
   const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-bundle.js"));
   // A new datastore (new server generation) may hold a new CA: the update prints the bundle again.
-  const environment = pulumi
-    .all([pulumi.output(o.environment ?? {}), o.generation])
-    .apply(([env, generation]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: generation }));
+  const environment = secretEnvironment(
+    pulumi
+      .all([pulumi.output(o.environment ?? {}), o.generation])
+      .apply(([env, generation]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: generation })),
+  );
   const show = new command.local.Command(
     `${name}-bundle`,
     { interpreter: ["node", runner], create: plans.show, update: plans.show, environment },
@@ -84,7 +87,9 @@ export function federationResources(
     (st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip ?? "",
   );
   return {
-    bundle: show.stdout,
+    // Public certificates only (the runner refuses anything else): the secrecy the environment (a kubeconfig)
+    // lends the command's stdout does not apply to it, and the peers read it as a plain output.
+    bundle: pulumi.unsecret(show.stdout),
     bundleEndpointUrl: lbHost.apply((host) => bundleEndpointUrl(s, host) as string),
     bundleEndpointSpiffeId: pulumi.output(serverSpiffeId(s.trustDomain)),
   };

@@ -8,7 +8,7 @@ import { type Problem, ValidationError } from "../core/validation";
 import { colorAppSpec } from "../mesh/colorApp";
 import { spireSettings } from "../spire/settings";
 import { colorAppArgs, configKeyOf, spireArgs } from "./args";
-import { choices, type Declared, declaredConfig, type StackConfig } from "./configSchema";
+import { choices, type Declared, declaredConfig, isInlineKubeconfig, type StackConfig } from "./configSchema";
 
 export type { StackConfig } from "./configSchema";
 export { declaredConfig } from "./configSchema";
@@ -87,6 +87,18 @@ export function readStackConfig(): StackConfig {
         "must satisfy eksMinNodes <= eksDesiredNodes <= eksMaxNodes",
       );
     }
+  }
+  // Its contents are credentials: a plain config value sits in Pulumi.<stack>.yaml and in the state in clear text.
+  if (
+    config.kubeconfig &&
+    isInlineKubeconfig(config.kubeconfig) &&
+    !isSecretConfig(`${project}:kubeconfig`)
+  ) {
+    conflict(
+      "kubeconfig",
+      "(inline kubeconfig, not shown)",
+      "holds a kubeconfig's contents in plain text: set it with `pulumi config set --secret kubeconfig`, or give a path",
+    );
   }
   const existingKeys = [
     "spireExistingNamespace",

@@ -70,6 +70,10 @@ export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   spireUpstreamAuthority: ["none", "disk", "awsPca"],
 };
 
+/** A kubeconfig given inline (YAML or JSON) rather than as a path. */
+export const isInlineKubeconfig = (value: string): boolean =>
+  value.includes("\n") || value.trimStart().startsWith("{");
+
 export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {
   const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {
     config: Record<string, Declared>;
