@@ -7,6 +7,7 @@
 import {
   kubernetesAgentPlatform,
   kubernetesServerPlatform,
+  NODE_IP_ENV,
   podPaths,
   renderAgentConf,
   renderServerConf,
@@ -343,7 +344,11 @@ export function spireManifests(s: SpireSettings): SpireManifests {
               {
                 name: s.agentName,
                 image: s.agentImage,
-                args: ["-config", `${podPaths.configDir}/agent.conf`],
+                // Telemetry binds the node's address, which only the environment knows: -expandEnv fills it in.
+                args: ["-config", `${podPaths.configDir}/agent.conf`, ...(s.telemetry ? ["-expandEnv"] : [])],
+                ...(s.telemetry
+                  ? { env: [{ name: NODE_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } }] }
+                  : {}),
                 ports: [
                   { name: "health", containerPort: s.agentHealthPort, protocol: "TCP" },
                   ...(s.telemetry ? [metricsPort(s.telemetry.agentPort)] : []),

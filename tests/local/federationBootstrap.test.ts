@@ -13,6 +13,7 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { freePort, type SpireHarness, startSpire } from "../../local/spireHarness";
@@ -136,6 +137,12 @@ describe("federation bootstrap: a stale snapshot never replaces the bundle SPIRE
       sequence: snapshotOf(snapshot).sequence,
       roots: snapshotOf(snapshot).roots,
     });
+    // server.conf's audit_log_enabled: the change of trust is on record, with its caller.
+    const audit = fs
+      .readFileSync(west.servers[0].logFile, "utf8")
+      .split("\n")
+      .filter((line) => /type=audit/.test(line) && /BatchSetFederatedBundle/.test(line));
+    assert.equal(audit.length >= 1, true, "an audit record of the bundle set");
   });
 
   it("a re-run (new generation, new kubeconfig) keeps west's fresher copy, and west keeps refreshing from east", async () => {

@@ -18,9 +18,10 @@ import {
 import { ValidationError } from "../../core/validation";
 import { spireBinary } from "../../local/spireHarness";
 import { renderServerConf } from "../../spire/config";
+import { bundleEndpointService, INTERNAL_LB_ANNOTATIONS } from "../../spire/federationManifests";
 import { spireSettings } from "../../spire/settings";
 import { construct } from "../support/mocks";
-import { renderStack } from "../support/render";
+import { type KubeObject, renderStack } from "../support/render";
 
 /** A recorded resource's input, failing loudly when the resource is missing. */
 function createOf(r: { inputs: Record<string, unknown> } | undefined): string {
@@ -104,12 +105,35 @@ const badFederation: [string, SpireInstallationArgs["federation"], string, strin
     "an endpoint URL holding a $ that the server's -expandEnv would fill in (our datastore password)",
     {
       federatesWith: [
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal ${...} is what -expandEnv would fill in
         { ...east, bundleEndpointUrl: "https://east.example.net/${SPIRE_DATASTORE_CONNECTION_STRING}" },
       ],
     },
     "federation.federatesWith[0].bundleEndpointUrl",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: as printed in the error
     '"https://east.example.net/${SPIRE_DATASTORE_CONNECTION_STRING}"',
-    /must not contain "\$": spire-server -expandEnv would substitute environment variables/,
+    /must not contain "\$": SPIRE's -expandEnv would substitute environment variables/,
+  ],
+  [
+    "an internet-facing bundle endpoint without the peers' address ranges",
+    { bundleEndpoint: { internetFacing: true } },
+    "federation.bundleEndpoint.sourceRanges",
+    "(missing)",
+    /required with internetFacing/,
+  ],
+  [
+    "a source range that is not a CIDR",
+    { bundleEndpoint: { sourceRanges: ["10.0.0.0/33"] } },
+    "federation.bundleEndpoint.sourceRanges[0]",
+    '"10.0.0.0/33"',
+    /must be a CIDR/,
+  ],
+  [
+    "source ranges on a Service that is no load balancer",
+    { bundleEndpoint: { serviceType: "ClusterIP", sourceRanges: ["10.0.0.0/8"] } },
+    "federation.bundleEndpoint.sourceRanges",
+    '["10.0.0.0/8"]',
+    /only applies to serviceType LoadBalancer/,
   ],
   [
     "a refresh hint under SPIRE's minimum",
@@ -192,6 +216,34 @@ describe("federation arguments", () => {
     );
     assertRejected(node.value, "allowedCallers[0]", '"spiffe://east.example/c"', /is not federated/);
     assert.deepEqual(node.resources, []);
+  });
+
+  it("the bundle endpoint's load balancer is internal by default; internet-facing only with source ranges", () => {
+    const service = (bundleEndpoint: object) =>
+      bundleEndpointService(
+        spireSettings({ ...federated, federation: { ...federated.federation, bundleEndpoint } }),
+      );
+    const internal = service({}) as KubeObject;
+    assert.equal(internal.spec.type, "LoadBalancer");
+    assert.deepEqual(internal.metadata.annotations, INTERNAL_LB_ANNOTATIONS);
+    assert.equal(
+      internal.metadata.annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"],
+      "internal",
+    );
+    const ranged = service({ sourceRanges: ["10.20.0.0/16"] }) as KubeObject;
+    assert.deepEqual(ranged.spec.loadBalancerSourceRanges, ["10.20.0.0/16"]);
+    const open = service({
+      internetFacing: true,
+      sourceRanges: ["203.0.113.0/24", "2001:db8::/32"],
+    }) as KubeObject;
+    assert.equal(open.metadata.annotations, undefined, "no internal annotation on an internet-facing one");
+    assert.deepEqual(open.spec.loadBalancerSourceRanges, ["203.0.113.0/24", "2001:db8::/32"]);
+    // Another cloud's own annotation goes over ours.
+    const custom = service({
+      serviceAnnotations: { "service.beta.kubernetes.io/aws-load-balancer-scheme": "x" },
+    });
+    assert.equal(custom?.metadata.annotations?.["service.beta.kubernetes.io/aws-load-balancer-scheme"], "x");
+    assert.equal((service({ serviceType: "ClusterIP" }) as KubeObject).metadata.annotations, undefined);
   });
 
   it("server.conf holds no $ but the datastore reference: a value that slipped past the checks is refused", () => {
