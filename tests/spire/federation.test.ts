@@ -18,6 +18,7 @@ import {
 import { ValidationError } from "../../core/validation";
 import { spireBinary } from "../../local/spireHarness";
 import { renderServerConf } from "../../spire/config";
+import { peerIdentity } from "../../spire/federation";
 import { bundleEndpointService, INTERNAL_LB_ANNOTATIONS } from "../../spire/federationManifests";
 import { spireSettings } from "../../spire/settings";
 import { construct } from "../support/mocks";
@@ -345,6 +346,25 @@ describe("examples/federation rendered offline with its StackReference files", f
       ),
       ["spiffe://east.example/ns/east/sa/greeter"],
     );
+  });
+
+  it("peerIdentity: an identity from a peer's outputs must lie in that peer's own trust domain", () => {
+    const greeter = "spiffe://east.example/ns/east/sa/greeter";
+    assert.equal(peerIdentity("east.example", greeter, "greeterIdentity"), greeter);
+    for (const bad of [
+      "spiffe://west.example/ns/west/sa/admin",
+      "spiffe://north.example/x",
+      "east.example",
+      7,
+    ]) {
+      assert.throws(
+        () => peerIdentity("east.example", bad, "greeterIdentity"),
+        (e: unknown) => {
+          assertRejected(e, "greeterIdentity", JSON.stringify(bad), /peer's own trust domain east\.example/);
+          return true;
+        },
+      );
+    }
   });
 
   it("refuses a peer's caller or service identity outside the peer's trust domain, naming the output", async () => {
