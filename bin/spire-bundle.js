@@ -6,14 +6,18 @@
  *
  *   show:   `bundle show -format spiffe`; prints this server's bundle (public keys and certificates) as the
  *           command's stdout, which the installation exports for its peers.
- *   set:    `bundle set -format spiffe -id <peer>` with the peer's bundle on stdin (never a file or argument),
- *           after checking it holds no private key material; fails on any status but OK.
+ *   set:    a bootstrap. `bundle list` first: when the server already holds the peer's bundle and it is at least
+ *           as new as the snapshot (lib/bundleFreshness.js), it is kept, since SPIRE refreshes it from the peer's
+ *           endpoint. Otherwise `bundle set -format spiffe -id <peer>` with the snapshot on stdin (never a file
+ *           or argument), after checking it holds no private key material and some root that has not expired;
+ *           fails on any status but OK.
  *   delete: `bundle delete -id <peer>`; a bundle already gone counts as deleted; with deleteWithoutServer, so
  *           does a server whose pod or namespace is gone. SPIRE refuses while entries still federate with it.
  *
  * Processes and Kubernetes access: lib/serverCli.js.
  */
 
+const { bootstrapDecision, heldBundle } = require("./lib/bundleFreshness");
 const { checkPublicBundle } = require("./lib/publicBundle");
 const { NOT_FOUND, OK, run, runDelete } = require("./lib/serverCli");
 
@@ -40,9 +44,14 @@ async function setStep(/** @type {any} */ plan) {
   } catch (e) {
     throw new Error(`the bundle for ${plan.trustDomain} ${/** @type {Error} */ (e).message}`);
   }
+  const held = heldBundle(await run(plan.list), plan.trustDomain);
+  const decision = bootstrapDecision(plan.trustDomain, JSON.parse(plan.bundle), held);
+  if (decision.action === "keep") {
+    return JSON.stringify({ trustDomain: plan.trustDomain, outcome: "kept", reason: decision.reason });
+  }
   const set = statusOf(await run(plan.set, plan.bundle));
   if (set.code !== OK) throw new Error(`bundle set for ${plan.trustDomain} failed: ${set.message}`);
-  return JSON.stringify({ trustDomain: plan.trustDomain, outcome: "set" });
+  return JSON.stringify({ trustDomain: plan.trustDomain, outcome: "set", reason: decision.reason });
 }
 
 async function deleteStep(/** @type {any} */ plan) {

@@ -5,15 +5,15 @@
  * spire/bundles.ts's, the checks spire/federation.ts's; the commands run bin/spire-bundle.js through
  * @pulumi/command like the entries do.
  */
-import * as path from "node:path";
 import * as command from "@pulumi/command";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { packageRoot } from "../app/packageRoot";
 import { bundleCommands, bundlePlans } from "../spire/bundles";
 import { serverSpiffeId } from "../spire/federation";
 import { bundleEndpointService, bundleEndpointUrl } from "../spire/federationManifests";
+import { runnerInterpreter } from "../spire/runners";
 import { type SpireSettings, serverExecPrefix } from "../spire/settings";
+import { secretEnvironment } from "./commandEnvironment";
 import { kubernetesObject } from "./kubernetesObject";
 
 export interface FederationOutputs {
@@ -53,14 +53,15 @@ export function federationResources(
   const plans = bundlePlans(bundleCommands(serverExecPrefix(s), s.serverSocketPath), {
     deleteWithoutServer: o.deleteWithoutServer,
   });
-  const runner = path.relative(process.cwd(), path.join(packageRoot(), "bin", "spire-bundle.js"));
   // A new datastore (new server generation) may hold a new CA: the update prints the bundle again.
-  const environment = pulumi
-    .all([pulumi.output(o.environment ?? {}), o.generation])
-    .apply(([env, generation]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: generation }));
+  const environment = secretEnvironment(
+    pulumi
+      .all([pulumi.output(o.environment ?? {}), o.generation])
+      .apply(([env, generation]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: generation })),
+  );
   const show = new command.local.Command(
     `${name}-bundle`,
-    { interpreter: ["node", runner], create: plans.show, update: plans.show, environment },
+    { interpreter: runnerInterpreter("spire-bundle.js"), create: plans.show, update: plans.show, environment },
     opts,
   );
   for (const peer of s.federation.federatesWith) {
@@ -71,7 +72,7 @@ export function federationResources(
     new command.local.Command(
       `${name}-federation-${suffix(peer.trustDomain)}`,
       {
-        interpreter: ["node", runner],
+        interpreter: runnerInterpreter("spire-bundle.js"),
         create: plan.create,
         update: plan.create,
         delete: plan.delete,
@@ -84,7 +85,9 @@ export function federationResources(
     (st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip ?? "",
   );
   return {
-    bundle: show.stdout,
+    // Public certificates only (the runner refuses anything else): the secrecy the environment (a kubeconfig)
+    // lends the command's stdout does not apply to it, and the peers read it as a plain output.
+    bundle: pulumi.unsecret(show.stdout),
     bundleEndpointUrl: lbHost.apply((host) => bundleEndpointUrl(s, host) as string),
     bundleEndpointSpiffeId: pulumi.output(serverSpiffeId(s.trustDomain)),
   };

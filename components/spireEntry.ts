@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
 import { entryTarget } from "../spire/entryTarget";
 import { runnerInterpreter } from "../spire/runners";
+import { secretEnvironment } from "./commandEnvironment";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
@@ -36,7 +37,7 @@ export interface SpireEntryArgs extends EntrySpec {
 /**
  * The entry commands' environment: the caller's, plus what must re-run their update when it changes: the
  * server's generation (a datastore that may be new) and `reassertOn`. Values reach the process as environment
- * variables, never in argv; the runners ignore these two.
+ * variables, never in argv; the runners ignore these two. Always a secret (it may hold a kubeconfig).
  */
 export function commandEnvironment(
   environment: pulumi.Input<Record<string, pulumi.Input<string>>> | undefined,
@@ -44,12 +45,14 @@ export function commandEnvironment(
   reassertOn: pulumi.Input<string> | undefined,
 ): pulumi.Input<Record<string, pulumi.Input<string>>> | undefined {
   const generation = installation?.serverGeneration;
-  if (!generation && reassertOn === undefined) return environment;
-  return pulumi.all([pulumi.output(environment ?? {}), generation, reassertOn]).apply(([env, g, r]) => ({
-    ...env,
-    ...(g !== undefined ? { SPIRE_MESH_SERVER_GENERATION: g } : {}),
-    ...(r !== undefined ? { SPIRE_MESH_REASSERT_ON: r } : {}),
-  }));
+  if (!generation && reassertOn === undefined) return secretEnvironment(environment);
+  return secretEnvironment(
+    pulumi.all([pulumi.output(environment ?? {}), generation, reassertOn]).apply(([env, g, r]) => ({
+      ...env,
+      ...(g !== undefined ? { SPIRE_MESH_SERVER_GENERATION: g } : {}),
+      ...(r !== undefined ? { SPIRE_MESH_REASSERT_ON: r } : {}),
+    })),
+  );
 }
 
 /**

@@ -13,6 +13,7 @@ export type {
   FederatedDomainArgs,
   FederationArgs,
 } from "../spire/federation";
+export { peerIdentity } from "../spire/federation";
 export type { ExistingSpireArgs, ResourceSettings, SpireInstallationArgs } from "../spire/installationArgs";
 export type {
   DatastoreArgs,

@@ -15,6 +15,8 @@ import { trustDomainId } from "./spiffeId";
 export interface BundleCommands {
   /** Prints this server's own bundle in SPIFFE format (public keys and certificates). */
   readonly show: readonly string[];
+  /** Lists the peers' bundles the server holds (JSON, with sequence numbers), to decide whether to set one. */
+  readonly list: readonly string[];
   /** Gives the server a peer's bundle, read from stdin. */
   set(trustDomain: string): readonly string[];
   /** Removes a peer's bundle; refused while entries federate with it. */
@@ -27,6 +29,8 @@ export function bundleCommands(prefix: readonly string[], socketPath?: string): 
   return {
     // -format applies to the pretty output only, which for spiffe is the JWKS itself.
     show: [...prefix, "bundle", "show", ...socket, "-format", "spiffe"],
+    // Every federated bundle: `-id` would answer a missing one with an error, not an empty list.
+    list: [...prefix, "bundle", "list", ...socket, "-output", "json"],
     // No -path: the CLI then reads stdin, so the bundle never becomes a file or an argument.
     set: (td) => [
       ...prefix,
@@ -47,7 +51,10 @@ export function bundleCommands(prefix: readonly string[], socketPath?: string): 
 export interface BundlePlans {
   /** Prints the own bundle (the installation's `bundle` output). */
   readonly show: string;
-  /** Gives the server the peer's bundle; `bundle` undefined fails with what to run first. */
+  /**
+   * Bootstraps the server with the peer's bundle: skipped when the server already holds one at least as new,
+   * refused when every root of `bundle` has expired; `bundle` undefined fails with what to run first.
+   */
   set(trustDomain: string, bundle: string | undefined): { create: string; delete: string };
 }
 
@@ -59,7 +66,13 @@ export function bundlePlans(
   return {
     show: JSON.stringify({ step: "show", show: commands.show }),
     set: (trustDomain, bundle) => ({
-      create: JSON.stringify({ step: "set", trustDomain, set: commands.set(trustDomain), bundle }),
+      create: JSON.stringify({
+        step: "set",
+        trustDomain,
+        list: commands.list,
+        set: commands.set(trustDomain),
+        bundle,
+      }),
       delete: JSON.stringify({
         step: "delete",
         trustDomain,

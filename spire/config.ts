@@ -3,8 +3,9 @@
  * in-pod paths) is one choice of `Platform`; the test harness swaps in a local one (join_token, unix attestor,
  * temp paths) and keeps everything else identical, so what the tests prove is what we deploy.
  */
-import { federationBlock } from "./federation";
-import { block, type HclBlock, type HclBody, plugin, renderHcl } from "./hcl";
+import { ValidationError } from "../core/validation";
+import { federationBlock, NO_EXPANSION_RULE } from "./federation";
+import { block, type HclBlock, type HclBody, type HclValue, plugin, renderHcl } from "./hcl";
 import type { SpireSettings } from "./settings";
 
 export interface ServerPlatform {
@@ -66,6 +67,14 @@ export const podPaths = {
  * -expandEnv, which substitutes it into the file's text before parsing, so the secret never sits in a ConfigMap.
  */
 export const DATASTORE_ENV = "SPIRE_DATASTORE_CONNECTION_STRING";
+/**
+ * The node's address, from the downward API: the agent shares the node's network, so its telemetry listener
+ * binds there (-expandEnv fills it in) rather than on every interface of the host.
+ */
+export const NODE_IP_ENV = "SPIRE_AGENT_NODE_IP";
+/** How server.conf and agent.conf name an environment variable for -expandEnv to fill in. */
+const reference = (variable: string) => `\${${variable}}`;
+
 /** Keys of the disk upstream authority's Secret (the kubernetes.io/tls layout). */
 export const upstreamCaKeys = { cert: "tls.crt", key: "tls.key" } as const;
 
@@ -77,7 +86,7 @@ export function kubernetesServerPlatform(s: SpireSettings): ServerPlatform {
     healthBindAddress: "0.0.0.0",
     healthPort: s.serverHealthPort,
     upstreamCaDir: podPaths.upstreamCaDir,
-    // Scraped from other pods: the listener must not stay on SPIRE's default, localhost.
+    // Scraped from other pods: the listener must not stay on SPIRE's default, localhost. The pod's own network.
     telemetryHost: "0.0.0.0",
     // Peers in other clusters reach it through its Service.
     bundleEndpointAddress: "0.0.0.0",
@@ -124,7 +133,7 @@ export function kubernetesAgentPlatform(s: SpireSettings): AgentPlatform {
     workloadAttestors: [
       plugin("WorkloadAttestor", "k8s", [["skip_kubelet_verification", s.skipKubeletVerification]]),
     ],
-    telemetryHost: "0.0.0.0",
+    telemetryHost: reference(NODE_IP_ENV),
   };
 }
 
@@ -157,7 +166,7 @@ function datastorePlugins(s: SpireSettings, dataDir: string): HclBlock[] {
     return [
       plugin("DataStore", "sql", [
         ["database_type", "postgres"],
-        ["connection_string", `\${${DATASTORE_ENV}}`],
+        ["connection_string", reference(DATASTORE_ENV)],
       ]),
       keys,
     ];
@@ -214,6 +223,8 @@ export function serverConfig(s: SpireSettings, p: ServerPlatform): HclBody {
     ["trust_domain", s.trustDomain],
     ["data_dir", p.dataDir],
     ["log_level", s.logLevel],
+    // Every admin API call (entries, bundles, agents) logged with its caller: who changed trust, and when.
+    ["audit_log_enabled", true],
     ["ca_key_type", s.caKeyType],
     ["ca_ttl", s.caTtl],
     ["default_x509_svid_ttl", s.x509SvidTtl],
@@ -275,8 +286,60 @@ export function agentConfig(s: SpireSettings, p: AgentPlatform): HclBody {
   ];
 }
 
+/** The only `$` each file may hold: our own references, by the key that holds them, which -expandEnv fills in. */
+const OWN_REFERENCES = {
+  server: { connection_string: reference(DATASTORE_ENV) },
+  agent: { host: reference(NODE_IP_ENV) },
+} as const;
+
+/**
+ * Every string in `body` (values, map keys, block labels) that holds a `$`, by its path in the file, except our
+ * own references. The argument checks name the fields users set; this is the net under all of them.
+ */
+function expansions(
+  body: HclBody,
+  at: string,
+  own: Readonly<Record<string, string>>,
+): { field: string; value: string }[] {
+  const found: { field: string; value: string }[] = [];
+  const visit = (v: HclValue, field: string) => {
+    if (typeof v === "string") {
+      const key = field.slice(field.lastIndexOf(".") + 1);
+      if (v.includes("$") && !(Object.hasOwn(own, key) && own[key] === v)) found.push({ field, value: v });
+    } else if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) visit(x, `${field}[${i}]`);
+    } else if (typeof v === "object") {
+      for (const [k, x] of Object.entries(v as Record<string, HclValue>)) {
+        if (k.includes("$")) found.push({ field: `${field} key`, value: k });
+        visit(x, `${field}.${k}`);
+      }
+    }
+  };
+  for (const item of body) {
+    if ("block" in item) {
+      const path = [at, item.block, ...item.labels.map((l) => JSON.stringify(l))].filter(Boolean).join(".");
+      for (const label of item.labels)
+        if (label.includes("$")) found.push({ field: `${path} label`, value: label });
+      found.push(...expansions(item.body, path, own));
+    } else visit(item[1], [at, item[0]].filter(Boolean).join("."));
+  }
+  return found;
+}
+
+/** The file's text; throws naming the setting when any value would be expanded by -expandEnv. */
+function renderChecked(file: keyof typeof OWN_REFERENCES, body: HclBody): string {
+  const found = expansions(body, "", OWN_REFERENCES[file]);
+  if (found.length > 0) {
+    throw new ValidationError(
+      `SpireInstallation ${file}.conf`,
+      found.map(({ field, value }) => ({ field, value, rule: NO_EXPANSION_RULE })),
+    );
+  }
+  return `${renderHcl(body)}\n`;
+}
+
 export const renderServerConf = (s: SpireSettings, p = kubernetesServerPlatform(s)): string =>
-  `${renderHcl(serverConfig(s, p))}\n`;
+  renderChecked("server", serverConfig(s, p));
 
 export const renderAgentConf = (s: SpireSettings, p = kubernetesAgentPlatform(s)): string =>
-  `${renderHcl(agentConfig(s, p))}\n`;
+  renderChecked("agent", agentConfig(s, p));

@@ -25,6 +25,7 @@ const installOnly = [
   "agentHealthPort",
   "agentSocketDir",
   "skipKubeletVerification",
+  "legacyNodesProxyGrant",
   "agentSyncInterval",
   "serverCacheReloadInterval",
   "serverResources",

@@ -7,9 +7,10 @@
  * `profile` in the own bundle_endpoint the server warns that this will become fatal, so it is always written;
  * entries show `federates_with` as bare trust-domain names.
  */
+import { isIP } from "node:net";
 import * as path from "node:path";
 import { packageRoot } from "../app/packageRoot";
-import { type Checker, isDnsSubdomain, isPort, parseDuration } from "../core/validation";
+import { type Checker, isDnsSubdomain, isPort, parseDuration, ValidationError } from "../core/validation";
 import { block, type HclBlock } from "./hcl";
 import type { PassThrough } from "./production";
 import { parseSpiffeId, parseTrustDomain } from "./spiffeId";
@@ -32,7 +33,14 @@ export interface BundleEndpointArgs {
   readonly refreshHint?: string;
   /** Type of the Service that exposes the endpoint to the other cluster. Default LoadBalancer. */
   readonly serviceType?: BundleServiceType;
-  /** Annotations of that Service (e.g. an internal load balancer). */
+  /**
+   * LoadBalancer: an internet-facing load balancer instead of the default internal one (the annotations AWS,
+   * GKE and AKS read: INTERNAL_LB_ANNOTATIONS). Requires `sourceRanges`. Default false.
+   */
+  readonly internetFacing?: boolean;
+  /** LoadBalancer: the peers' address ranges (CIDRs) the load balancer admits (`loadBalancerSourceRanges`). */
+  readonly sourceRanges?: readonly string[];
+  /** Annotations of that Service, over the internal ones (another cloud's internal load balancer, say). */
   readonly serviceAnnotations?: Readonly<Record<string, string>>;
   /**
    * Host name or address peers reach the endpoint at, when known in advance (DNS name of the load balancer,
@@ -82,6 +90,8 @@ export interface FederationSettings {
     readonly servingCertSecret?: string;
     readonly refreshHint?: string;
     readonly serviceType: BundleServiceType;
+    readonly internetFacing: boolean;
+    readonly sourceRanges: readonly string[];
     readonly serviceAnnotations: Readonly<Record<string, string>>;
     readonly advertisedHost?: string;
   };
@@ -89,6 +99,23 @@ export interface FederationSettings {
 }
 
 export const DEFAULT_BUNDLE_ENDPOINT_PORT = 8443;
+
+/** An IPv4 or IPv6 CIDR: an address and a prefix length within its family's width. */
+function isCidr(v: unknown): boolean {
+  const match = typeof v === "string" ? /^([^/]+)\/(\d{1,3})$/.exec(v) : null;
+  if (!match) return false;
+  const family = isIP(match[1]);
+  return family !== 0 && Number(match[2]) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Why no value rendered into server.conf may hold a `$`: with postgres the server runs with -expandEnv, which
+ * substitutes `$VAR` and `${VAR}` everywhere in the file, so a peer's URL could carry our datastore password
+ * (in the server's environment) to the peer on every refresh, and into the log.
+ */
+export const NO_EXPANSION_RULE =
+  "must not contain \"$\": SPIRE's -expandEnv would substitute environment variables (the server's " +
+  "datastore connection string among them) into it";
 const profiles: readonly string[] = ["https_spiffe", "https_web"];
 const serviceTypes: readonly string[] = ["ClusterIP", "NodePort", "LoadBalancer"];
 
@@ -148,6 +175,45 @@ export function federationSettings(
     serviceType,
     `must be one of ${serviceTypes.join(", ")}`,
   );
+  const internetFacing = e.internetFacing ?? false;
+  const sourceRanges = e.sourceRanges ?? [];
+  if (
+    c.check(
+      typeof internetFacing === "boolean",
+      "federation.bundleEndpoint.internetFacing",
+      internetFacing,
+      "must be a boolean",
+    )
+  ) {
+    if (serviceType !== "LoadBalancer") {
+      if (internetFacing)
+        c.fail(
+          "federation.bundleEndpoint.internetFacing",
+          internetFacing,
+          "only applies to serviceType LoadBalancer",
+        );
+      if (e.sourceRanges !== undefined)
+        c.fail(
+          "federation.bundleEndpoint.sourceRanges",
+          e.sourceRanges,
+          "only applies to serviceType LoadBalancer",
+        );
+    } else if (internetFacing && sourceRanges.length === 0) {
+      c.fail(
+        "federation.bundleEndpoint.sourceRanges",
+        e.sourceRanges,
+        "is required with internetFacing: name the peers' address ranges (CIDRs) the load balancer admits",
+      );
+    }
+  }
+  for (const [i, range] of sourceRanges.entries()) {
+    c.check(
+      isCidr(range),
+      `federation.bundleEndpoint.sourceRanges[${i}]`,
+      range,
+      "must be a CIDR such as 203.0.113.0/24",
+    );
+  }
   if (e.advertisedHost !== undefined) {
     c.check(
       /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/.test(e.advertisedHost),
@@ -171,12 +237,21 @@ export function federationSettings(
     );
     c.check(!seen.has(td), `${field}.trustDomain`, td, "repeats a federated trust domain");
     seen.add(td);
-    c.check(
-      typeof p.bundleEndpointUrl === "string" && /^https:\/\/[^/?#\s]+(\/\S*)?$/i.test(p.bundleEndpointUrl),
-      `${field}.bundleEndpointUrl`,
-      p.bundleEndpointUrl,
-      "must be an https:// URL (SPIRE fetches bundles over HTTPS only)",
-    );
+    if (
+      c.check(
+        typeof p.bundleEndpointUrl === "string" && /^https:\/\/[^/?#\s]+(\/\S*)?$/i.test(p.bundleEndpointUrl),
+        `${field}.bundleEndpointUrl`,
+        p.bundleEndpointUrl,
+        "must be an https:// URL (SPIRE fetches bundles over HTTPS only)",
+      )
+    ) {
+      c.check(
+        !p.bundleEndpointUrl.includes("$"),
+        `${field}.bundleEndpointUrl`,
+        p.bundleEndpointUrl,
+        NO_EXPANSION_RULE,
+      );
+    }
     const peerProfile = p.profile ?? "https_spiffe";
     c.check(
       profiles.includes(peerProfile),
@@ -231,6 +306,8 @@ export function federationSettings(
       servingCertSecret: e.servingCertSecret,
       refreshHint: e.refreshHint,
       serviceType,
+      internetFacing,
+      sourceRanges: [...sourceRanges],
       serviceAnnotations: { ...(e.serviceAnnotations ?? {}) },
       advertisedHost: e.advertisedHost,
     },
@@ -325,4 +402,28 @@ export function federatedMemberDomain(id: string, own: string, federated: readon
     `is not a member of trust domain "${own}" nor of a federated one: its trust domain "${parsed.trustDomain}" ` +
       `is not federated (federated: ${federated.length > 0 ? federated.join(", ") : "none"})`,
   );
+}
+
+/**
+ * A SPIFFE ID read from a federated peer's stack outputs (its service's or caller's identity), checked to lie in
+ * that peer's trust domain before it becomes a caller or backend: a peer stack must not be able to name one of
+ * our own identities, or a third domain's, as one we trust. `output` names the stack output, for the error.
+ */
+export function peerIdentity(peerTrustDomain: string, id: unknown, output: string): string {
+  let domain: string | undefined;
+  try {
+    domain = parseSpiffeId(String(id)).trustDomain;
+  } catch {
+    domain = undefined;
+  }
+  if (typeof id !== "string" || domain !== peerTrustDomain) {
+    throw new ValidationError(`peer stack of ${peerTrustDomain}`, [
+      {
+        field: output,
+        value: id,
+        rule: `must be a SPIFFE ID in the peer's own trust domain ${peerTrustDomain}`,
+      },
+    ]);
+  }
+  return id;
 }

@@ -33,10 +33,27 @@ export function federationPodAdditions(s: SpireSettings) {
 /** The Service name peers' bundle endpoint URLs point at (through a load balancer or node port). */
 export const bundleEndpointServiceName = (s: SpireSettings) => `${s.serverName}-bundle-endpoint`;
 
+/**
+ * What makes a LoadBalancer Service internal on EKS (in-tree controller and AWS Load Balancer Controller), GKE
+ * and AKS; each cloud ignores the others'. The bundle is public, but an endpoint open to the internet is an
+ * attack surface peers in a private network do not need.
+ */
+export const INTERNAL_LB_ANNOTATIONS: Readonly<Record<string, string>> = {
+  "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+  "networking.gke.io/load-balancer-type": "Internal",
+  "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+};
+
 /** The Service in front of the bundle endpoint, of the configured type; undefined without federation. */
 export function bundleEndpointService(s: SpireSettings): K8sObject | undefined {
   const e = s.federation?.bundleEndpoint;
   if (!e) return undefined;
+  const loadBalancer = e.serviceType === "LoadBalancer";
+  const annotations = {
+    ...(loadBalancer && !e.internetFacing ? INTERNAL_LB_ANNOTATIONS : {}),
+    ...e.serviceAnnotations,
+  };
   return {
     apiVersion: "v1",
     kind: "Service",
@@ -44,10 +61,11 @@ export function bundleEndpointService(s: SpireSettings): K8sObject | undefined {
       name: bundleEndpointServiceName(s),
       namespace: s.namespace,
       labels: { app: s.serverName },
-      ...(Object.keys(e.serviceAnnotations).length > 0 ? { annotations: { ...e.serviceAnnotations } } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
     },
     spec: {
       type: e.serviceType,
+      ...(loadBalancer && e.sourceRanges.length > 0 ? { loadBalancerSourceRanges: [...e.sourceRanges] } : {}),
       selector: { app: s.serverName },
       ports: [{ name: BUNDLE_PORT_NAME, port: e.port, targetPort: BUNDLE_PORT_NAME, protocol: "TCP" }],
     },

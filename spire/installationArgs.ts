@@ -71,6 +71,14 @@ export interface SpireInstallationArgs extends ProductionArgs {
    * usually self-signed or issued for the node name, so verification against the cluster CA fails.
    */
   readonly skipKubeletVerification?: boolean;
+  /**
+   * Legacy switch for clusters before Kubernetes 1.33 (or with the KubeletFineGrainedAuthz feature gate off):
+   * also grant the agent `get nodes/proxy`, the kubelet's coarse authorization, instead of relying on
+   * `get nodes/pods` alone. `nodes/proxy` is not read-only: the kubelet authorizes `/exec`, `/attach` and
+   * `/portForward` over websocket as `get` on it, so whoever holds an agent's token can exec into any pod of
+   * any node, the SPIRE server's included. Default false.
+   */
+  readonly legacyNodesProxyGrant?: boolean;
   /** How often the agent syncs entries from the server (`experimental.sync_interval`). Default SPIRE's "5s". */
   readonly agentSyncInterval?: string;
   /** How often the server reloads its entry cache (`experimental.cache_reload_interval`). Default SPIRE's "5s". */

@@ -7,6 +7,7 @@
 import {
   kubernetesAgentPlatform,
   kubernetesServerPlatform,
+  NODE_IP_ENV,
   podPaths,
   renderAgentConf,
   renderServerConf,
@@ -198,13 +199,21 @@ export function spireManifests(s: SpireSettings): SpireManifests {
       subjects: saSubject(s.serverName),
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: s.clusterRoles.server },
     },
-    // The k8s workload attestor asks the kubelet for pods; the kubelet authorizes that as nodes/proxy, which is
-    // cluster-wide (no resourceNames narrow it): the one grant here wider than a single namespace.
+    // The agent's only Kubernetes call is the k8s workload attestor's GET /pods on its node's kubelet (k8s_psat
+    // reads a token file; the server does the TokenReview and lookups). Fine-grained kubelet authorization
+    // (KEP-2862, on by default since 1.33) authorizes it as nodes/pods. nodes/proxy, the kubelet's coarse
+    // check, would also authorize exec, attach and port-forward into every pod: only behind the legacy switch.
     agentClusterRole: {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
       metadata: { name: s.clusterRoles.agent },
-      rules: [{ apiGroups: [""], resources: ["pods", "nodes", "nodes/proxy"], verbs: ["get"] }],
+      rules: [
+        {
+          apiGroups: [""],
+          resources: s.legacyNodesProxyGrant ? ["nodes/pods", "nodes/proxy"] : ["nodes/pods"],
+          verbs: ["get"],
+        },
+      ],
     },
     agentClusterRoleBinding: {
       apiVersion: "rbac.authorization.k8s.io/v1",
@@ -335,7 +344,11 @@ export function spireManifests(s: SpireSettings): SpireManifests {
               {
                 name: s.agentName,
                 image: s.agentImage,
-                args: ["-config", `${podPaths.configDir}/agent.conf`],
+                // Telemetry binds the node's address, which only the environment knows: -expandEnv fills it in.
+                args: ["-config", `${podPaths.configDir}/agent.conf`, ...(s.telemetry ? ["-expandEnv"] : [])],
+                ...(s.telemetry
+                  ? { env: [{ name: NODE_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } }] }
+                  : {}),
                 ports: [
                   { name: "health", containerPort: s.agentHealthPort, protocol: "TCP" },
                   ...(s.telemetry ? [metricsPort(s.telemetry.agentPort)] : []),

@@ -54,6 +54,8 @@ export interface SpireSettings extends ProductionSettings {
   readonly serverHealthPort: number;
   readonly agentHealthPort: number;
   readonly skipKubeletVerification: boolean;
+  /** Grant the agent `get nodes/proxy` too (clusters without fine-grained kubelet authorization). */
+  readonly legacyNodesProxyGrant: boolean;
   readonly agentSyncInterval?: string;
   readonly serverCacheReloadInterval?: string;
   readonly serverResources: ResourceSettings;
@@ -231,6 +233,13 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     skipKubeletVerification,
     "must be a boolean",
   );
+  const legacyNodesProxyGrant = input.legacyNodesProxyGrant ?? base.legacyNodesProxyGrant;
+  c.check(
+    typeof legacyNodesProxyGrant === "boolean",
+    "legacyNodesProxyGrant",
+    legacyNodesProxyGrant,
+    "must be a boolean",
+  );
   c.done();
   return {
     ...base,
@@ -250,6 +259,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     agentSocketDir,
     agentSocketPath: `${agentSocketDir}/agent.sock`,
     skipKubeletVerification,
+    legacyNodesProxyGrant,
     agentSyncInterval: input.agentSyncInterval,
     serverCacheReloadInterval: input.serverCacheReloadInterval,
     serverResources,
@@ -297,6 +307,7 @@ function defaults(trustDomain: string, clusterName: string): SpireSettings {
     serverHealthPort: 8080,
     agentHealthPort: 9982,
     skipKubeletVerification: true,
+    legacyNodesProxyGrant: false,
     serverResources: { cpu: "100m", memory: "256Mi" },
     agentResources: { cpu: "50m", memory: "128Mi" },
     selectorTypes: kubernetesSelectorTypes,

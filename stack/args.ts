@@ -87,6 +87,7 @@ export function spireArgs(config: StackConfig, wiring: SpireWiring = {}): SpireI
     namespace: config.spireNamespace,
     agentSocketDir: config.spireAgentSocketDir,
     agentHealthPort: config.spireAgentHealthPort,
+    legacyNodesProxyGrant: config.spireLegacyNodesProxyGrant,
     // With a database the entries live there; spireProtectData then protects the RDS instance (stack/database.ts).
     protectData: config.spireDatastore === "sqlite" ? config.spireProtectData : undefined,
     // App Mesh's injector mounts the agent socket by hostPath; the envoy data plane can use the CSI driver.
@@ -139,6 +140,7 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     agentHealthPort: "spireAgentHealthPort",
     workloadApi: "spireWorkloadApi",
     protectData: "spireProtectData",
+    legacyNodesProxyGrant: "spireLegacyNodesProxyGrant",
     "datastore.type": "spireDatastore",
     "datastore.connectionString": "spirePostgresConnectionString",
     replicas: "spireReplicas",

@@ -7,7 +7,7 @@ import * as aws from "@pulumi/aws";
 import * as eks from "@pulumi/eks";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "./configSchema";
+import { isInlineKubeconfig, type StackConfig } from "./configSchema";
 import { irsaRole, type Oidc } from "./irsa";
 
 export interface StackCluster {
@@ -23,9 +23,6 @@ export interface StackCluster {
 
 /** The encrypted gp3 class of the EBS CSI driver; the eks stack's spireStorageClass names it. */
 export const EKS_STORAGE_CLASS = "gp3-encrypted";
-
-/** A kubeconfig given inline (YAML or JSON) rather than as a path. */
-const isInlineKubeconfig = (value: string) => value.includes("\n") || value.trimStart().startsWith("{");
 
 export function stackCluster(config: StackConfig): StackCluster {
   if (config.cluster === "eks") {

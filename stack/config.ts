@@ -8,7 +8,7 @@ import { type Problem, ValidationError } from "../core/validation";
 import { colorAppSpec } from "../mesh/colorApp";
 import { spireSettings } from "../spire/settings";
 import { colorAppArgs, configKeyOf, spireArgs } from "./args";
-import { choices, type Declared, declaredConfig, type StackConfig } from "./configSchema";
+import { choices, type Declared, declaredConfig, isInlineKubeconfig, type StackConfig } from "./configSchema";
 
 export type { StackConfig } from "./configSchema";
 export { declaredConfig } from "./configSchema";
@@ -88,6 +88,18 @@ export function readStackConfig(): StackConfig {
       );
     }
   }
+  // Its contents are credentials: a plain config value sits in Pulumi.<stack>.yaml and in the state in clear text.
+  if (
+    config.kubeconfig &&
+    isInlineKubeconfig(config.kubeconfig) &&
+    !isSecretConfig(`${project}:kubeconfig`)
+  ) {
+    conflict(
+      "kubeconfig",
+      "(inline kubeconfig, not shown)",
+      "holds a kubeconfig's contents in plain text: set it with `pulumi config set --secret kubeconfig`, or give a path",
+    );
+  }
   const existingKeys = [
     "spireExistingNamespace",
     "spireExistingServerPod",
@@ -102,6 +114,13 @@ export function readStackConfig(): StackConfig {
     for (const key of existingKeys) {
       if (config[key]) conflict(key, config[key], "only applies when spire=existing");
     }
+  }
+  if (config.spire === "existing" && config.spireLegacyNodesProxyGrant) {
+    conflict(
+      "spireLegacyNodesProxyGrant",
+      true,
+      "only applies when spire=install (it widens the agents' RBAC)",
+    );
   }
   if (config.gatewayCallers && !config.gateway) {
     conflict("gatewayCallers", config.gatewayCallers, "only applies when gateway=true");

@@ -39,6 +39,7 @@ export interface StackConfig {
   readonly spireAgentSocketDir: string;
   readonly spireAgentHealthPort: number;
   readonly spireWorkloadApi: "auto" | "csi" | "hostPath";
+  readonly spireLegacyNodesProxyGrant: boolean;
   readonly spireDeleteEntriesWithoutServer: boolean;
   readonly spireDatastore: "sqlite" | "postgres" | "rds";
   readonly spirePostgresConnectionString: string;
@@ -68,6 +69,10 @@ export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   spireDatastore: ["sqlite", "postgres", "rds"],
   spireUpstreamAuthority: ["none", "disk", "awsPca"],
 };
+
+/** A kubeconfig given inline (YAML or JSON) rather than as a path. */
+export const isInlineKubeconfig = (value: string): boolean =>
+  value.includes("\n") || value.trimStart().startsWith("{");
 
 export function declaredConfig(projectDir = path.resolve(__dirname, "..")): Record<string, Declared> {
   const project = parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as {

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { MeshWorkload, SpireEntry, SpireInstallation } from "spire-mesh";
+import { MeshWorkload, peerIdentity, SpireEntry, SpireInstallation } from "spire-mesh";
 
 const config = new pulumi.Config();
 const role = config.require("role");
@@ -143,6 +143,8 @@ export = async () => {
       );
       return outputs;
     }
+    // Read from the peer's outputs, so checked to lie in the peer's domain: it must not name one of ours.
+    const callerIdentity = peerIdentity(peer.trustDomain, peer.callerIdentity, "callerIdentity");
     new MeshWorkload(
       "greeter",
       {
@@ -152,9 +154,9 @@ export = async () => {
         port: GREETER_PORT,
         healthCheck: { path: "/ping" },
         // The caller in the other trust domain, by its exact SPIFFE ID: STRICT, validated with its own bundle.
-        callers: [peer.callerIdentity],
+        callers: [callerIdentity],
         // Registered by the peer stack, in its own trust domain.
-        registeredIdentities: [agents.spiffeIdValue, peer.callerIdentity],
+        registeredIdentities: [agents.spiffeIdValue, callerIdentity],
       },
       { providers, dependsOn: [namespace] },
     );
@@ -169,6 +171,7 @@ export = async () => {
     );
     return outputs;
   }
+  const greeterIdentity = peerIdentity(peer.trustDomain, peer.greeterIdentity, "greeterIdentity");
   new MeshWorkload(
     "caller",
     {
@@ -177,8 +180,8 @@ export = async () => {
       ...appContainer(appFile, code, { COLOR_HOST: `${peer.greeterHost}:${GREETER_PORT}` }),
       port: 8080,
       healthCheck: { path: "/ping" },
-      backends: [{ identity: peer.greeterIdentity, hostname: peer.greeterHost, port: GREETER_PORT }],
-      registeredIdentities: [agents.spiffeIdValue, peer.greeterIdentity],
+      backends: [{ identity: greeterIdentity, hostname: peer.greeterHost, port: GREETER_PORT }],
+      registeredIdentities: [agents.spiffeIdValue, greeterIdentity],
     },
     { providers, dependsOn: [namespace] },
   );

@@ -148,32 +148,56 @@ describe("SpireInstallation (dev stack render)", () => {
     );
   });
 
-  it("RBAC is no wider than the walkthrough's plus what k8s_psat needs", async () => {
-    // The walkthrough's grants, plus pods/nodes get for the server (k8s_psat resolves agent pods and nodes).
+  it("RBAC: the server's k8s_psat calls and the agent's kubelet pod list, nothing else", async () => {
+    // Server: k8s_psat's TokenReview, then the agent's pod and node. Agent: its k8s workload attestor's GET /pods
+    // on the kubelet, which fine-grained kubelet authorization checks as nodes/pods (never nodes/proxy).
     const allowed = new Set([
       "Role spire/configmaps get",
       "Role spire/configmaps patch",
-      "ClusterRole authentication.k8s.io/tokenreviews create",
-      "ClusterRole /pods get",
-      "ClusterRole /nodes get",
-      "ClusterRole /nodes/proxy get",
+      "ClusterRole spire-spire-server-trust-role authentication.k8s.io/tokenreviews create",
+      "ClusterRole spire-spire-server-trust-role /pods get",
+      "ClusterRole spire-spire-server-trust-role /nodes get",
+      "ClusterRole spire-spire-agent-cluster-role /nodes/pods get",
     ]);
+    const grants = (r: Awaited<ReturnType<typeof renderStack>>) =>
+      kubernetesObjects(r)
+        .filter((o) => o.kind === "Role" || o.kind === "ClusterRole")
+        .flatMap((role) =>
+          role.rules.flatMap((rule: { apiGroups: string[]; resources: string[]; verbs: string[] }) =>
+            rule.apiGroups.flatMap((group) =>
+              rule.resources.flatMap((resource) =>
+                rule.verbs.map((verb) =>
+                  role.kind === "Role"
+                    ? `Role ${role.metadata.namespace}/${resource} ${verb}`
+                    : `ClusterRole ${role.metadata.name} ${group}/${resource} ${verb}`,
+                ),
+              ),
+            ),
+          ),
+        );
     const r = await renderStack("dev");
-    for (const role of kubernetesObjects(r).filter((o) => o.kind === "Role" || o.kind === "ClusterRole")) {
-      for (const rule of role.rules) {
-        for (const group of rule.apiGroups)
-          for (const resource of rule.resources)
-            for (const verb of rule.verbs) {
-              const grant =
-                role.kind === "Role"
-                  ? `Role ${role.metadata.namespace}/${resource} ${verb}`
-                  : `ClusterRole ${group}/${resource} ${verb}`;
-              assert.ok(allowed.has(grant), `${role.metadata.name} grants ${grant}`);
-            }
-      }
-    }
+    assert.deepEqual(new Set(grants(r)), allowed);
     const configmapRole = findObject(r, "Role", "spire-server-configmap-role", "spire");
     assert.deepEqual(configmapRole.rules[0].resourceNames, ["spire-bundle"], "only the bundle ConfigMap");
+    // The legacy switch adds nodes/proxy for clusters without fine-grained kubelet authorization, and only it.
+    const legacy = new Set(grants(await renderStack("dev", { spireLegacyNodesProxyGrant: "true" })));
+    assert.deepEqual(
+      [...legacy].filter((g) => !allowed.has(g)),
+      ["ClusterRole spire-spire-agent-cluster-role /nodes/proxy get"],
+    );
+  });
+
+  it("the legacy nodes/proxy switch is refused with spire=existing, named by its config key", async () => {
+    await assert.rejects(
+      renderStack("dev", {
+        spire: "existing",
+        spireExistingNamespace: "spire",
+        spireExistingServerPod: "spire-server-0",
+        spireLegacyNodesProxyGrant: "true",
+      }),
+      (e: Error & { cause?: Error }) =>
+        /spireLegacyNodesProxyGrant = true: only applies when spire=install/.test((e.cause ?? e).message),
+    );
   });
 
   it("bundle ConfigMap spire-bundle starts empty for the k8sbundle notifier to fill", async () => {

@@ -1,4 +1,7 @@
-/** rbac-least-privilege: wildcards in verbs, resources (and subresources) and API groups; exemptions by name. */
+/**
+ * rbac-least-privilege: wildcards in verbs, resources (and subresources) and API groups; grants that reach into
+ * pods (nodes/proxy, pods/exec, ...); exemptions by name.
+ */
 import assert from "node:assert/strict";
 import { RBAC_LEAST_PRIVILEGE } from "../../policy/policies";
 import { rbacLeastPrivilegePolicy } from "../../policy/rules/rbacLeastPrivilege";
@@ -14,7 +17,7 @@ const clusterRole = (name: string, rules: object[]) =>
 describe(`policy ${RBAC_LEAST_PRIVILEGE}`, () => {
   it("passes the SPIRE roles as the library writes them", async () => {
     const agent = clusterRole("spire-agent", [
-      { apiGroups: [""], resources: ["pods", "nodes", "nodes/proxy"], verbs: ["get"] },
+      { apiGroups: [""], resources: ["nodes/pods"], verbs: ["get"] },
     ]);
     const bundle = testResource("kubernetes:rbac.authorization.k8s.io/v1:Role", "spire-server-bundle-role", {
       metadata: { name: "spire-server-bundle", namespace: "spire" },
@@ -44,6 +47,30 @@ describe(`policy ${RBAC_LEAST_PRIVILEGE}`, () => {
         `[mandatory] ${DESCRIPTION}\nClusterRole too-much: rules[0].apiGroups = ["*"]: wildcard "*" grants more than the stack needs; list each API group explicitly`,
         `[mandatory] ${DESCRIPTION}\nClusterRole too-much: rules[1].resources = ["deployments/*"]: wildcard "deployments/*" grants more than the stack needs; list each resource explicitly`,
       ],
+    );
+  });
+
+  it("fails a grant that reaches into pods: nodes/proxy (the kubelet's exec), pods/exec, pods/portforward", async () => {
+    const legacyAgent = clusterRole("spire-agent", [
+      { apiGroups: [""], resources: ["nodes/pods", "nodes/proxy"], verbs: ["get"] },
+      { apiGroups: ["*"], resources: ["pods/exec", "pods/portforward", "pods/log"], verbs: ["create"] },
+    ]);
+    const violations = await runResourcePolicy(rbacLeastPrivilegePolicy, legacyAgent);
+    const messages = violations.map((v) => v.message.split("\n")[1]);
+    assert.equal(messages.length, 4, messages.join("\n"));
+    assert.match(
+      messages[0],
+      /^ClusterRole spire-agent: rules\[0\]\.resources grants "nodes\/proxy": the kubelet authorizes exec, attach and port-forward .* grant nodes\/pods/,
+    );
+    assert.match(messages[1], /rules\[1\]\.resources grants "pods\/exec": it runs commands in the pods/);
+    assert.match(messages[2], /rules\[1\]\.resources grants "pods\/portforward"/);
+    assert.match(messages[3], /rules\[1\]\.apiGroups = \["\*"\]: wildcard/);
+    // The legacy switch's role passes only where the operator exempts it by name.
+    assert.deepEqual(
+      await runResourcePolicy(rbacLeastPrivilegePolicy, legacyAgent, {
+        exemptRoles: ["ClusterRole/spire-agent"],
+      }),
+      [],
     );
   });
 

@@ -35,6 +35,7 @@ describe("SPIRE config files (dev stack)", () => {
         trust_domain: "howto-k8s-mtls-sds-based.aws",
         data_dir: "/run/spire/data",
         log_level: "INFO",
+        audit_log_enabled: true,
         ca_key_type: "rsa-2048",
         ca_ttl: "24h",
         default_x509_svid_ttl: "1h",

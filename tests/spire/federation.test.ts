@@ -18,9 +18,11 @@ import {
 import { ValidationError } from "../../core/validation";
 import { spireBinary } from "../../local/spireHarness";
 import { renderServerConf } from "../../spire/config";
+import { peerIdentity } from "../../spire/federation";
+import { bundleEndpointService, INTERNAL_LB_ANNOTATIONS } from "../../spire/federationManifests";
 import { spireSettings } from "../../spire/settings";
 import { construct } from "../support/mocks";
-import { renderStack } from "../support/render";
+import { type KubeObject, renderStack } from "../support/render";
 
 /** A recorded resource's input, failing loudly when the resource is missing. */
 function createOf(r: { inputs: Record<string, unknown> } | undefined): string {
@@ -99,6 +101,40 @@ const badFederation: [string, SpireInstallationArgs["federation"], string, strin
     "federation.federatesWith[0].bundle",
     '"(bundle)"',
     /private key material/,
+  ],
+  [
+    "an endpoint URL holding a $ that the server's -expandEnv would fill in (our datastore password)",
+    {
+      federatesWith: [
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal ${...} is what -expandEnv would fill in
+        { ...east, bundleEndpointUrl: "https://east.example.net/${SPIRE_DATASTORE_CONNECTION_STRING}" },
+      ],
+    },
+    "federation.federatesWith[0].bundleEndpointUrl",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: as printed in the error
+    '"https://east.example.net/${SPIRE_DATASTORE_CONNECTION_STRING}"',
+    /must not contain "\$": SPIRE's -expandEnv would substitute environment variables/,
+  ],
+  [
+    "an internet-facing bundle endpoint without the peers' address ranges",
+    { bundleEndpoint: { internetFacing: true } },
+    "federation.bundleEndpoint.sourceRanges",
+    "(missing)",
+    /required with internetFacing/,
+  ],
+  [
+    "a source range that is not a CIDR",
+    { bundleEndpoint: { sourceRanges: ["10.0.0.0/33"] } },
+    "federation.bundleEndpoint.sourceRanges[0]",
+    '"10.0.0.0/33"',
+    /must be a CIDR/,
+  ],
+  [
+    "source ranges on a Service that is no load balancer",
+    { bundleEndpoint: { serviceType: "ClusterIP", sourceRanges: ["10.0.0.0/8"] } },
+    "federation.bundleEndpoint.sourceRanges",
+    '["10.0.0.0/8"]',
+    /only applies to serviceType LoadBalancer/,
   ],
   [
     "a refresh hint under SPIRE's minimum",
@@ -183,6 +219,69 @@ describe("federation arguments", () => {
     assert.deepEqual(node.resources, []);
   });
 
+  it("the bundle endpoint's load balancer is internal by default; internet-facing only with source ranges", () => {
+    const service = (bundleEndpoint: object) =>
+      bundleEndpointService(
+        spireSettings({ ...federated, federation: { ...federated.federation, bundleEndpoint } }),
+      );
+    const internal = service({}) as KubeObject;
+    assert.equal(internal.spec.type, "LoadBalancer");
+    assert.deepEqual(internal.metadata.annotations, INTERNAL_LB_ANNOTATIONS);
+    assert.equal(
+      internal.metadata.annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"],
+      "internal",
+    );
+    const ranged = service({ sourceRanges: ["10.20.0.0/16"] }) as KubeObject;
+    assert.deepEqual(ranged.spec.loadBalancerSourceRanges, ["10.20.0.0/16"]);
+    const open = service({
+      internetFacing: true,
+      sourceRanges: ["203.0.113.0/24", "2001:db8::/32"],
+    }) as KubeObject;
+    assert.equal(open.metadata.annotations, undefined, "no internal annotation on an internet-facing one");
+    assert.deepEqual(open.spec.loadBalancerSourceRanges, ["203.0.113.0/24", "2001:db8::/32"]);
+    // Another cloud's own annotation goes over ours.
+    const custom = service({
+      serviceAnnotations: { "service.beta.kubernetes.io/aws-load-balancer-scheme": "x" },
+    });
+    assert.equal(custom?.metadata.annotations?.["service.beta.kubernetes.io/aws-load-balancer-scheme"], "x");
+    assert.equal((service({ serviceType: "ClusterIP" }) as KubeObject).metadata.annotations, undefined);
+  });
+
+  it("server.conf holds no $ but the datastore reference: a value that slipped past the checks is refused", () => {
+    const settings = spireSettings({
+      ...federated,
+      datastore: { type: "postgres", connectionString: "postgres://spire:pw@db/spire" },
+    });
+    // The postgres reference itself renders: it is the one expansion the server is meant to make.
+    assert.match(renderServerConf(settings), /connection_string = "\$\{SPIRE_DATASTORE_CONNECTION_STRING\}"/);
+    const [peer] = settings.federation?.federatesWith ?? [];
+    const tampered = {
+      ...settings,
+      clusterName: "a$HOME",
+      federation: {
+        ...(settings.federation as NonNullable<typeof settings.federation>),
+        federatesWith: [
+          { ...peer, bundleEndpointUrl: "https://east.example.net/$SPIRE_DATASTORE_CONNECTION_STRING" },
+        ],
+      },
+    };
+    assert.throws(
+      () => renderServerConf(tampered),
+      (e: unknown) => {
+        assert.ok(e instanceof ValidationError, String(e));
+        assert.deepEqual(
+          e.problems.map((p) => p.field),
+          [
+            'server.federation.federates_with."east.example".bundle_endpoint_url',
+            'plugins.NodeAttestor."k8s_psat".plugin_data.clusters key',
+          ],
+        );
+        assert.match(e.message, /must not contain "\$"/);
+        return true;
+      },
+    );
+  });
+
   it("renders a federation block spire-server 1.13.3 validates, with the own profile set (no warning)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spm-fed-"));
     try {
@@ -246,6 +345,56 @@ describe("examples/federation rendered offline with its StackReference files", f
         (m: { matcher: { exact: string } }) => m.matcher.exact,
       ),
       ["spiffe://east.example/ns/east/sa/greeter"],
+    );
+  });
+
+  it("peerIdentity: an identity from a peer's outputs must lie in that peer's own trust domain", () => {
+    const greeter = "spiffe://east.example/ns/east/sa/greeter";
+    assert.equal(peerIdentity("east.example", greeter, "greeterIdentity"), greeter);
+    for (const bad of [
+      "spiffe://west.example/ns/west/sa/admin",
+      "spiffe://north.example/x",
+      "east.example",
+      7,
+    ]) {
+      assert.throws(
+        () => peerIdentity("east.example", bad, "greeterIdentity"),
+        (e: unknown) => {
+          assertRejected(e, "greeterIdentity", JSON.stringify(bad), /peer's own trust domain east\.example/);
+          return true;
+        },
+      );
+    }
+  });
+
+  it("refuses a peer's caller or service identity outside the peer's trust domain, naming the output", async () => {
+    const { renderProgram } = await import("../../render/runtime");
+    const references = (stack: string, outputs: Record<string, unknown>) => {
+      const file = path.join(project, "render", `${stack}.outputs.json`);
+      const own = JSON.parse(fs.readFileSync(file, "utf8"));
+      return { [`organization/spire-mesh-federation/${stack}`]: { ...own, ...outputs } };
+    };
+    // East publishes a greeter identity in west's own domain: west must not trust one of its own as east's.
+    const west = renderProgram({
+      stack: "west",
+      projectDir: project,
+      stackReferences: references("east", {
+        greeterIdentity: "spiffe://west.example/ns/spire-west/sa/admin",
+      }),
+    });
+    // The example loads the built library (dist), whose ValidationError is another class: match the text.
+    await assert.rejects(
+      west,
+      /greeterIdentity = "spiffe:\/\/west\.example\/ns\/spire-west\/sa\/admin": must be a SPIFFE ID in the peer's own trust domain east\.example/,
+    );
+    const east = renderProgram({
+      stack: "east",
+      projectDir: project,
+      stackReferences: references("west", { callerIdentity: "spiffe://north.example/ns/x/sa/caller" }),
+    });
+    await assert.rejects(
+      east,
+      /callerIdentity = "spiffe:\/\/north\.example\/ns\/x\/sa\/caller": must be a SPIFFE ID in the peer's own trust domain west\.example/,
     );
   });
 

@@ -115,4 +115,32 @@ describe("stack config", () => {
     assert.match(value.message, /registerGreen = "maybe"/, "plain values are still shown");
     assert.doesNotMatch(value.message, /s3cr3t/);
   });
+  it("refuses an inline kubeconfig that is not a secret, naming the key and never its contents", async () => {
+    const inline = "apiVersion: v1\nusers: [{name: admin, user: {token: pl4in-t0ken}}]";
+    const read = (config: Record<string, string>, secretKeys: string[] = []) =>
+      record({ project: "spire-mesh", stack: "dev" }, () => {
+        pulumi.runtime.setAllConfig(config, secretKeys);
+        try {
+          return readStackConfig();
+        } catch (e) {
+          return e as Error;
+        }
+      });
+    const plain = (await read({ "spire-mesh:kubeconfig": inline })).value;
+    assert.ok(plain instanceof ValidationError, String(plain));
+    assert.deepEqual(
+      plain.problems.map((p) => p.field),
+      ["kubeconfig"],
+    );
+    assert.match(
+      plain.message,
+      /kubeconfig = .*: holds a kubeconfig's contents in plain text: set it with `pulumi config set --secret kubeconfig`/,
+    );
+    assert.doesNotMatch(plain.message, /pl4in-t0ken/);
+    // The same contents as a secret, and a path in plain text, are accepted.
+    const secret = (await read({ "spire-mesh:kubeconfig": inline }, ["spire-mesh:kubeconfig"])).value;
+    assert.ok(!(secret instanceof Error), String(secret));
+    const file = (await read({ "spire-mesh:kubeconfig": "/home/ci/.kube/config" })).value;
+    assert.ok(!(file instanceof Error), String(file));
+  });
 });

@@ -88,11 +88,15 @@ describe("stack: production SPIRE", () => {
 
   it("telemetry: Prometheus on server and agent, container ports, scrape annotations, admitted by the policy", async () => {
     const r = await renderPostgres();
-    for (const [kind, name, conf] of [
-      ["StatefulSet", "spire-server", serverConf(r)],
-      ["DaemonSet", "spire-agent", agentConf(r)],
+    // The server listens in its pod's network; the agent shares the node's, so it binds the node's address only.
+    for (const [kind, name, conf, host] of [
+      ["StatefulSet", "spire-server", serverConf(r), "0\\.0\\.0\\.0"],
+      ["DaemonSet", "spire-agent", agentConf(r), "\\$\\{SPIRE_AGENT_NODE_IP\\}"],
     ] as const) {
-      assert.match(conf, /telemetry \{\n {2}Prometheus \{\n {4}host = "0\.0\.0\.0"\n {4}port = 9988/);
+      assert.match(
+        conf,
+        new RegExp(`telemetry \\{\\n {2}Prometheus \\{\\n {4}host = "${host}"\\n {4}port = 9988`),
+      );
       const pod = findObject(r, kind, name, "spire").spec.template;
       assert.equal(pod.metadata.annotations["prometheus.io/scrape"], "true");
       assert.equal(pod.metadata.annotations["prometheus.io/port"], "9988");
@@ -101,6 +105,11 @@ describe("stack: production SPIRE", () => {
     }
     const policy = findObject(r, "NetworkPolicy", "spire-server", "spire");
     assert.ok(policy.spec.ingress[0].ports.some((p: { port: number }) => p.port === 9988));
+    const agent = findObject(r, "DaemonSet", "spire-agent", "spire").spec.template.spec.containers[0];
+    assert.deepEqual(agent.env, [
+      { name: "SPIRE_AGENT_NODE_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
+    ]);
+    assert.equal(agent.args.at(-1), "-expandEnv");
   });
 
   it("disk upstream: the named Secret mounted read-only where server.conf reads tls.crt and tls.key", async () => {
