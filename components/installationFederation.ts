@@ -61,7 +61,12 @@ export function federationResources(
   );
   const show = new command.local.Command(
     `${name}-bundle`,
-    { interpreter: runnerInterpreter("spire-bundle.js"), create: plans.show, update: plans.show, environment },
+    {
+      interpreter: runnerInterpreter("spire-bundle.js"),
+      create: plans.show,
+      update: plans.show,
+      environment,
+    },
     opts,
   );
   for (const peer of s.federation.federatesWith) {
