@@ -10,7 +10,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -26,6 +25,10 @@ import type { SpireInstallationArgs } from "../spire/installationArgs";
 import { type SpireSettings, spireSettings } from "../spire/settings";
 import { loopbackServerConf, type RenderedServerConf } from "./loopbackServerConf";
 import { type LoopbackService, startLoopbackService } from "./loopbackService";
+
+export { freePort } from "./ports";
+
+import { freePort } from "./ports";
 import { track } from "./processes";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
@@ -147,16 +150,6 @@ export function spireBinary(name: "spire-server" | "spire-agent", binDir = SPIRE
   const bin = path.join(binDir, name);
   if (!fs.existsSync(bin)) throw new Error(`${name} not found at ${bin}: run bash scripts/install-spire.sh`);
   return bin;
-}
-
-/** A port nothing listens on right now (SPIRE rejects port 0, so we pick one). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 const run = (file: string, args: readonly string[], timeout = 20_000): CliResult => {

@@ -13,10 +13,10 @@
  * Starting again is safe; stopping kills only the processes recorded there.
  */
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { parse } from "yaml";
+import { freePort } from "../ports";
 import { KubeApi } from "./kubeApi";
 import { mkdirRecorded, removeCreatedMountPoints } from "./mountPoints";
 import { ensurePki, kubeconfigFor } from "./pki";
@@ -81,14 +81,6 @@ export function binary(name: string): string {
     throw new Error(`${name} not found at ${file}: run bash scripts/${script} (or npm run setup)`);
   }
   return file;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function waitFor(

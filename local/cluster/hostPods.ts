@@ -11,9 +11,9 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { freePort } from "../ports";
 import { binary, type ClusterState, SERVER_IMAGE_PATHS, SERVER_SOCKET_DIR_ENV } from "./cluster";
 import { hostServerConf } from "./hostServerConfig";
 import { KubeApi } from "./kubeApi";
@@ -47,14 +47,6 @@ export interface HostPodsRecord {
   readonly processes: readonly RecordedProcess[];
   /** `namespace/pod` -> socket path. */
   readonly sockets: Readonly<Record<string, string>>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export class HostPods {
