@@ -79,4 +79,11 @@ export const MUTATIONS: readonly Mutation[] = [
     to: "    admin: false,",
     tests: ["tests/spire/entries.test.ts", "tests/spire/entrySet.test.ts"],
   },
+  {
+    name: "agents granted nodes/proxy again (exec into every pod of the node)",
+    file: "spire/manifests.ts",
+    from: 'resources: s.legacyNodesProxyGrant ? ["nodes/pods", "nodes/proxy"] : ["nodes/pods"],',
+    to: 'resources: ["nodes/pods", "nodes/proxy"],',
+    tests: ["tests/local/agentRbac.test.ts"],
+  },
 ];
