@@ -305,6 +305,11 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
       );
       // The outage starts just before blue's renewal window, on an SVID whose whole window is still ahead.
       let cert = await servedCertificate(mesh, "blue");
+      const renewsIn = renewalWindow(cert).earliest - Date.now();
+      assert.ok(
+        renewsIn < PROPAGATION_MS,
+        `blue's SVID renews in ${Math.round(renewsIn / 1000)} s: the outage cannot cross a renewal; render a short svidTtl`,
+      );
       if (Date.now() > renewalWindow(cert).earliest - 2000) {
         const current = cert.serial;
         cert = await waitUntil(
