@@ -310,7 +310,7 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
         renewsIn < PROPAGATION_MS,
         `blue's SVID renews in ${Math.round(renewsIn / 1000)} s: the outage cannot cross a renewal; render a short svidTtl`,
       );
-      if (Date.now() > renewalWindow(cert).earliest - 2000) {
+      if (Date.now() > renewalWindow(cert).earliest - 4000) {
         const current = cert.serial;
         cert = await waitUntil(
           "blue's next SVID",
@@ -320,10 +320,11 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
       }
       const window = renewalWindow(cert);
       // A wait on the SVID's own clock, not a guess: the agent renews nothing before `earliest`.
-      await delay(Math.max(0, window.earliest - 1000 - Date.now()));
+      await delay(Math.max(0, window.earliest - 3000 - Date.now()));
       const agentLog = spire.agents[0].logFile;
       const outage: string[] = [];
       let refusedSync: { at: number; line: string } | undefined;
+      let servedAtRefusal = "";
       const { downAt, upAt } = await pg.restart({
         minDownMs: 5000,
         whileDown: async () => {
@@ -335,7 +336,7 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
             "the mesh's agent to sync, renewal due, and be refused with the database down",
             () =>
               linesSince(agentLog, mark).find(
-                (l) => /Synchronize failed/.test(l.line) && l.at + 1000 > window.latest,
+                (l) => /Synchronize failed/.test(l.line) && l.at >= window.latest,
               ),
             (found) => found !== undefined,
             {
@@ -345,6 +346,8 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
                   : undefined,
             },
           );
+          // Still the SVID whose renewal was due: the refused sync was that renewal's attempt.
+          servedAtRefusal = (await servedCertificate(mesh, "blue")).serial;
         },
       });
       const reconnect = await Promise.all(
@@ -371,6 +374,11 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
       assert.equal(failures, 0, `${failures} of ${requests} requests failed`);
       assert.ok(duringOutage.length > 0, "no request ran while the database was down");
       assert.ok(refusedSync, "the agent's sync with a renewal due was refused during the outage");
+      assert.equal(
+        servedAtRefusal,
+        cert.serial,
+        "blue's due SVID was still unrenewed when the sync was refused",
+      );
       assert.deepEqual(outage, ["refused"], "with the database down the servers cannot read entries");
       assert.equal(count(1), countBefore);
       assert.deepEqual(content(spire.servers[0].entries()), before);

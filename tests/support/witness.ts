@@ -70,7 +70,7 @@ export function traffic(mesh: LocalMesh, color: string) {
 /** Where a log file ends now: lines written after this mark are read by `linesSince`. */
 export const logMark = (file: string): number => fs.statSync(file).size;
 
-/** Lines appended to a log since `mark`, with their logrus `time="..."` as epoch ms (second precision). */
+/** Lines appended to a log since `mark`, with their logrus `time="..."` (RFC 3339, ns) as epoch ms. */
 export function linesSince(file: string, mark: number): { at: number; line: string }[] {
   const text = fs.readFileSync(file).subarray(mark).toString("utf8");
   return text
