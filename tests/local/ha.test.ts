@@ -118,8 +118,8 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
     let withGreen: RenderResult;
 
     before(async () => {
-      // 30 s SVIDs: the mesh's SVIDs renew every 15-20 s, so a renewal falls inside each outage below; and a 1 s
-      // agent sync, so the agent tries again soon after a refused sync.
+      // 30 s SVIDs (40 s from their backdated notBefore): renewed 8-12 s after issue, so a renewal falls inside
+      // each outage below with most of the SVID's life left; and a 1 s agent sync, so the agent retries soon.
       const short = { svidTtl: "30s" };
       const dev = await renderStack("dev", short);
       withGreen = await renderStack("dev", { ...short, registerGreen: "true" });
