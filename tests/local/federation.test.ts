@@ -271,28 +271,33 @@ describe("SPIFFE federation between two real SPIRE 1.13.3 servers on loopback", 
         await delay(500);
       }
     })();
-    const t0 = await until(
-      "east to prepare its next CA",
-      async () => (eastRoots() > before ? Date.now() : undefined),
-      120_000,
-    );
-    const inWest = await until(
-      "west's copy of east's bundle to gain the root",
-      async () => (westCopy() > before ? Date.now() : undefined),
-      120_000,
-    );
-    // Activation (five sixths of ca_ttl), then the greeter's next SVID from the new CA: the calls that matter are
-    // the ones after the greeter moved, so the loop runs until it has and then some.
-    const moved = await until("the greeter to present an SVID from east's new root", async () => {
-      const i = calls.findIndex((c) => c.root === "new");
-      return i >= 0 ? i : undefined;
-    });
-    const CALLS_AFTER_MOVE = 10;
-    await until(`${CALLS_AFTER_MOVE} calls after the greeter moved`, async () =>
-      calls.length >= moved + 1 + CALLS_AFTER_MOVE ? true : undefined,
-    );
-    running = false;
-    await traffic;
+    let [t0, inWest, moved] = [0, 0, -1];
+    try {
+      t0 = await until(
+        "east to prepare its next CA",
+        async () => (eastRoots() > before ? Date.now() : undefined),
+        120_000,
+      );
+      inWest = await until(
+        "west's copy of east's bundle to gain the root",
+        async () => (westCopy() > before ? Date.now() : undefined),
+        120_000,
+      );
+      // Activation (five sixths of ca_ttl), then the greeter's next SVID from the new CA: the calls that matter are
+      // the ones after the greeter moved, so the loop runs until it has and then some.
+      moved = await until("the greeter to present an SVID from east's new root", async () => {
+        const i = calls.findIndex((c) => c.root === "new");
+        return i >= 0 ? i : undefined;
+      });
+      const CALLS_AFTER_MOVE = 10;
+      await until(`${CALLS_AFTER_MOVE} calls after the greeter moved`, async () =>
+        calls.length >= moved + 1 + CALLS_AFTER_MOVE ? true : undefined,
+      );
+    } finally {
+      // A failed wait must not leave the loop calling forever: mocha would never exit.
+      running = false;
+      await traffic;
+    }
     const seconds = ((inWest - t0) / 1000).toFixed(1);
     console.log(
       `      east's new root reached west's server after ${seconds} s; ${calls.length} calls (greeter on the new ` +

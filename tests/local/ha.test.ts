@@ -20,7 +20,14 @@ import { startSpire } from "../../local/spireHarness";
 import { PROPAGATION_MS, waitUntil } from "../../local/waitUntil";
 import type { RenderResult } from "../../render/runtime";
 import { renderStack } from "../support/render";
-import { linesSince, logMark, servedCertificate, traffic, viaFront } from "../support/witness";
+import {
+  linesSince,
+  logMark,
+  servedCertificate,
+  stopAllTraffic,
+  traffic,
+  viaFront,
+} from "../support/witness";
 
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
 const ALIAS = `${TD}/ns/spire/sa/spire-agent`;
@@ -109,6 +116,8 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
   after(async () => {
     await pg?.stop();
   });
+  // A failed test leaves its traffic loop running: stop it, or mocha never exits.
+  afterEach(stopAllTraffic);
 
   describe("no upstream authority: each server its own root", () => {
     let spire: SpireHarness;

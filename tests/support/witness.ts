@@ -43,6 +43,13 @@ export interface Sent {
   readonly status: number;
 }
 
+/** Every traffic loop still running, so a failed test's loop is stopped by stopAllTraffic (an afterEach). */
+const loops = new Set<() => Promise<unknown>>();
+
+export async function stopAllTraffic(): Promise<void> {
+  await Promise.all([...loops].map((stop) => stop()));
+}
+
 /** Requests front -> `color` back to back until stopped, each recorded with its time. */
 export function traffic(mesh: LocalMesh, color: string) {
   const sent: Sent[] = [];
@@ -55,15 +62,18 @@ export function traffic(mesh: LocalMesh, color: string) {
     }
   })();
   const failures = () => sent.filter((s) => s.status !== 200);
+  const stop = async () => {
+    running = false;
+    loops.delete(stop);
+    await done;
+    return { requests: sent.length, failures: failures().length };
+  };
+  loops.add(stop);
   return {
     sent,
     /** Requests that began and ended inside [from, to]. */
     within: (from: number, to: number) => sent.filter((s) => s.startedAt >= from && s.endedAt <= to),
-    stop: async () => {
-      running = false;
-      await done;
-      return { requests: sent.length, failures: failures().length };
-    },
+    stop,
   };
 }
 
