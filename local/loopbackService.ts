@@ -11,12 +11,15 @@ export interface LoopbackService {
   readonly port: number;
   /** Connections accepted, and how many went to each backend port. */
   readonly counts: Readonly<Record<number, number>>;
+  /** Connections open right now through each backend port: which server a client is talking to. */
+  readonly open: Readonly<Record<number, number>>;
   close(): Promise<void>;
 }
 
 export async function startLoopbackService(backends: readonly number[]): Promise<LoopbackService> {
   let next = 0;
   const counts: Record<number, number> = Object.fromEntries(backends.map((p) => [p, 0]));
+  const openTo: Record<number, number> = Object.fromEntries(backends.map((p) => [p, 0]));
   const open = new Set<net.Socket>();
 
   const connect = (client: net.Socket, tried: number) => {
@@ -37,6 +40,8 @@ export async function startLoopbackService(backends: readonly number[]): Promise
     upstream.once("connect", () => {
       connected = true;
       counts[port]++;
+      openTo[port]++;
+      upstream.once("close", () => openTo[port]--);
       client.pipe(upstream).pipe(client);
       client.once("close", () => upstream.destroy());
       upstream.once("close", () => client.destroy());
@@ -55,6 +60,7 @@ export async function startLoopbackService(backends: readonly number[]): Promise
   return {
     port: (server.address() as net.AddressInfo).port,
     counts,
+    open: openTo,
     close: async () => {
       for (const socket of open) socket.destroy();
       server.close();

@@ -13,6 +13,7 @@ import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries"
 import { track } from "./processes";
 import type { Placement } from "./sidecar";
 import { freePort, type SpireHarness } from "./spireHarness";
+import { PROPAGATION_MS, waitUntil } from "./waitUntil";
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are walked as plain JSON.
 type Json = any;
@@ -46,6 +47,11 @@ export interface LocalMesh {
    * what a rollout after `pulumi up` does. Resolves once the new one started (its admin answers).
    */
   rollOut(workload: string, bootstrap: Json): Promise<void>;
+  /**
+   * Resolves once the workload's own sidecar reports LIVE on its admin /ready: every secret it subscribes to
+   * was delivered over SDS and its listeners are open. Fails early if the sidecar exited.
+   */
+  whenLive(workload: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -53,7 +59,13 @@ function objects(render: RenderResult): Json[] {
   return render.resources.filter(isKubernetesObject).map(kubernetesObject);
 }
 
-async function waitFor(label: string, child: ChildProcess, line: RegExp, timeoutMs = 30_000): Promise<void> {
+/** Until `child` prints `line`; a loaded machine takes long to start node with ts-node, hence the bound. */
+async function waitForLine(
+  label: string,
+  child: ChildProcess,
+  line: RegExp,
+  timeoutMs = PROPAGATION_MS,
+): Promise<void> {
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
@@ -200,7 +212,7 @@ export async function startLocalMesh(
       }),
     );
     children.push(child);
-    await waitFor(`app ${w.name}`, child, /running server|listening/i);
+    await waitForLine(`app ${w.name}`, child, /running server|listening/i);
   };
   const startSidecar = async (w: LocalWorkload) => {
     const child = track(
@@ -224,19 +236,37 @@ export async function startLocalMesh(
     children.push(child);
     sidecars.set(w.name, child);
     // Not LIVE: a workload without an entry (green) never gets its secrets, as Envoy never leaves initializing.
-    await waitFor(`sidecar ${w.name}`, child, /SIDECAR STARTED/);
+    await waitForLine(`sidecar ${w.name}`, child, /SIDECAR STARTED/);
   };
   for (const d of deployments) {
     if (appContainer(d)) await startApp(byName.get(d.metadata.name) as LocalWorkload, d);
   }
   await Promise.all([...byName.values()].map(startSidecar));
 
+  const admin = async (name: string, adminPath: string) => {
+    const response = await fetch(`http://127.0.0.1:${byName.get(name)?.placement.adminPort}${adminPath}`);
+    return response.text();
+  };
   return {
     workloads: Object.fromEntries(byName),
     ingressUrl: (name) => `http://127.0.0.1:${byName.get(name)?.placement.ingressPort}`,
-    admin: async (name, adminPath) => {
-      const response = await fetch(`http://127.0.0.1:${byName.get(name)?.placement.adminPort}${adminPath}`);
-      return response.text();
+    admin,
+    whenLive: async (name, timeoutMs) => {
+      const sidecar = sidecars.get(name);
+      if (!sidecar) throw new Error(`no workload ${name} in the local mesh`);
+      await waitUntil(
+        `${name}'s sidecar LIVE (its SVID and bundle delivered, its listeners open)`,
+        () => admin(name, "/ready"),
+        (ready) => ready === "LIVE\n",
+        {
+          timeoutMs,
+          hopeless: () => {
+            const child = sidecars.get(name);
+            const ended = child && (child.exitCode ?? child.signalCode);
+            return ended === null || ended === undefined ? undefined : `its sidecar exited (${ended})`;
+          },
+        },
+      );
     },
     rollOut: async (name, bootstrap) => {
       const w = byName.get(name);

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { trackPid, untrackPid } from "./processes";
 import { freePort } from "./spireHarness";
+import { PROPAGATION_MS } from "./waitUntil";
 
 export const POSTGRES_INSTALL = "apt-get update && apt-get install -y postgresql";
 
@@ -25,11 +26,17 @@ export interface Postgres {
   /** Creates another empty database on the same server; its connection string. */
   createDatabase(name: string): string;
   /**
-   * Stops the server (fast shutdown: sessions are cut), keeps it down `downMs`, running `whileDown` then, and
-   * starts it again on the same data; the downtime in ms.
+   * Stops the server (fast shutdown: sessions are cut), keeps it down at least `minDownMs` and until `whileDown`
+   * settled (a test's witness that something happened during the outage), and starts it again on the same data.
+   * When it went down and when it answered again (epoch ms).
    */
-  restart(downMs?: number, whileDown?: () => void): Promise<number>;
+  restart(options?: Outage): Promise<{ readonly downAt: number; readonly upAt: number }>;
   stop(): Promise<void>;
+}
+
+export interface Outage {
+  readonly minDownMs?: number;
+  readonly whileDown?: () => Promise<void> | void;
 }
 
 /** The newest PostgreSQL server binaries Debian installed (/usr/lib/postgresql/<major>/bin). */
@@ -105,8 +112,12 @@ export async function startPostgres(): Promise<Postgres> {
     } catch {
       return;
     }
-    const deadline = Date.now() + 30_000;
-    while (fs.existsSync(pidFile) && Date.now() < deadline) await delay(50);
+    const deadline = Date.now() + PROPAGATION_MS;
+    while (fs.existsSync(pidFile)) {
+      if (Date.now() > deadline)
+        throw new Error(`PostgreSQL (pid ${pid}) still running ${PROPAGATION_MS} ms after SIGINT`);
+      await delay(50);
+    }
     pid = 0;
   };
   const psql = (statement: string, db = DB_NAME) => {
@@ -155,13 +166,16 @@ export async function startPostgres(): Promise<Postgres> {
     },
     pid: () => pid,
     sql: (statement) => psql(statement),
-    restart: async (downMs = 0, whileDown) => {
-      const began = Date.now();
+    restart: async ({ minDownMs = 0, whileDown } = {}) => {
       await stopByPid();
-      whileDown?.();
-      await delay(Math.max(0, downMs - (Date.now() - began)));
-      start();
-      return Date.now() - began;
+      const downAt = Date.now();
+      try {
+        await whileDown?.();
+      } finally {
+        await delay(Math.max(0, minDownMs - (Date.now() - downAt)));
+        start();
+      }
+      return { downAt, upAt: Date.now() };
     },
     stop: async () => {
       await stopByPid();

@@ -30,12 +30,12 @@ export { freePort } from "./ports";
 
 import { freePort } from "./ports";
 import { track } from "./processes";
+import { PROPAGATION_MS } from "./waitUntil";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
 export const SPIRE_BIN_DIR = path.join(REPO_ROOT, ".cache", "spire", "bin");
 /** The walkthrough's trust domain, so rendered plans run unchanged against the harness. */
 export const HARNESS_TRUST_DOMAIN = "howto-k8s-mtls-sds-based.aws";
-const HEALTH_TIMEOUT_MS = 30_000;
 /** Linux sun_path is 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -218,7 +218,7 @@ class Daemon {
 async function waitHealthy(
   daemon: Daemon,
   check: () => CliResult,
-  timeoutMs = HEALTH_TIMEOUT_MS,
+  timeoutMs = PROPAGATION_MS,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: CliResult | undefined;
@@ -242,11 +242,12 @@ let fetchCount = 0;
 
 /**
  * Polls `spire-agent api fetch x509` until the agent hands this process an SVID. New entries take ~5-10 s to
- * reach the agent (server cache reload + agent sync), so "no identity issued" is retried with backoff.
+ * reach the agent (server cache reload + agent sync) on an idle machine, so "no identity issued" is retried with
+ * backoff, up to the propagation bound of a loaded one.
  */
 export async function fetchX509(
   agentSocket: string,
-  timeoutMs = 30_000,
+  timeoutMs = PROPAGATION_MS,
   writeDir?: string,
 ): Promise<X509Fetch> {
   const agentBin = spireBinary("spire-agent");

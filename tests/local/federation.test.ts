@@ -10,11 +10,13 @@
  */
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
+import { X509Certificate } from "node:crypto";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import * as tls from "node:tls";
 import { type LocalMesh, registerLocally, startLocalMesh } from "../../local/mesh";
 import { freePort, type SpireHarness, startSpire } from "../../local/spireHarness";
+import { PROPAGATION_MS } from "../../local/waitUntil";
 import type { RenderResult } from "../../render/runtime";
 import { bundleCommands, bundlePlans } from "../../spire/bundles";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
@@ -29,6 +31,8 @@ function createOf(r: { inputs: Record<string, unknown> } | undefined): string {
 const PROJECT = path.resolve(__dirname, "..", "..", "examples", "federation");
 const BUNDLE_RUNNER = path.resolve(__dirname, "..", "..", "bin", "spire-bundle.js");
 const ENTRY_RUNNER = path.resolve(__dirname, "..", "..", "bin", "spire-entry.js");
+/** Calls the rotation test must have made: about two a second across a CA's prepare-to-activate span. */
+const MIN_CALLS = 30;
 const CALLER = "spiffe://west.example/ns/west/sa/caller";
 const GREETER = "spiffe://east.example/ns/east/sa/greeter";
 
@@ -67,7 +71,11 @@ function runEntryStep(spire: SpireHarness, entry: ResolvedEntry, step: "create" 
   return spawnSync(process.execPath, [ENTRY_RUNNER, plans[step]], { encoding: "utf8", timeout: 30_000 });
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = PROPAGATION_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check().catch(() => undefined);
@@ -88,6 +96,28 @@ const peersOf = async (mesh: LocalMesh, workload: string) =>
 
 /** PEM certificates in a text. */
 const certCount = (text: string) => (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+const pemCertificates = (text: string) =>
+  (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (pem) => new X509Certificate(pem),
+  );
+
+/**
+ * The leaf a listener presents in its TLS handshake, read without credentials: the server sends its certificate
+ * before it asks for the client's, so this works on a STRICT listener too (which then refuses the connection).
+ */
+function presentedLeaf(port: number): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no TLS handshake with port ${port}`)));
+    socket.once("secureConnect", () => {
+      const leaf = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (leaf) resolve(leaf);
+      else reject(new Error(`port ${port} presented no certificate`));
+    });
+    socket.on("error", reject);
+  });
+}
 
 describe("SPIFFE federation between two real SPIRE 1.13.3 servers on loopback", function () {
   this.timeout(600_000);
@@ -161,16 +191,14 @@ describe("SPIFFE federation between two real SPIRE 1.13.3 servers on loopback", 
     eastMesh = await startLocalMesh(east, eastRender);
     assert.deepEqual(registerLocally(east, eastRender, eastMesh), [GREETER]);
     // Greeter's listener must hold its port before west's mesh picks free ports of its own.
-    const started = eastMesh;
-    await until("greeter LIVE", async () =>
-      (await started.admin("greeter", "/ready")) === "LIVE\n" ? true : undefined,
-    );
+    await eastMesh.whenLive("greeter");
     const greeterPort = eastMesh.workloads.greeter.placement.ingressPort;
     westMesh = await startLocalMesh(west, westRender, {
       "greeter.east.svc.cluster.local:8080": `127.0.0.1:${greeterPort}`,
     });
     assert.deepEqual(registerLocally(west, westRender, westMesh), [CALLER]);
     const mesh = westMesh;
+    await mesh.whenLive("caller");
     const answer = await until("caller -> greeter over federated mTLS", async () => {
       const r = await callGreeter(mesh);
       return r.status === 200 ? r : undefined;
@@ -219,50 +247,70 @@ describe("SPIFFE federation between two real SPIRE 1.13.3 servers on loopback", 
     );
   });
 
-  it("keeps connecting across east's CA rotation; east's new root reaches west within the refresh interval", async () => {
+  it("keeps connecting across east's CA rotation, the greeter moving to the new root mid-traffic; east's new root reaches west within the refresh interval", async () => {
     const mesh = westMesh as LocalMesh;
-    const eastRoots = () => certCount(east.server(["bundle", "show", "-format", "pem"]).stdout);
+    const greeterPort = (eastMesh as LocalMesh).workloads.greeter.placement.ingressPort;
+    const eastBundle = () => pemCertificates(east.server(["bundle", "show", "-format", "pem"]).stdout);
+    const eastRoots = () => eastBundle().length;
     const westCopy = () =>
       certCount(west.server(["bundle", "list", "-id", "spiffe://east.example", "-format", "pem"]).stdout);
-    const before = eastRoots();
+    const oldRoots = eastBundle();
+    const before = oldRoots.length;
+    const rootOf = (leaf?: X509Certificate) =>
+      !leaf ? "unknown" : oldRoots.some((root) => leaf.verify(root.publicKey)) ? "old" : "new";
     const failures: string[] = [];
-    let calls = 0;
+    /** Per call: whether it succeeded, and whether the greeter then presented a leaf of a root older than the loop. */
+    const calls: { ok: boolean; root: "old" | "new" | "unknown" }[] = [];
     let running = true;
     const traffic = (async () => {
       while (running) {
         const r = await callGreeter(mesh).catch((e: Error) => ({ status: 0, body: e.message }));
-        calls++;
         if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 80)}`);
+        const leaf = await presentedLeaf(greeterPort).catch(() => undefined);
+        calls.push({ ok: r.status === 200, root: rootOf(leaf) });
         await delay(500);
       }
     })();
-    const t0 = await until(
-      "east to prepare its next CA",
-      async () => (eastRoots() > before ? Date.now() : undefined),
-      120_000,
-    );
-    const inWest = await until(
-      "west's copy of east's bundle to gain the root",
-      async () => (westCopy() > before ? Date.now() : undefined),
-      120_000,
-    );
-    // Activation (five sixths of ca_ttl) and the greeter's new SVID from the new CA: keep calling past both.
-    await until(
-      "east to activate the new CA",
-      async () =>
-        (fs.readFileSync(east.servers[0].logFile, "utf8").match(/X509 CA activated/g) ?? []).length >= 2
-          ? true
-          : undefined,
-      120_000,
-    );
-    await delay(20_000);
-    running = false;
-    await traffic;
+    let [t0, inWest, moved] = [0, 0, -1];
+    try {
+      t0 = await until(
+        "east to prepare its next CA",
+        async () => (eastRoots() > before ? Date.now() : undefined),
+        120_000,
+      );
+      inWest = await until(
+        "west's copy of east's bundle to gain the root",
+        async () => (westCopy() > before ? Date.now() : undefined),
+        120_000,
+      );
+      // Activation (five sixths of ca_ttl), then the greeter's next SVID from the new CA: the calls that matter are
+      // the ones after the greeter moved, so the loop runs until it has and then some.
+      moved = await until("the greeter to present an SVID from east's new root", async () => {
+        const i = calls.findIndex((c) => c.root === "new");
+        return i >= 0 ? i : undefined;
+      });
+      const CALLS_AFTER_MOVE = 10;
+      await until(`${CALLS_AFTER_MOVE} calls after the greeter moved`, async () =>
+        calls.length >= moved + 1 + CALLS_AFTER_MOVE ? true : undefined,
+      );
+    } finally {
+      // A failed wait must not leave the loop calling forever: mocha would never exit.
+      running = false;
+      await traffic;
+    }
     const seconds = ((inWest - t0) / 1000).toFixed(1);
     console.log(
-      `      east's new root reached west's server after ${seconds} s; ${calls} calls, ${failures.length} failed`,
+      `      east's new root reached west's server after ${seconds} s; ${calls.length} calls (greeter on the new ` +
+        `root from call ${moved + 1}), ${failures.length} failed`,
     );
     assert.deepEqual(failures, [], "every call across the rotation succeeded");
+    assert.equal(calls[0].root, "old", "the loop began with the greeter on a root east had before it");
+    assert.ok(calls.length >= MIN_CALLS, `only ${calls.length} calls`);
+    assert.deepEqual(
+      calls.slice(moved).filter((c) => c.root === "old"),
+      [],
+      "once on the new root the greeter stays there",
+    );
     // SPIRE polls a peer at a quarter of its refresh hint (1m here) after a successful fetch.
     assert.ok(
       inWest - t0 <= 60_000,

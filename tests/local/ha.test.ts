@@ -12,12 +12,22 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import * as tls from "node:tls";
+import type { LoopbackService } from "../../local/loopbackService";
 import { type LocalMesh, registerLocally, startLocalMesh } from "../../local/mesh";
 import { type Postgres, startPostgres } from "../../local/postgres";
 import type { HarnessAgent, ShownEntry, SpireHarness } from "../../local/spireHarness";
 import { startSpire } from "../../local/spireHarness";
+import { PROPAGATION_MS, waitUntil } from "../../local/waitUntil";
 import type { RenderResult } from "../../render/runtime";
 import { renderStack } from "../support/render";
+import {
+  linesSince,
+  logMark,
+  servedCertificate,
+  stopAllTraffic,
+  traffic,
+  viaFront,
+} from "../support/witness";
 
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
 const ALIAS = `${TD}/ns/spire/sa/spire-agent`;
@@ -47,7 +57,11 @@ const log = (line: string) => console.log(`      [ha] ${line}`);
 const content = (entries: ShownEntry[]) =>
   entries.map((e) => JSON.stringify([e.id, e.spiffe_id, e.parent_id, e.selectors, e.x509_svid_ttl])).sort();
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = PROPAGATION_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -71,7 +85,7 @@ function createEntry(spire: SpireHarness, server: number, path: string, selector
   assert.equal(r.status, 0, r.stderr);
 }
 
-async function fetchId(agent: HarnessAgent, id: string, timeoutMs = 45_000) {
+async function fetchId(agent: HarnessAgent, id: string, timeoutMs = PROPAGATION_MS) {
   return until(`${id} at ${agent.socket}`, async () => {
     const x = await agent.fetchX509(timeoutMs);
     const i = x.spiffeIds.indexOf(id);
@@ -79,38 +93,21 @@ async function fetchId(agent: HarnessAgent, id: string, timeoutMs = 45_000) {
   });
 }
 
-async function get(mesh: LocalMesh, color: string): Promise<number> {
-  try {
-    const r = await fetch(`${mesh.ingressUrl("front")}/`, { headers: { color_header: color } });
-    await r.text();
-    return r.status;
-  } catch {
-    return 0;
-  }
-}
+/** Requests that must run before a fault is injected, so "0 failed" is about traffic that was flowing. */
+const WARM_REQUESTS = 20;
 
-/** Requests front -> color in a loop until stopped; counts and failures. */
-function traffic(mesh: LocalMesh, color: string) {
-  const stats = { requests: 0, failures: 0 };
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      stats.requests++;
-      if ((await get(mesh, color)) !== 200) stats.failures++;
-    }
-  })();
-  return {
-    stats,
-    stop: async () => {
-      running = false;
-      await done;
-      return stats;
-    },
-  };
-}
+/**
+ * SPIRE renews an X.509-SVID once its remaining life falls under half its lifetime, jittered by a tenth of that
+ * half: somewhere between 45% and 55% of the lifetime (notBefore to notAfter).
+ */
+const renewalWindow = (c: { validFrom: number; expiresAt: number }) => {
+  const lifetime = c.expiresAt - c.validFrom;
+  return { earliest: c.validFrom + 0.45 * lifetime, latest: c.validFrom + 0.55 * lifetime };
+};
 
 describe("HA: two SPIRE servers on one real PostgreSQL", function () {
-  this.timeout(300_000);
+  // Above the bounded waits inside one test (PROPAGATION_MS each), so a slow machine fails with their message.
+  this.timeout(4 * PROPAGATION_MS);
   let pg: Postgres;
 
   before(async () => {
@@ -119,6 +116,8 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
   after(async () => {
     await pg?.stop();
   });
+  // A failed test leaves its traffic loop running: stop it, or mocha never exits.
+  afterEach(stopAllTraffic);
 
   describe("no upstream authority: each server its own root", () => {
     let spire: SpireHarness;
@@ -128,19 +127,31 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
     let withGreen: RenderResult;
 
     before(async () => {
-      const dev = await renderStack("dev");
-      withGreen = await renderStack("dev", { registerGreen: "true" });
+      // 30 s SVIDs (40 s from their backdated notBefore): renewed 8-12 s after issue, so a renewal falls inside
+      // each outage below with most of the SVID's life left; and a 1 s agent sync, so the agent retries soon.
+      const short = { svidTtl: "30s" };
+      const dev = await renderStack("dev", short);
+      withGreen = await renderStack("dev", { ...short, registerGreen: "true" });
       spire = await startSpire({
         servers: 2,
         connectionString: pg.connectionString,
         agentAlias: ALIAS,
-        settings: { datastore: { type: "postgres", connectionString: pg.connectionString }, replicas: 2 },
+        settings: {
+          datastore: { type: "postgres", connectionString: pg.connectionString },
+          replicas: 2,
+          agentSyncInterval: "1s",
+        },
       });
       agentA = await spire.addAgent({ server: 0, alias: ALIAS });
       agentB = await spire.addAgent({ server: 1, alias: ALIAS });
       mesh = await startLocalMesh(spire, dev);
       registerLocally(spire, dev, mesh);
-      await until("blue answering through front", async () => (await get(mesh, "blue")) === 200 || undefined);
+      await Promise.all(["front", "blue", "red"].map((w) => mesh.whenLive(w)));
+      await waitUntil(
+        "blue answering through front",
+        () => viaFront(mesh, "blue"),
+        (s) => s === 200,
+      );
     });
     after(async () => {
       await mesh?.stop();
@@ -208,80 +219,178 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
       );
     });
 
-    it("server failover: SIGKILL A under mTLS traffic, 0 requests fail, a new entry via B reaches its workload, A rejoins", async () => {
+    it("server failover: SIGKILL the server the mesh's agent is connected to, under mTLS traffic and across an SVID renewal; 0 requests fail, the other server serves, the killed one rejoins", async () => {
+      const service = spire.service as LoopbackService;
+      const ports = spire.servers.map((x) => x.port);
+      const pinned = [agentA, agentB];
+      // The Service picked the agent's server: the test kills that one, whichever it is.
+      const openBefore = await waitUntil(
+        "the mesh's agent connected to a server through the Service",
+        () => ({ ...service.open }),
+        (open) => ports.some((p) => open[p] > 0),
+      );
+      const victim = openBefore[ports[0]] >= openBefore[ports[1]] ? 0 : 1;
+      const survivor = 1 - victim;
       const load = traffic(mesh, "blue");
-      await delay(2000);
-      const rootsBefore = certs(spire.servers[1].cli(["bundle", "show"]).stdout).length;
-      await spire.servers[0].kill("SIGKILL");
+      await waitUntil(
+        `${WARM_REQUESTS} requests front->blue`,
+        () => load.sent.length,
+        (n) => n >= WARM_REQUESTS,
+      );
+      const rootsBefore = certs(spire.servers[survivor].cli(["bundle", "show"]).stdout).length;
+      const servedBefore = await servedCertificate(mesh, "blue");
+      await spire.servers[victim].kill("SIGKILL");
       const killedAt = Date.now();
-      // Green's entry goes in through B only; front's agent reaches B through the Service.
+      // Green's entry goes in through the survivor only; front's agent reaches it through the Service.
       registerLocally(
-        { ...spire, serverSocket: spire.servers[1].socket },
+        { ...spire, serverSocket: spire.servers[survivor].socket },
         withGreen,
         mesh,
         (id) => id === `${TD}/colorgreen`,
       );
-      await until(
-        "green answering with A down",
-        async () => (await get(mesh, "green")) === 200 || undefined,
-        60_000,
+      await mesh.whenLive("green");
+      await waitUntil(
+        "green answering with the killed server down",
+        () => viaFront(mesh, "green"),
+        (s) => s === 200,
       );
       const greenMs = Date.now() - killedAt;
-      await delay(2000);
-      const { requests, failures } = await load.stop();
-      log(
-        `A killed: ${requests} requests front->blue, ${failures} failed; green (registered on B) served after ${greenMs} ms`,
+      // Blue's next SVID can only come from the survivor: the renewal is the failover's witness.
+      const renewed = await waitUntil(
+        `blue's SVID renewed with server ${victim} down (serial other than ${servedBefore.serial})`,
+        () => servedCertificate(mesh, "blue"),
+        (c) => c.serial !== servedBefore.serial,
+        {
+          hopeless: () =>
+            renewalWindow(servedBefore).latest > killedAt + PROPAGATION_MS
+              ? `blue's SVID (until ${new Date(servedBefore.expiresAt).toISOString()}) renews after this wait: render a short svidTtl`
+              : undefined,
+        },
       );
+      const renewedMs = Date.now() - killedAt;
+      const openAfter = { ...service.open };
+      const down = !spire.servers[victim].running;
+      const { requests, failures } = await load.stop();
+      const duringOutage = load.within(killedAt, Date.now()).length;
+      log(
+        `server ${victim} killed (agent connections ${JSON.stringify(openBefore)} -> ${JSON.stringify(openAfter)}): ` +
+          `${requests} requests front->blue (${duringOutage} during the outage), ${failures} failed; ` +
+          `green (registered on ${survivor}) served after ${greenMs} ms; blue's SVID renewed after ${renewedMs} ms`,
+      );
+      assert.ok(down, `server ${victim} came back before blue's SVID renewed`);
+      assert.ok(openBefore[ports[victim]] > 0, "the agent was connected to the killed server");
+      assert.equal(openAfter[ports[victim]], 0);
+      assert.ok(
+        openAfter[ports[survivor]] > 0,
+        `the agent is connected to server ${survivor} after the kill`,
+      );
+      assert.ok(renewed.validFrom > servedBefore.validFrom);
       assert.equal(failures, 0, `${failures} of ${requests} requests failed`);
-      assert.ok(requests > 20, `only ${requests} requests`);
+      assert.ok(duringOutage >= WARM_REQUESTS, `only ${duringOutage} requests during the outage`);
 
       const restartedAt = Date.now();
-      await spire.servers[0].start();
+      await spire.servers[victim].start();
       const rejoinMs = Date.now() - restartedAt;
-      assert.deepEqual(content(spire.servers[0].entries()), content(spire.servers[1].entries()));
-      // A's agent (pinned to A) gets an entry created on B once A is back.
-      createEntry(spire, 1, "/after-rejoin", spire.workloadSelector);
-      await fetchId(agentA, `${TD}/after-rejoin`);
-      const rootsAfter = certs(spire.servers[1].cli(["bundle", "show"]).stdout).length;
+      // The agent pinned to the killed server gets an entry created on the survivor once its server is back.
+      createEntry(spire, survivor, "/after-rejoin", spire.workloadSelector);
+      await fetchId(pinned[victim], `${TD}/after-rejoin`);
+      const rootsAfter = certs(spire.servers[survivor].cli(["bundle", "show"]).stdout).length;
       log(
-        `A healthy again after ${rejoinMs} ms, same entries as B; bundle roots ${rootsBefore} -> ${rootsAfter}`,
+        `server ${victim} healthy again after ${rejoinMs} ms; bundle roots ${rootsBefore} -> ${rootsAfter}`,
       );
-      // A kept its CA key on its own volume: it signs under the root its agent already trusts, the bundle unchanged.
+      // It kept its CA key on its own volume: it signs under the root its agent already trusts, the bundle unchanged.
       assert.equal(rootsAfter, rootsBefore);
     });
 
-    it("database outage: restart PostgreSQL under traffic; servers reconnect, no entry lost", async () => {
+    it("database outage: PostgreSQL down under traffic and across blue's renewal point; requests keep succeeding, the agent's renewal is refused until the database is back, no entry lost", async () => {
       const before = content(spire.servers[0].entries());
-      const outage: string[] = [];
       const count = (i: number) => spire.servers[i].cli(["entry", "count"]).stdout.trim();
       const countBefore = count(1);
       const load = traffic(mesh, "blue");
-      await delay(1000);
-      // Down for 5 s: registration stops, identities already issued keep working.
-      const downMs = await pg.restart(5000, () => {
-        const r = spire.servers[1].cli(["entry", "count"]);
-        outage.push(r.status === 0 ? "answered" : "refused");
+      await waitUntil(
+        `${WARM_REQUESTS} requests front->blue`,
+        () => load.sent.length,
+        (n) => n >= WARM_REQUESTS,
+      );
+      // The outage starts just before blue's renewal window, on an SVID whose whole window is still ahead.
+      let cert = await servedCertificate(mesh, "blue");
+      const renewsIn = renewalWindow(cert).earliest - Date.now();
+      assert.ok(
+        renewsIn < PROPAGATION_MS,
+        `blue's SVID renews in ${Math.round(renewsIn / 1000)} s: the outage cannot cross a renewal; render a short svidTtl`,
+      );
+      if (Date.now() > renewalWindow(cert).earliest - 4000) {
+        const current = cert.serial;
+        cert = await waitUntil(
+          "blue's next SVID",
+          () => servedCertificate(mesh, "blue"),
+          (c) => c.serial !== current,
+        );
+      }
+      const window = renewalWindow(cert);
+      // A wait on the SVID's own clock, not a guess: the agent renews nothing before `earliest`.
+      await delay(Math.max(0, window.earliest - 3000 - Date.now()));
+      const agentLog = spire.agents[0].logFile;
+      const outage: string[] = [];
+      let refusedSync: { at: number; line: string } | undefined;
+      let servedAtRefusal = "";
+      const { downAt, upAt } = await pg.restart({
+        minDownMs: 5000,
+        whileDown: async () => {
+          const mark = logMark(agentLog);
+          const r = spire.servers[1].cli(["entry", "count"]);
+          outage.push(r.status === 0 ? "answered" : "refused");
+          // The agent's sync (which renews due SVIDs) refused after blue's renewal became due at the latest.
+          refusedSync = await waitUntil(
+            "the mesh's agent to sync, renewal due, and be refused with the database down",
+            () =>
+              linesSince(agentLog, mark).find(
+                (l) => /Synchronize failed/.test(l.line) && l.at >= window.latest,
+              ),
+            (found) => found !== undefined,
+            {
+              hopeless: () =>
+                Date.now() > cert.expiresAt - 8000
+                  ? "blue's SVID is about to expire: the outage must end"
+                  : undefined,
+            },
+          );
+          // Still the SVID whose renewal was due: the refused sync was that renewal's attempt.
+          servedAtRefusal = (await servedCertificate(mesh, "blue")).serial;
+        },
       });
-      const back = Date.now();
       const reconnect = await Promise.all(
         [0, 1].map(async (i) => {
           await until(`server ${i} answering after the restart`, async () =>
             spire.servers[i].cli(["entry", "count"]).status === 0 ? true : undefined,
           );
-          return Date.now() - back;
+          return Date.now() - upAt;
         }),
       );
-      await delay(2000);
-      const { requests, failures } = await load.stop();
-      log(
-        `PostgreSQL down ${downMs} ms (entry count on B while down: ${outage.join(", ")}); servers answering ${reconnect.join(" / ")} ms later; ` +
-          `${requests} requests during it, ${failures} failed; entries ${countBefore} -> ${count(1)}`,
+      const renewed = await waitUntil(
+        `blue's overdue SVID renewed once the database is back (serial other than ${cert.serial})`,
+        () => servedCertificate(mesh, "blue"),
+        (c) => c.serial !== cert.serial,
       );
-      assert.equal(failures, 0);
+      const { requests, failures } = await load.stop();
+      const duringOutage = load.within(downAt, upAt);
+      log(
+        `PostgreSQL down ${upAt - downAt} ms (entry count on B while down: ${outage.join(", ")}); servers answering ` +
+          `${reconnect.join(" / ")} ms later; ${requests} requests, ${duringOutage.length} during the outage, ` +
+          `${failures} failed; agent refused: ${refusedSync?.line.slice(0, 200)}; blue's SVID renewed ` +
+          `${Date.now() - upAt} ms after (issued ${new Date(renewed.validFrom + 10_000).toISOString()}); entries ${countBefore} -> ${count(1)}`,
+      );
+      assert.equal(failures, 0, `${failures} of ${requests} requests failed`);
+      assert.ok(duringOutage.length > 0, "no request ran while the database was down");
+      assert.ok(refusedSync, "the agent's sync with a renewal due was refused during the outage");
+      assert.equal(
+        servedAtRefusal,
+        cert.serial,
+        "blue's due SVID was still unrenewed when the sync was refused",
+      );
       assert.deepEqual(outage, ["refused"], "with the database down the servers cannot read entries");
       assert.equal(count(1), countBefore);
       assert.deepEqual(content(spire.servers[0].entries()), before);
-      assert.deepEqual(content(spire.servers[1].entries()), before);
       createEntry(spire, 1, "/after-db-restart", spire.workloadSelector);
       await fetchId(agentA, `${TD}/after-db-restart`);
     });

@@ -7,13 +7,13 @@
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as path from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { sidecarPlan } from "../../local/bootstrapPlan";
 import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../../local/mesh";
 import { type Credentials, holdIdentity, outcome, probe } from "../../local/meshClient";
 import { track } from "../../local/processes";
 import { Sidecar } from "../../local/sidecar";
 import { freePort, type SpireHarness, startSpire } from "../../local/spireHarness";
+import { PROPAGATION_MS, waitUntil } from "../../local/waitUntil";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { meshNodePlan } from "../../mesh/meshNode";
 import { TlsMode } from "../../mesh/virtualNode";
@@ -28,7 +28,8 @@ const status = async (url: string, credentials?: Credentials) => outcome(await p
 const tlsUrl = (mesh: LocalMesh, workload: string) => mesh.ingressUrl(workload).replace("http:", "https:");
 
 describe("the local mesh on real SPIRE: security", function () {
-  this.timeout(180_000);
+  // Above the bounded waits inside (PROPAGATION_MS each), so a slow machine fails with their message.
+  this.timeout(2 * PROPAGATION_MS + 60_000);
   let spire: SpireHarness;
   let mesh: LocalMesh;
   let asFront: Credentials;
@@ -41,11 +42,12 @@ describe("the local mesh on real SPIRE: security", function () {
     registerLocally(spire, dev, mesh);
     asFront = await identity(spire, `${TD}/front`);
     asRed = await identity(spire, `${TD}/colorred`);
-    const deadline = Date.now() + 45_000;
-    while ((await status(tlsUrl(mesh, "blue"), asFront)) !== 200) {
-      if (Date.now() > deadline) throw new Error("blue never accepted front");
-      await delay(300);
-    }
+    await mesh.whenLive("blue");
+    await waitUntil(
+      "blue accepting front's SVID",
+      () => status(tlsUrl(mesh, "blue"), asFront),
+      (s) => s === 200,
+    );
   });
   after(async () => {
     await mesh?.stop();
@@ -113,11 +115,11 @@ describe("the local mesh on real SPIRE: security", function () {
     await sidecar.start();
     try {
       await sidecar.whenLive;
-      const deadline = Date.now() + 30_000;
-      while ((await status(`https://127.0.0.1:${ingressPort}/`, asFront)) !== 200) {
-        if (Date.now() > deadline) throw new Error("ledger never accepted front over TLS");
-        await delay(300);
-      }
+      await waitUntil(
+        "ledger accepting front over TLS",
+        () => status(`https://127.0.0.1:${ingressPort}/`, asFront),
+        (s) => s === 200,
+      );
       assert.equal(await status(`http://127.0.0.1:${ingressPort}/`), 200, "plaintext");
       assert.equal(await status(`https://127.0.0.1:${ingressPort}/`, asFront), 200, "TLS from front");
       assert.equal(await status(`https://127.0.0.1:${ingressPort}/`, asRed), 200, "TLS from red");

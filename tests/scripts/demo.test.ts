@@ -3,8 +3,14 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 
+/**
+ * The bound on the demo's run: "it finishes on its own". Its duration (about a minute idle) is printed, not
+ * asserted: on a shared CI runner wall-clock time measures the neighbours, and the demo's own waits are for signals.
+ */
+const DEMO_BOUND_MS = 300_000;
+
 describe("npm run demo", function () {
-  this.timeout(180_000);
+  this.timeout(DEMO_BOUND_MS + 10_000);
 
   it("shows blue and red answering, green failing, then green working once registered, then the gateway; exits 0", () => {
     const repo = path.resolve(__dirname, "../..");
@@ -12,10 +18,15 @@ describe("npm run demo", function () {
     const run = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "scripts/demo.ts"], {
       cwd: repo,
       encoding: "utf8",
-      timeout: 170_000,
+      timeout: DEMO_BOUND_MS,
     });
     const seconds = (Date.now() - started) / 1000;
-    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    console.log(`      the demo took ${seconds.toFixed(1)} s`);
+    assert.equal(
+      run.status,
+      0,
+      `exit ${run.status} (${run.signal ?? "no signal"}) after ${seconds} s:\n${run.stdout}\n${run.stderr}`,
+    );
     assert.match(run.stdout, /color_header: blue -> 200 blue/);
     assert.match(run.stdout, /color_header: red -> 200 red/);
     assert.match(run.stdout, /color_header: green -> 503/);
@@ -29,6 +40,5 @@ describe("npm run demo", function () {
     assert.match(run.stdout, /^ {4}TLS without a client certificate -> (?!200)\S+$/m);
     assert.match(run.stdout, /^ {4}TLS as front \(the caller\) -> 200 blue$/m);
     assert.match(run.stdout, /^\d+ passed, 0 failed/m);
-    assert.ok(seconds < 120, `the demo took ${seconds} s`);
   });
 });

@@ -10,6 +10,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { fetchSecrets, SdsError, type SdsNode } from "../../local/sdsClient";
 import { type SpireHarness, startSpire } from "../../local/spireHarness";
+import { PROPAGATION_MS } from "../../local/waitUntil";
 import { assertChainsToBundle, certificates } from "../../local/x509";
 import { requestedSecretNames } from "../../mesh/envoyBootstrap";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../../spire/entries";
@@ -23,7 +24,7 @@ const RUNNER = path.resolve(__dirname, "../../bin/spire-entry.js");
 type Bootstrap = any;
 
 describe("secret names of the rendered bootstraps, served by real SPIRE", function () {
-  this.timeout(120_000);
+  this.timeout(300_000);
   let spire: SpireHarness;
   const bootstraps: Record<string, Bootstrap> = {};
 
@@ -56,7 +57,7 @@ describe("secret names of the rendered bootstraps, served by real SPIRE", functi
       cluster: bootstrap.node.cluster,
       metadata: bootstrap.node.metadata,
     };
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + PROPAGATION_MS;
     for (;;) {
       try {
         return await fetchSecrets(spire.agentSocket, [name], { node });
