@@ -13,14 +13,16 @@ import * as path from "node:path";
 import { binary } from "../../local/cluster/cluster";
 import {
   initStack,
-  killTree,
+  killRunning,
   type PulumiStack,
   pulumi,
   pulumiOk,
   recoverInterruptedUpdate,
+  stackLocks,
 } from "../../local/pulumiCli";
 import { kubernetesObjects, renderStack } from "../support/render";
 import { changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries, withGateway } from "./devEntries";
+import { CASES, type Interrupted, interruptedUp } from "./interruptedUp";
 import { type E2eCluster, leftovers, startE2eCluster, unreadyWorkloads } from "./support";
 
 /**
@@ -81,9 +83,59 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     });
   });
 
+  // A failed step leaves the stack usable by the next: no CLI of it still running, no lock, no pending create.
+  // Each later step states what it needs of the earlier ones, so a failure is reported where it happens.
+  afterEach(async function () {
+    if (this.currentTest?.state !== "failed") return;
+    const done = [`killed ${killRunning(stack)} running CLI(s)`];
+    if (stackLocks(stack).length > 0) {
+      done.push(`cancel: exit ${(await pulumi(stack, ["cancel", "--yes"])).status}`);
+    }
+    const exported = await pulumi(stack, ["stack", "export"]);
+    if (
+      exported.status === 0 &&
+      (JSON.parse(exported.stdout).deployment.pending_operations ?? []).length > 0
+    ) {
+      // The documented recovery to its end: the up creates again what was pending, converging on whatever
+      // the interrupted update had already made (an entry it created must not stay behind, unrecorded).
+      for (const step of [
+        ["refresh", "--yes", "--clear-pending-creates"],
+        ["up", "--yes", "--skip-preview"],
+      ]) {
+        done.push(`${step[0]}: exit ${(await pulumi(stack, step)).status}`);
+      }
+    }
+    console.log(`      after the failure of "${this.currentTest.title}": ${done.join("; ")}`);
+  });
+
   after(async () => {
     await cluster?.stop();
   });
+
+  const GREEN = { resource: "colorgreen-entry", entryId: "spire-mesh.dev.colorgreen" };
+
+  /** What a converged recovery shows: no pending operation, one state resource and one entry per ID. */
+  const assertConverged = async (killed: Interrupted, expected: ReturnType<typeof walkthroughEntries>) => {
+    const shown = entries();
+    assert.deepEqual(shown, expected);
+    const ids = shown.map((e) => e.id);
+    assert.deepEqual(ids, [...new Set(ids)], "one entry per ID");
+    const identities = shown.map((e) => `${e.parentId} ${e.spiffeId} ${e.selectors.join(",")}`);
+    assert.deepEqual(identities, [...new Set(identities)], "no second entry under another ID");
+    const deployment = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment;
+    assert.deepEqual(deployment.pending_operations ?? [], []);
+    const green = (deployment.resources as Json[]).filter((r) => r.urn.endsWith(`::${GREEN.resource}`));
+    assert.equal(green.length, 1);
+    // What green's runner met on the server when its create last ran: an entry the killed up had already
+    // created is found and compared (AlreadyExists, then show), not created twice.
+    const outcome = {
+      [CASES.beforeServer]: "created",
+      [CASES.onServerPending]: "unchanged",
+      [CASES.recorded]: "created",
+    }[killed.case];
+    assert.deepEqual(JSON.parse(green[0].outputs.stdout), { entryId: GREEN.entryId, outcome });
+    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+  };
 
   it("1. preview creates exactly what the offline render registers, and warns about green", async () => {
     const preview = await previewJson();
@@ -222,51 +274,14 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
   });
 
-  it("7. an up killed mid-way recovers as documented and converges with no duplicate entry; with it the gateway", async () => {
+  it("7. an up killed as green's entry command starts recovers as documented and converges with no duplicate; with it the gateway", async function () {
+    assert.ok(!entries().some((e) => e.id === GREEN.entryId), "precondition: green has no entry");
     await setConfig("registerGreen", "true");
-    // The engine saves its checkpoint asynchronously: kill only once it holds the pending create.
-    const checkpoint = path.join(
-      cluster.workDir,
-      "pulumi",
-      "state",
-      ".pulumi",
-      "stacks",
-      "spire-mesh",
-      "dev.json",
-    );
-    const greenCreatePending = () => {
-      try {
-        const pending = JSON.parse(fs.readFileSync(checkpoint, "utf8")).checkpoint?.latest
-          ?.pending_operations;
-        return (pending ?? []).some((p: Json) => p.resource.urn.endsWith("::colorgreen-entry"));
-      } catch {
-        return false; // absent, or caught mid-write
-      }
-    };
-    // SIGKILL the CLI while green's entry command is running: the engine has recorded a pending create.
-    let killed = false;
-    const interrupted = await pulumi(stack, ["up", "--yes", "--skip-preview"], {
-      onSpawn: (pid) => {
-        const poll = setInterval(() => {
-          if (
-            !killed &&
-            greenCreatePending() &&
-            spawnSync("pgrep", ["-f", "spire-entry.js.*colorgreen"]).status === 0
-          ) {
-            killed = true;
-            killTree(pid); // the CLI and its plugins, as a killed runner loses them
-          }
-          if (killed) clearInterval(poll);
-        }, 5);
-      },
-    });
-    assert.equal(interrupted.signal, "SIGKILL", interrupted.stdout);
-    const pending = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment
-      .pending_operations;
-    assert.deepEqual(
-      pending.map((p: Json) => `${p.type} ${p.resource.urn.split("::").pop()}`),
-      ["creating colorgreen-entry"],
-    );
+    const killed = await interruptedUp(stack, cluster, { ...GREEN, moment: "runner started" });
+    // Which interleaving the kill landed in is observed, not assumed; the title reports it.
+    if (this.test) this.test.title += ` [${killed.case}]`;
+    assert.equal(killed.result.signal, "SIGKILL", killed.result.stdout);
+    assert.equal(killed.locks, 1, "the killed update's lock stays behind");
     const locked = await pulumi(stack, ["up", "--yes", "--skip-preview"]);
     assert.match(locked.stdout + locked.stderr, /the stack is currently locked by 1 lock/);
     await recoverInterruptedUpdate(stack);
@@ -274,10 +289,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     // one up instead of a cycle of its own.
     await setConfig("gateway", "true");
     await up();
-    assert.deepEqual(entries(), withGateway(7200));
-    const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
-    assert.deepEqual(exported.deployment.pending_operations ?? [], []);
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    await assertConverged(killed, withGateway(7200));
   });
 
   it("8. bad config fails the preview with one clear error and creates nothing", async () => {
@@ -307,6 +319,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   });
 
   it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
+    assert.deepEqual(stackLocks(stack), [], "precondition: no update holds the stack");
     await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(await leftovers(cluster.api), []);
     // The server went with its pod; the host-pods kubelet asked it for its entry count just before stopping it.
@@ -320,7 +333,9 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   });
 
   it("11. with the server gone, an entry delete fails unless deleteWithoutServer counts it as deleted", async () => {
-    // The dev stack is destroyed: spire-server-0 no longer exists. The same delete plan SpireEntry renders.
+    const pod = await cluster.api.get("/api/v1/namespaces/spire/pods/spire-server-0");
+    assert.equal(pod.status, 404, "precondition: step 10 destroyed dev, spire-server-0 with it");
+    // The same delete plan SpireEntry renders.
     const render = await renderStack("dev", { spireDeleteEntriesWithoutServer: "true" });
     const command = render.resources.find(
       (r) => r.type === "command:local:Command" && r.name === "front-entry",
