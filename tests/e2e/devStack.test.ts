@@ -255,7 +255,16 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
-  it("6b. a server that lost its datastore gets every entry back on the next up", async () => {
+  it("6b. a server that lost its datastore comes back empty on a new volume; the next up gives every entry back", async () => {
+    const claimPath = "/api/v1/namespaces/spire/persistentvolumeclaims/spire-server-data";
+    const oldVolume = (await cluster.api.get(claimPath)).body.spec?.volumeName;
+    assert.ok(oldVolume, "precondition: spire-server-data is bound");
+    const urnsOf = (deployment: Json) =>
+      (deployment.resources as Json[])
+        .map((r) => r.urn as string)
+        .filter((u) => /(StatefulSet::spire-server|PersistentVolumeClaim::spire-server-data)$/.test(u));
+    const serverAndClaim = urnsOf(JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment);
+    assert.equal(serverAndClaim.length, 2, serverAndClaim.join("\n"));
     // Out of band: the server and its volume go (the PV's reclaim policy deletes the data with it).
     for (const args of [
       ["delete", "statefulset", "-n", "spire", "spire-server", "--wait"],
@@ -268,6 +277,16 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       assert.equal(r.status, 0, r.stderr);
     }
     await pulumiOk(stack, ["refresh", "--yes"]);
+    // The server and its claim alone first, without the entry commands: what the lost datastore comes back as.
+    await pulumiOk(stack, [
+      "up",
+      "--yes",
+      "--skip-preview",
+      ...serverAndClaim.flatMap((u) => ["--target", u]),
+    ]);
+    const newVolume = (await cluster.api.get(claimPath)).body.spec?.volumeName;
+    assert.ok(newVolume && newVolume !== oldVolume, `a new volume (was ${oldVolume}, now ${newVolume})`);
+    assert.deepEqual(entries(), [], "the server came back with an empty datastore");
     await up();
     // A new StatefulSet and volume: a new generation, so every entry's update ran and re-created it.
     assert.deepEqual(entries(), walkthroughEntries(7200));
