@@ -23,7 +23,7 @@ import {
 import { kubernetesObjects, renderStack } from "../support/render";
 import { changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries, withGateway } from "./devEntries";
 import { CASES, type Interrupted, interruptedUp } from "./interruptedUp";
-import { type E2eCluster, leftovers, startE2eCluster, unreadyWorkloads } from "./support";
+import { changesSince, type E2eCluster, inventory, startE2eCluster, unreadyWorkloads } from "./support";
 
 /**
  * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
@@ -112,6 +112,8 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await cluster?.stop();
   });
 
+  /** Everything in the cluster before dev's first up: what its destroy must return the cluster to. */
+  let beforeUp: Awaited<ReturnType<typeof inventory>>;
   const GREEN = { resource: "colorgreen-entry", entryId: "spire-mesh.dev.colorgreen" };
 
   /** What a converged recovery shows: no pending operation, one state resource and one entry per ID. */
@@ -138,6 +140,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   };
 
   it("1. preview creates exactly what the offline render registers, and warns about green", async () => {
+    beforeUp = await inventory(cluster.api);
     const preview = await previewJson();
     const render = await renderStack("dev");
     const expected = render.resources.map((r) => `create ${r.type} ${r.name}`);
@@ -322,7 +325,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await pulumiOk(bad, ["config", "set", "trustDomain", "Not_A_Domain!"]);
     // A mistyped secret key (kubeConfig for kubeconfig) must be named without its decrypted value.
     await pulumiOk(bad, ["config", "set", "--secret", "kubeConfig", "token: s3cr3t-t0ken"]);
-    const before = await leftovers(cluster.api);
+    const before = await inventory(cluster.api);
     const message = /stack bad config: invalid arguments:(\s+- .*)*\s+- trustDomain = "Not_A_Domain!": /;
     const preview = await pulumi(bad, ["preview"]);
     assert.notEqual(preview.status, 0);
@@ -332,15 +335,16 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const r = await pulumi(bad, ["up", "--yes"]);
     assert.notEqual(r.status, 0);
     assert.match(r.stdout + r.stderr, message);
-    assert.deepEqual(await leftovers(cluster.api), before);
+    assert.deepEqual(await changesSince(cluster.api, before, 0), []);
     const exported = JSON.parse((await pulumiOk(bad, ["stack", "export"])).stdout);
     assert.deepEqual(exported.deployment.resources ?? [], []);
   });
 
-  it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
+  it("10. destroy leaves no object of any kind, no entry on the server, and an empty stack", async () => {
+    assert.ok(beforeUp, "precondition: step 1 took the inventory before the first up");
     assert.deepEqual(stackLocks(stack), [], "precondition: no update holds the stack");
     await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(await leftovers(cluster.api), []);
+    assert.deepEqual(await changesSince(cluster.api, beforeUp), []);
     // The server went with its pod; the host-pods kubelet asked it for its entry count just before stopping it.
     const stops = fs
       .readFileSync(path.join(cluster.state.dir, "logs", "host-pods.log"), "utf8")

@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { initStack, type PulumiStack, pulumi, pulumiOk } from "../../local/pulumiCli";
 import { AGENT_ALIAS, changes, entriesOn, REPO_ROOT, TD, walkthroughEntries } from "./devEntries";
-import { type E2eCluster, leftovers, startE2eCluster, unreadyWorkloads } from "./support";
+import { changesSince, type E2eCluster, inventory, startE2eCluster, unreadyWorkloads } from "./support";
 
 describe("stacks next to dev under the real engine on a loopback cluster", function () {
   this.timeout(240_000);
@@ -42,6 +42,7 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
       workDir: path.join(cluster.workDir, "pulumi"),
       kubeconfig: cluster.state.kubeconfig,
     });
+    const beforeConsumer = await inventory(cluster.api);
     await pulumiOk(consumer, ["up", "--yes", "--skip-preview"]);
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
     assert.deepEqual(
@@ -69,11 +70,7 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
     await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(entries(), dev, "dev's entries survive the consumer's destroy");
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
-    const left = await leftovers(cluster.api);
-    assert.deepEqual(
-      left.filter((o) => /identity|shop|ledger|spire-mesh-consumer/.test(o)),
-      [],
-    );
+    assert.deepEqual(await changesSince(cluster.api, beforeConsumer), [], "the consumer left nothing");
   });
 
   // 100 entries behind one command resource: the set's create, its change by difference, and its delete, each
