@@ -296,7 +296,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.deepEqual(await unreadyWorkloads(cluster.api), []);
   });
 
-  it("7. an up killed as green's entry command starts recovers as documented and converges with no duplicate; with it the gateway", async function () {
+  it("7. an up killed as green's entry command starts recovers as documented and converges with no duplicate", async function () {
     assert.ok(!entries().some((e) => e.id === GREEN.entryId), "precondition: green has no entry");
     await setConfig("registerGreen", "true");
     const killed = await interruptedUp(stack, cluster, { ...GREEN, moment: "runner started" });
@@ -306,6 +306,23 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.equal(killed.locks, 1, "the killed update's lock stays behind");
     const locked = await pulumi(stack, ["up", "--yes", "--skip-preview"]);
     assert.match(locked.stdout + locked.stderr, /the stack is currently locked by 1 lock/);
+    await recoverInterruptedUpdate(stack);
+    await up();
+    await assertConverged(killed, walkthroughEntries(7200, true));
+  });
+
+  it("7b. an up killed once the server holds green's entry, its create pending, converges to one entry; with it the gateway", async function () {
+    await setConfig("registerGreen", "false");
+    await up();
+    assert.deepEqual(entries(), walkthroughEntries(7200), "precondition: green has no entry");
+    await setConfig("registerGreen", "true");
+    const killed = await interruptedUp(stack, cluster, { ...GREEN, moment: "entry on the server" });
+    if (this.test) this.test.title += ` [${killed.case}]`;
+    assert.equal(killed.result.signal, "SIGKILL", killed.result.stdout);
+    // The CLI was frozen while green's runner still ran: the engine cannot have recorded the create.
+    assert.equal(killed.runnerOutlivedFreeze, true);
+    assert.equal(killed.case, CASES.onServerPending);
+    assert.equal(killed.locks, 1, "the killed update's lock stays behind");
     await recoverInterruptedUpdate(stack);
     // The converging up also turns the ingress gateway on (issue 13), so step 10's destroy must take it away too;
     // one up instead of a cycle of its own.
