@@ -20,6 +20,8 @@ import { KubeApi } from "./kubeApi";
 import { isAlive, type RecordedProcess, startDaemon, stopDaemon } from "./processes";
 
 export const SERVER_IMAGE = /(^|\/)spire-server([:@]|$)/;
+/** The field manager of the pod status this kubelet writes: what tells its Ready from kwok's. */
+export const HOST_KUBELET = "spire-mesh-host-kubelet";
 const POLL_MS = 250;
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read loosely.
@@ -315,7 +317,7 @@ export class HostPods {
     const status = ready ? "True" : "False";
     const r = await this.api.request(
       "PATCH",
-      `/api/v1/namespaces/${server.namespace}/pods/${server.pod}/status`,
+      `/api/v1/namespaces/${server.namespace}/pods/${server.pod}/status?fieldManager=${HOST_KUBELET}`,
       {
         status: {
           phase: "Running",

@@ -23,7 +23,7 @@ import {
 import { kubernetesObjects, renderStack } from "../support/render";
 import { changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries, withGateway } from "./devEntries";
 import { CASES, type Interrupted, interruptedUp } from "./interruptedUp";
-import { changesSince, type E2eCluster, inventory, startE2eCluster, unreadyWorkloads } from "./support";
+import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStatus } from "./support";
 
 /**
  * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
@@ -112,6 +112,11 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await cluster?.stop();
   });
 
+  /**
+   * Dev up and settled: the SPIRE server Ready (the one pod a real process backs, so the one Ready that means
+   * anything), and every workload's pods, the gateway's too, created from the current template and placed.
+   */
+  const settled = { ready: ["StatefulSet spire/spire-server (1/1)"], notReady: [], unplaced: [] };
   /** Everything in the cluster before dev's first up: what its destroy must return the cluster to. */
   let beforeUp: Awaited<ReturnType<typeof inventory>>;
   const GREEN = { resource: "colorgreen-entry", entryId: "spire-mesh.dev.colorgreen" };
@@ -136,7 +141,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       [CASES.recorded]: "created",
     }[killed.case];
     assert.deepEqual(JSON.parse(green[0].outputs.stdout), { entryId: GREEN.entryId, outcome });
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
   };
 
   it("1. preview creates exactly what the offline render registers, and warns about green", async () => {
@@ -166,7 +171,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
 
   it("2. up: every workload Ready, and the server holds exactly the walkthrough's four entries", async () => {
     await up();
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
     assert.deepEqual(entries(), walkthroughEntries(3600));
   });
 
@@ -250,7 +255,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const deleted = out.indexOf("kubernetes:core/v1:ConfigMap spire-server-config deleting original");
     assert.ok(created >= 0 && deleted > created, `replacement before deletion:\n${out}`);
     assert.deepEqual(entries(), walkthroughEntries(7200));
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
   });
 
   it("6. refresh reports no changes", async () => {
@@ -293,7 +298,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await up();
     // A new StatefulSet and volume: a new generation, so every entry's update ran and re-created it.
     assert.deepEqual(entries(), walkthroughEntries(7200));
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
   });
 
   it("7. an up killed as green's entry command starts recovers as documented and converges with no duplicate", async function () {

@@ -14,6 +14,7 @@ import {
   clusterUp,
   serverSocketOf,
 } from "../../local/cluster/cluster";
+import { HOST_KUBELET, SERVER_IMAGE } from "../../local/cluster/hostPods";
 import { KubeApi } from "../../local/cluster/kubeApi";
 import type { ShownEntry } from "../../local/spireHarness";
 
@@ -76,28 +77,72 @@ export function serverEntries(
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read loosely.
 type Obj = any;
 
-/** Workloads that are not Ready, as "Kind ns/name (ready/wanted)"; empty when all are. */
-export async function unreadyWorkloads(api: KubeApi): Promise<string[]> {
-  const unready: string[] = [];
+export interface WorkloadStatus {
+  /** Workloads whose pods a host process backs (the SPIRE server image), Ready as a real probe found them. */
+  readonly ready: string[];
+  /** Host-backed workloads not Ready, or whose Ready was not written by the host kubelet. */
+  readonly notReady: string[];
+  /** Any workload whose controller has not created its pods from the current template, or not placed them. */
+  readonly unplaced: string[];
+}
+
+/**
+ * What the loopback cluster can vouch for of each Deployment, StatefulSet and DaemonSet. Readiness only for
+ * workloads whose pods a host process backs: kwok marks every other pod Ready without running a container, so
+ * "Ready" says nothing of them. Of every workload: the real controllers created its pods from the current
+ * template and the real scheduler placed them on a node.
+ */
+export async function workloadStatus(api: KubeApi): Promise<WorkloadStatus> {
+  const pods = ((await api.get("/api/v1/pods")).body.items as Obj[]).filter(
+    (p) => !p.metadata.deletionTimestamp,
+  );
+  const replicaSetOwner = new Map<string, string>();
+  for (const rs of (await api.get("/apis/apps/v1/replicasets")).body.items as Obj[]) {
+    const owner = rs.metadata.ownerReferences?.find((o: Obj) => o.controller)?.uid;
+    if (owner) replicaSetOwner.set(rs.metadata.uid, owner);
+  }
+  const podsOf = (workload: Obj) =>
+    pods.filter((p) => {
+      const owner = p.metadata.ownerReferences?.find((o: Obj) => o.controller)?.uid;
+      return owner === workload.metadata.uid || replicaSetOwner.get(owner) === workload.metadata.uid;
+    });
+  const status: WorkloadStatus = { ready: [], notReady: [], unplaced: [] };
   for (const [kind, collection] of [
     ["Deployment", "/apis/apps/v1/deployments"],
     ["StatefulSet", "/apis/apps/v1/statefulsets"],
+    ["DaemonSet", "/apis/apps/v1/daemonsets"],
   ] as const) {
     for (const o of (await api.get(collection)).body.items as Obj[]) {
-      const want = o.spec.replicas ?? 1;
-      const ready = o.status?.readyReplicas ?? 0;
-      if (ready !== want || (o.status?.updatedReplicas ?? 0) !== want) {
-        unready.push(`${kind} ${o.metadata.namespace}/${o.metadata.name} (${ready}/${want})`);
+      const name = `${kind} ${o.metadata.namespace}/${o.metadata.name}`;
+      const want = kind === "DaemonSet" ? (o.status?.desiredNumberScheduled ?? 0) : (o.spec.replicas ?? 1);
+      const updated = kind === "DaemonSet" ? o.status?.updatedNumberScheduled : o.status?.updatedReplicas;
+      const own = podsOf(o);
+      const placed = own.filter((p) => p.spec.nodeName).length;
+      if (
+        want < 1 ||
+        (o.status?.observedGeneration ?? 0) < o.metadata.generation ||
+        (updated ?? 0) !== want ||
+        own.length !== want ||
+        placed !== want
+      ) {
+        status.unplaced.push(
+          `${name} (${placed} placed of ${own.length}, ${updated ?? 0} updated, want ${want})`,
+        );
       }
+      if (!o.spec.template.spec.containers.some((c: Obj) => SERVER_IMAGE.test(c.image))) continue;
+      // Ready counts only when the host kubelet wrote it, after its probe of the real process, and kwok did not.
+      const managers = (p: Obj) =>
+        (p.metadata.managedFields as Obj[]).filter((f) => f.subresource === "status").map((f) => f.manager);
+      const vouched = own.filter(
+        (p) =>
+          managers(p).includes(HOST_KUBELET) &&
+          !managers(p).includes("kwok") &&
+          p.status?.conditions?.some((c: Obj) => c.type === "Ready" && c.status === "True"),
+      ).length;
+      (vouched === want ? status.ready : status.notReady).push(`${name} (${vouched}/${want})`);
     }
   }
-  for (const o of (await api.get("/apis/apps/v1/daemonsets")).body.items as Obj[]) {
-    const want = o.status?.desiredNumberScheduled ?? -1;
-    if (want < 1 || o.status?.numberReady !== want) {
-      unready.push(`DaemonSet ${o.metadata.namespace}/${o.metadata.name} (${o.status?.numberReady}/${want})`);
-    }
-  }
-  return unready;
+  return status;
 }
 
 export async function waitUntil(
