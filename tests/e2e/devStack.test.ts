@@ -211,6 +211,29 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     });
   });
 
+  it("2c. the real server runs as its pod's security context says, its read-only config mount read-only", async () => {
+    const set = kubernetesObjects(await renderStack("dev")).find(
+      (o) => o.kind === "StatefulSet" && o.metadata.name === "spire-server",
+    );
+    const { runAsUser, runAsGroup, fsGroup } = set?.spec.template.spec.securityContext ?? {};
+    const { processes } = JSON.parse(fs.readFileSync(path.join(cluster.state.dir, "host-pods.json"), "utf8"));
+    assert.equal(processes.length, 1, "one host-backed server");
+    const status = fs.readFileSync(`/proc/${processes[0].pid}/status`, "utf8");
+    const field = (name: string) =>
+      new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1].trim().split(/\s+/);
+    assert.deepEqual(field("Uid"), Array(4).fill(String(runAsUser)), "real, effective, saved, fs uid");
+    assert.deepEqual(field("Gid"), Array(4).fill(String(runAsGroup)));
+    assert.deepEqual(field("Groups"), [String(fsGroup)]);
+    // What the process sees at each of the container's readOnly mounts: mountinfo field 6 holds the options.
+    const readOnly = set?.spec.template.spec.containers[0].volumeMounts.filter((m: Json) => m.readOnly);
+    assert.ok(readOnly.length > 0, "the rendered container mounts something read-only");
+    const mountinfo = fs.readFileSync(`/proc/${processes[0].pid}/mountinfo`, "utf8").split("\n");
+    for (const m of readOnly) {
+      const line = mountinfo.find((l) => l.split(" ")[4]?.endsWith(`/volumes/${m.name}`));
+      assert.match(line ?? `(no mount of ${m.name})`, /^(\S+ ){5}ro[, ]/, m.name);
+    }
+  });
+
   it("3. a second preview shows no changes (--expect-no-changes)", async () => {
     const r = await pulumi(stack, ["preview", "--expect-no-changes"]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
