@@ -136,6 +136,8 @@ export function pulumi(
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
+    const live = child.pid !== undefined ? { stack, pid: child.pid } : undefined;
+    if (live) running.add(live);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
@@ -156,6 +158,7 @@ export function pulumi(
     if (child.pid !== undefined) options.onSpawn?.(child.pid);
     child.on("close", (status, signal) => {
       clearTimeout(timer);
+      if (live) running.delete(live);
       if (signal && child.pid !== undefined) {
         try {
           process.kill(-child.pid, "SIGKILL");
@@ -168,25 +171,112 @@ export function pulumi(
   });
 }
 
-/** The PIDs of a process's descendants, deepest last, read while they are still its descendants. */
-function descendantsOf(pid: number): number[] {
-  const r = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" });
-  const children = r.stdout.split("\n").filter(Boolean).map(Number);
-  return children.flatMap((child) => [child, ...descendantsOf(child)]);
+/** Every process's children, from one pass over /proc (field 4 of /proc/<pid>/stat is the parent). */
+function childrenByParent(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue; // ended meanwhile
+    }
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
+    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    children.set(parent, [...(children.get(parent) ?? []), Number(name)]);
+  }
+  return children;
 }
+
+/** The PIDs of a process's descendants, read while they are still its descendants. */
+export function descendantsOf(pid: number): number[] {
+  const children = childrenByParent();
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length > 0; ) {
+    const next = children.get(queue.shift() as number) ?? [];
+    found.push(...next);
+    queue.push(...next);
+  }
+  return found;
+}
+
+/** The command line of a process, its arguments joined by spaces; "" once it has ended. */
+export function commandLineOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
+  } catch {
+    return "";
+  }
+}
+
+const signal = (pid: number, name: NodeJS.Signals) => {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+};
 
 /**
  * SIGKILLs a CLI with everything it started, as a killed CI runner would: Pulumi starts its language host and
- * plugins in process groups of their own, so killing the CLI's group alone leaves them running, orphaned.
+ * plugins in process groups of their own, so killing the CLI's group alone leaves them running, orphaned. The
+ * tree is frozen (SIGSTOP) first and killed once no member is left to find: the CLI can write no checkpoint and
+ * a plugin can start no process after the moment the caller chose, however long the walk takes on a busy host.
  */
 export function killTree(pid: number): void {
-  for (const target of [pid, ...descendantsOf(pid)]) {
-    try {
-      process.kill(target, "SIGKILL");
-    } catch {
-      // already gone
+  const frozen = new Set<number>();
+  for (let found = [pid]; found.length > 0; ) {
+    for (const p of found) {
+      signal(p, "SIGSTOP");
+      frozen.add(p);
     }
+    found = descendantsOf(pid).filter((p) => !frozen.has(p));
   }
+  for (const p of frozen) signal(p, "SIGKILL");
+}
+
+/** Every CLI this module started that is still running, for the stack given. */
+const running = new Set<{ stack: PulumiStack; pid: number }>();
+
+/** Kills the CLIs still running on `stack` (a test that timed out leaves its `up` behind); returns how many. */
+export function killRunning(stack: PulumiStack): number {
+  const mine = [...running].filter((r) => r.stack === stack);
+  for (const r of mine) killTree(r.pid);
+  return mine.length;
+}
+
+/** The file backend's directory of a stack (PULUMI_BACKEND_URL is file://<dir>). */
+const backendDir = (stack: PulumiStack) => (stack.env.PULUMI_BACKEND_URL as string).replace(/^file:\/\//, "");
+
+const projectName = (stack: PulumiStack) => {
+  const name = /^name:\s*(\S+)/m.exec(
+    fs.readFileSync(path.join(stack.projectDir, "Pulumi.yaml"), "utf8"),
+  )?.[1];
+  if (!name) throw new Error(`no project name in ${stack.projectDir}/Pulumi.yaml`);
+  return name;
+};
+
+/** The stack's checkpoint file, which the engine rewrites as an update goes. */
+export const checkpointFile = (stack: PulumiStack) =>
+  path.join(backendDir(stack), ".pulumi", "stacks", projectName(stack), `${stack.stack}.json`);
+
+/**
+ * The update locks the file backend holds on the stack (one per running, or killed, update), from
+ * .pulumi/locks/<organization>/<project>/<stack>/ (the organization level is "organization" for a file backend).
+ */
+export function stackLocks(stack: PulumiStack): string[] {
+  const root = path.join(backendDir(stack), ".pulumi", "locks");
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root, { recursive: true, encoding: "utf8" })
+    .map((f) => path.join(root, f))
+    .filter(
+      (f) =>
+        path.dirname(f).endsWith(`/${projectName(stack)}/${stack.stack}`) &&
+        f.endsWith(".json") && // not the storage layer's .attrs files beside each lock
+        fs.statSync(f).isFile(),
+    );
 }
 
 /** Like pulumi(), but a non-zero exit is an error carrying the command's output. */

@@ -3,8 +3,10 @@
  * server image on a kwok node it runs a real spire-server 1.13.3 on this host from the pod's own ConfigMap
  * (hostServerConfig.ts), with its volumes as host directories: a PersistentVolumeClaim is the directory of its
  * bound PersistentVolume, so data survives pod restarts and goes when the volume is deleted, as on a cluster.
- * It reports the pod Ready only while the server's /ready health check passes (the pod's readiness probe),
- * restarts a server that exits (restartCount counts it), and stops it when the pod is deleted.
+ * The process runs as the pod's security context says (runAsUser, runAsGroup, fsGroup applied to its writable
+ * volumes), its readOnly mounts read-only (podRuntime.ts). It reports the pod Ready only while the container's
+ * own readiness probe passes against the real server, restarts a server that exits (restartCount counts it),
+ * and stops it when the pod is deleted.
  *
  * Every server process is recorded in host-pods.json next to the cluster state, so cluster:down stops them even
  * when this controller was killed.
@@ -15,11 +17,22 @@ import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { freePort } from "../ports";
 import { binary, type ClusterState, SERVER_IMAGE_PATHS, SERVER_SOCKET_DIR_ENV } from "./cluster";
-import { hostServerConf } from "./hostServerConfig";
+import { hostServerConf, podListenerPorts } from "./hostServerConfig";
 import { KubeApi } from "./kubeApi";
+import {
+  applyFsGroup,
+  confinedArgv,
+  type ReadinessTarget,
+  type RunAs,
+  readinessTarget,
+  runAsOf,
+  traversable,
+} from "./podRuntime";
 import { isAlive, type RecordedProcess, startDaemon, stopDaemon } from "./processes";
 
 export const SERVER_IMAGE = /(^|\/)spire-server([:@]|$)/;
+/** The field manager of the pod status this kubelet writes: what tells its Ready from kwok's. */
+export const HOST_KUBELET = "spire-mesh-host-kubelet";
 const POLL_MS = 250;
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read loosely.
@@ -31,7 +44,9 @@ interface HostServer {
   readonly pod: string;
   readonly container: string;
   readonly image: string;
-  readonly healthPort: number;
+  readonly readiness: ReadinessTarget;
+  /** The server's argv, confined as the pod's spec says; a restart runs it again. */
+  readonly argv: readonly string[];
   /** Host directory of its admin socket, which `kubectl exec` into the pod sees as /tmp/spire-server/private. */
   readonly socketDir: string;
   process: RecordedProcess;
@@ -129,10 +144,18 @@ export class HostPods {
     if (collectVolumes) await this.collectVolumes();
   }
 
-  /** The host directory of each volume the server container mounts. */
-  private async mounts(pod: Pod, container: Pod): Promise<Record<string, string>> {
+  /**
+   * The host directory of each volume the server container mounts, owned as the pod's fsGroup would have it;
+   * `readOnly` lists those the container mounts read-only.
+   */
+  private async mounts(
+    pod: Pod,
+    container: Pod,
+    runAs: RunAs,
+  ): Promise<{ mounts: Record<string, string>; readOnly: string[] }> {
     const ns = pod.metadata.namespace;
     const mounts: Record<string, string> = {};
+    const readOnly: string[] = [];
     for (const mount of container.volumeMounts ?? []) {
       const volume = pod.spec.volumes.find((v: { name: string }) => v.name === mount.name);
       let hostDir = path.join(this.podDir(pod.metadata.uid), "volumes", mount.name);
@@ -144,7 +167,7 @@ export class HostPods {
         if (cm.status !== 200) throw new Error(`configmap ${volume.configMap.name}: ${cm.status}`);
         fs.mkdirSync(hostDir, { recursive: true });
         for (const [key, text] of Object.entries(cm.body.data ?? {}))
-          fs.writeFileSync(path.join(hostDir, key), text as string);
+          fs.writeFileSync(path.join(hostDir, key), text as string, { mode: 0o644 });
       } else if (volume?.persistentVolumeClaim) {
         const pvc = await this.api.get(
           `/api/v1/namespaces/${ns}/persistentvolumeclaims/${volume.persistentVolumeClaim.claimName}`,
@@ -154,13 +177,16 @@ export class HostPods {
         hostDir = path.join(this.state.dir, "volumes", pv);
       }
       fs.mkdirSync(hostDir, { recursive: true, mode: 0o700 });
+      traversable(hostDir);
+      if (runAs.fsGroup !== undefined) applyFsGroup(hostDir, runAs.fsGroup);
+      if (mount.readOnly) readOnly.push(hostDir);
       mounts[mount.mountPath] = hostDir;
     }
-    return mounts;
+    return { mounts, readOnly };
   }
 
   /** A kubeconfig with a token of the pod's ServiceAccount, as the pod would have in-cluster. */
-  private async serviceAccountKubeconfig(pod: Pod): Promise<string> {
+  private async serviceAccountKubeconfig(pod: Pod, runAs: RunAs): Promise<string> {
     const ns = pod.metadata.namespace;
     const account = pod.spec.serviceAccountName ?? "default";
     const r = await this.api.request("POST", `/api/v1/namespaces/${ns}/serviceaccounts/${account}/token`, {
@@ -172,12 +198,20 @@ export class HostPods {
       throw new Error(`token for ${ns}/${account}: ${r.status} ${JSON.stringify(r.body)}`);
     const admin = JSON.parse(fs.readFileSync(this.state.kubeconfig, "utf8"));
     const file = path.join(this.podDir(pod.metadata.uid), "kubeconfig");
+    // The CA inline: the cluster's PKI directory is root's alone, as a node's is to a pod.
+    const clusters = admin.clusters.map((c: Pod) => {
+      const { "certificate-authority": caFile, ...cluster } = c.cluster;
+      return {
+        ...c,
+        cluster: { ...cluster, "certificate-authority-data": fs.readFileSync(caFile).toString("base64") },
+      };
+    });
     fs.writeFileSync(
       file,
       JSON.stringify({
         apiVersion: "v1",
         kind: "Config",
-        clusters: admin.clusters,
+        clusters,
         users: [{ name: account, user: { token: r.body.status.token } }],
         contexts: [
           { name: "pod", context: { cluster: admin.clusters[0].name, user: account, namespace: ns } },
@@ -186,6 +220,9 @@ export class HostPods {
       }),
       { mode: 0o600 },
     );
+    // Readable by the process as a projected token is: the root's file, in the pod's group.
+    fs.chownSync(file, 0, runAs.fsGroup ?? runAs.gid);
+    fs.chmodSync(file, 0o640);
     return file;
   }
 
@@ -196,33 +233,46 @@ export class HostPods {
     if (args.indexOf("-config") < 0 || !configPath)
       throw new Error(`${pod.metadata.name}: no -config argument`);
     const uid = pod.metadata.uid;
-    const mounts = await this.mounts(pod, container);
+    const runAs = runAsOf(pod, container);
+    fs.mkdirSync(this.podDir(uid), { recursive: true });
+    traversable(this.podDir(uid));
+    const { mounts, readOnly } = await this.mounts(pod, container, runAs);
     const configMount = Object.keys(mounts).find((m) => configPath.startsWith(`${m}/`));
     if (!configMount) throw new Error(`${pod.metadata.name}: ${configPath} is on no mounted volume`);
     const podConf = fs.readFileSync(mounts[configMount] + configPath.slice(configMount.length), "utf8");
-    const healthPort = await freePort();
     const socketDir = mounts[SERVER_IMAGE_PATHS.socketDir];
     if (!socketDir) throw new Error(`${pod.metadata.name}: no volume at ${SERVER_IMAGE_PATHS.socketDir}`);
-    const conf = await hostServerConf(podConf, {
+    const remap = {
       mounts,
       bindPort: await freePort(),
-      healthPort,
+      healthPort: await freePort(),
       bundleEndpointPort: await freePort(),
       socketPath: path.join(socketDir, "api.sock"),
-      kubeconfig: await this.serviceAccountKubeconfig(pod),
-    });
+      kubeconfig: await this.serviceAccountKubeconfig(pod, runAs),
+    };
+    const conf = await hostServerConf(podConf, remap);
+    // Each listener's port in the pod -> its port on this host, for the probe to find the one it names.
+    const inPod = await podListenerPorts(podConf);
+    const podPorts = new Map<number, number>([
+      [inPod.bindPort, remap.bindPort],
+      ...(inPod.healthPort === undefined ? [] : [[inPod.healthPort, remap.healthPort] as [number, number]]),
+      ...inPod.bundleEndpointPorts.map((p) => [p, remap.bundleEndpointPort] as [number, number]),
+    ]);
+    const readiness = readinessTarget(pod, container, podPorts);
     await this.pointExecAt(pod.metadata.namespace, pod.metadata.name, container.name, socketDir);
     const confFile = path.join(this.podDir(uid), "server.conf");
-    fs.writeFileSync(confFile, conf);
+    fs.writeFileSync(confFile, conf, { mode: 0o644 });
+    const argv = confinedArgv([binary("spire-server"), "run", "-config", confFile], runAs, readOnly);
     const server: HostServer = {
       uid,
       namespace: pod.metadata.namespace,
       pod: pod.metadata.name,
       container: container.name,
       image: container.image,
-      healthPort,
+      readiness,
+      argv,
       socketDir,
-      process: this.launch(uid, confFile),
+      process: this.launch(uid, argv),
       ready: false,
       restarts: 0,
       startedAt: new Date().toISOString(),
@@ -230,7 +280,9 @@ export class HostPods {
     this.servers.set(uid, server);
     this.persist();
     this.log(
-      `pod ${server.namespace}/${server.pod}: started spire-server (pid ${server.process.pid}, health ${healthPort})`,
+      `pod ${server.namespace}/${server.pod}: started spire-server (pid ${server.process.pid}, uid ${runAs.uid}, ` +
+        `gid ${runAs.gid}, fsGroup ${runAs.fsGroup}, read-only ${readOnly.length}, readiness ` +
+        `${JSON.stringify(readiness)})`,
     );
   }
 
@@ -270,9 +322,9 @@ export class HostPods {
     return r.status === 0 ? String(JSON.parse(r.stdout).count) : `an unknown number of (${r.stderr.trim()})`;
   }
 
-  private launch(uid: string, confFile: string): RecordedProcess {
+  private launch(uid: string, argv: readonly string[]): RecordedProcess {
     const log = path.join(this.state.dir, "logs", `spire-server-${uid}.log`);
-    return startDaemon(`spire-server ${uid}`, [binary("spire-server"), "run", "-config", confFile], log);
+    return startDaemon(`spire-server ${uid}`, argv, log);
   }
 
   /** The pod's readiness probe against the real server, and a restart when the server has exited. */
@@ -280,16 +332,20 @@ export class HostPods {
     let ready = false;
     if (!isAlive(server.process)) {
       server.restarts++;
-      server.process = this.launch(server.uid, path.join(this.podDir(server.uid), "server.conf"));
+      server.process = this.launch(server.uid, server.argv);
       this.persist();
       this.log(
         `pod ${server.namespace}/${server.pod}: spire-server exited; restarted (pid ${server.process.pid})`,
       );
-    } else {
+    } else if ("none" in server.readiness) {
+      ready = true; // no readiness probe: Ready while running, as a kubelet has it
+    } else if ("url" in server.readiness) {
       try {
-        ready = (
-          await fetch(`http://127.0.0.1:${server.healthPort}/ready`, { signal: AbortSignal.timeout(2000) })
-        ).ok;
+        const r = await fetch(server.readiness.url, {
+          signal: AbortSignal.timeout(2000),
+          redirect: "manual",
+        });
+        ready = r.status >= 200 && r.status < 400; // a kubelet's httpGet success
       } catch {
         ready = false;
       }
@@ -307,7 +363,7 @@ export class HostPods {
     const status = ready ? "True" : "False";
     const r = await this.api.request(
       "PATCH",
-      `/api/v1/namespaces/${server.namespace}/pods/${server.pod}/status`,
+      `/api/v1/namespaces/${server.namespace}/pods/${server.pod}/status?fieldManager=${HOST_KUBELET}`,
       {
         status: {
           phase: "Running",

@@ -12,11 +12,15 @@
  *   both under the RBAC the stack created.
  * Nothing else changes: trust domain, CA, TTLs, datastore and key manager are the rendered ones.
  */
+import { parse } from "@cdktf/hcl2json";
 import {
+  federationBlocks,
   type HostListeners,
   type Json,
   pluginData,
+  type ServerConf,
   serverConfOnHost,
+  single,
   writeServerConf,
 } from "../serverConfData";
 
@@ -33,4 +37,17 @@ export async function hostServerConf(podConf: string, remap: HostServerRemap): P
   const bundleNotifier = pluginData(conf, "Notifier", "k8sbundle");
   if (bundleNotifier) bundleNotifier.kube_config_file_path = remap.kubeconfig;
   return writeServerConf(conf);
+}
+
+/** The ports the server listens on inside its pod, as its config gives them (SPIRE's defaults where unset). */
+export async function podListenerPorts(
+  podConf: string,
+): Promise<{ bindPort: number; healthPort?: number; bundleEndpointPorts: number[] }> {
+  const conf = (await parse("server.conf", podConf)) as ServerConf;
+  const health = single(conf, "health_checks");
+  return {
+    bindPort: Number(single(conf, "server").bind_port ?? 8081),
+    healthPort: String(health.listener_enabled) === "true" ? Number(health.bind_port ?? 80) : undefined,
+    bundleEndpointPorts: federationBlocks(conf).endpoints.map((e) => Number(e.port ?? 443)),
+  };
 }

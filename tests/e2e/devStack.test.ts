@@ -13,15 +13,17 @@ import * as path from "node:path";
 import { binary } from "../../local/cluster/cluster";
 import {
   initStack,
-  killTree,
+  killRunning,
   type PulumiStack,
   pulumi,
   pulumiOk,
   recoverInterruptedUpdate,
+  stackLocks,
 } from "../../local/pulumiCli";
 import { kubernetesObjects, renderStack } from "../support/render";
 import { changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries, withGateway } from "./devEntries";
-import { type E2eCluster, leftovers, startE2eCluster, unreadyWorkloads } from "./support";
+import { CASES, type Interrupted, interruptedUp } from "./interruptedUp";
+import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStatus } from "./support";
 
 /**
  * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
@@ -81,11 +83,69 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     });
   });
 
+  // A failed step leaves the stack usable by the next: no CLI of it still running, no lock, no pending create.
+  // Each later step states what it needs of the earlier ones, so a failure is reported where it happens.
+  afterEach(async function () {
+    if (this.currentTest?.state !== "failed") return;
+    const done = [`killed ${killRunning(stack)} running CLI(s)`];
+    if (stackLocks(stack).length > 0) {
+      done.push(`cancel: exit ${(await pulumi(stack, ["cancel", "--yes"])).status}`);
+    }
+    const exported = await pulumi(stack, ["stack", "export"]);
+    if (
+      exported.status === 0 &&
+      (JSON.parse(exported.stdout).deployment.pending_operations ?? []).length > 0
+    ) {
+      // The documented recovery to its end: the up creates again what was pending, converging on whatever
+      // the interrupted update had already made (an entry it created must not stay behind, unrecorded).
+      for (const step of [
+        ["refresh", "--yes", "--clear-pending-creates"],
+        ["up", "--yes", "--skip-preview"],
+      ]) {
+        done.push(`${step[0]}: exit ${(await pulumi(stack, step)).status}`);
+      }
+    }
+    console.log(`      after the failure of "${this.currentTest.title}": ${done.join("; ")}`);
+  });
+
   after(async () => {
     await cluster?.stop();
   });
 
+  /**
+   * Dev up and settled: the SPIRE server Ready (the one pod a real process backs, so the one Ready that means
+   * anything), and every workload's pods, the gateway's too, created from the current template and placed.
+   */
+  const settled = { ready: ["StatefulSet spire/spire-server (1/1)"], notReady: [], unplaced: [] };
+  /** Everything in the cluster before dev's first up: what its destroy must return the cluster to. */
+  let beforeUp: Awaited<ReturnType<typeof inventory>>;
+  const GREEN = { resource: "colorgreen-entry", entryId: "spire-mesh.dev.colorgreen" };
+
+  /** What a converged recovery shows: no pending operation, one state resource and one entry per ID. */
+  const assertConverged = async (killed: Interrupted, expected: ReturnType<typeof walkthroughEntries>) => {
+    const shown = entries();
+    assert.deepEqual(shown, expected);
+    const ids = shown.map((e) => e.id);
+    assert.deepEqual(ids, [...new Set(ids)], "one entry per ID");
+    const identities = shown.map((e) => `${e.parentId} ${e.spiffeId} ${e.selectors.join(",")}`);
+    assert.deepEqual(identities, [...new Set(identities)], "no second entry under another ID");
+    const deployment = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment;
+    assert.deepEqual(deployment.pending_operations ?? [], []);
+    const green = (deployment.resources as Json[]).filter((r) => r.urn.endsWith(`::${GREEN.resource}`));
+    assert.equal(green.length, 1);
+    // What green's runner met on the server when its create last ran: an entry the killed up had already
+    // created is found and compared (AlreadyExists, then show), not created twice.
+    const outcome = {
+      [CASES.beforeServer]: "created",
+      [CASES.onServerPending]: "unchanged",
+      [CASES.recorded]: "created",
+    }[killed.case];
+    assert.deepEqual(JSON.parse(green[0].outputs.stdout), { entryId: GREEN.entryId, outcome });
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
+  };
+
   it("1. preview creates exactly what the offline render registers, and warns about green", async () => {
+    beforeUp = await inventory(cluster.api);
     const preview = await previewJson();
     const render = await renderStack("dev");
     const expected = render.resources.map((r) => `create ${r.type} ${r.name}`);
@@ -111,7 +171,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
 
   it("2. up: every workload Ready, and the server holds exactly the walkthrough's four entries", async () => {
     await up();
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
     assert.deepEqual(entries(), walkthroughEntries(3600));
   });
 
@@ -149,6 +209,29 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       "DaemonSet spire/spiffe-csi-driver": PRIVILEGED_EXCEPTIONS["spiffe-csi-driver"],
       "DaemonSet spire/spire-agent": PRIVILEGED_EXCEPTIONS["spire-agent"],
     });
+  });
+
+  it("2c. the real server runs as its pod's security context says, its read-only config mount read-only", async () => {
+    const set = kubernetesObjects(await renderStack("dev")).find(
+      (o) => o.kind === "StatefulSet" && o.metadata.name === "spire-server",
+    );
+    const { runAsUser, runAsGroup, fsGroup } = set?.spec.template.spec.securityContext ?? {};
+    const { processes } = JSON.parse(fs.readFileSync(path.join(cluster.state.dir, "host-pods.json"), "utf8"));
+    assert.equal(processes.length, 1, "one host-backed server");
+    const status = fs.readFileSync(`/proc/${processes[0].pid}/status`, "utf8");
+    const field = (name: string) =>
+      new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1].trim().split(/\s+/);
+    assert.deepEqual(field("Uid"), Array(4).fill(String(runAsUser)), "real, effective, saved, fs uid");
+    assert.deepEqual(field("Gid"), Array(4).fill(String(runAsGroup)));
+    assert.deepEqual(field("Groups"), [String(fsGroup)]);
+    // What the process sees at each of the container's readOnly mounts: mountinfo field 6 holds the options.
+    const readOnly = set?.spec.template.spec.containers[0].volumeMounts.filter((m: Json) => m.readOnly);
+    assert.ok(readOnly.length > 0, "the rendered container mounts something read-only");
+    const mountinfo = fs.readFileSync(`/proc/${processes[0].pid}/mountinfo`, "utf8").split("\n");
+    for (const m of readOnly) {
+      const line = mountinfo.find((l) => l.split(" ")[4]?.endsWith(`/volumes/${m.name}`));
+      assert.match(line ?? `(no mount of ${m.name})`, /^(\S+ ){5}ro[, ]/, m.name);
+    }
   });
 
   it("3. a second preview shows no changes (--expect-no-changes)", async () => {
@@ -195,7 +278,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const deleted = out.indexOf("kubernetes:core/v1:ConfigMap spire-server-config deleting original");
     assert.ok(created >= 0 && deleted > created, `replacement before deletion:\n${out}`);
     assert.deepEqual(entries(), walkthroughEntries(7200));
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
   });
 
   it("6. refresh reports no changes", async () => {
@@ -203,7 +286,16 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
-  it("6b. a server that lost its datastore gets every entry back on the next up", async () => {
+  it("6b. a server that lost its datastore comes back empty on a new volume; the next up gives every entry back", async () => {
+    const claimPath = "/api/v1/namespaces/spire/persistentvolumeclaims/spire-server-data";
+    const oldVolume = (await cluster.api.get(claimPath)).body.spec?.volumeName;
+    assert.ok(oldVolume, "precondition: spire-server-data is bound");
+    const urnsOf = (deployment: Json) =>
+      (deployment.resources as Json[])
+        .map((r) => r.urn as string)
+        .filter((u) => /(StatefulSet::spire-server|PersistentVolumeClaim::spire-server-data)$/.test(u));
+    const serverAndClaim = urnsOf(JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment);
+    assert.equal(serverAndClaim.length, 2, serverAndClaim.join("\n"));
     // Out of band: the server and its volume go (the PV's reclaim policy deletes the data with it).
     for (const args of [
       ["delete", "statefulset", "-n", "spire", "spire-server", "--wait"],
@@ -216,68 +308,55 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       assert.equal(r.status, 0, r.stderr);
     }
     await pulumiOk(stack, ["refresh", "--yes"]);
+    // The server and its claim alone first, without the entry commands: what the lost datastore comes back as.
+    await pulumiOk(stack, [
+      "up",
+      "--yes",
+      "--skip-preview",
+      ...serverAndClaim.flatMap((u) => ["--target", u]),
+    ]);
+    const newVolume = (await cluster.api.get(claimPath)).body.spec?.volumeName;
+    assert.ok(newVolume && newVolume !== oldVolume, `a new volume (was ${oldVolume}, now ${newVolume})`);
+    assert.deepEqual(entries(), [], "the server came back with an empty datastore");
     await up();
     // A new StatefulSet and volume: a new generation, so every entry's update ran and re-created it.
     assert.deepEqual(entries(), walkthroughEntries(7200));
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), settled);
   });
 
-  it("7. an up killed mid-way recovers as documented and converges with no duplicate entry; with it the gateway", async () => {
+  it("7. an up killed as green's entry command starts recovers as documented and converges with no duplicate", async function () {
+    assert.ok(!entries().some((e) => e.id === GREEN.entryId), "precondition: green has no entry");
     await setConfig("registerGreen", "true");
-    // The engine saves its checkpoint asynchronously: kill only once it holds the pending create.
-    const checkpoint = path.join(
-      cluster.workDir,
-      "pulumi",
-      "state",
-      ".pulumi",
-      "stacks",
-      "spire-mesh",
-      "dev.json",
-    );
-    const greenCreatePending = () => {
-      try {
-        const pending = JSON.parse(fs.readFileSync(checkpoint, "utf8")).checkpoint?.latest
-          ?.pending_operations;
-        return (pending ?? []).some((p: Json) => p.resource.urn.endsWith("::colorgreen-entry"));
-      } catch {
-        return false; // absent, or caught mid-write
-      }
-    };
-    // SIGKILL the CLI while green's entry command is running: the engine has recorded a pending create.
-    let killed = false;
-    const interrupted = await pulumi(stack, ["up", "--yes", "--skip-preview"], {
-      onSpawn: (pid) => {
-        const poll = setInterval(() => {
-          if (
-            !killed &&
-            greenCreatePending() &&
-            spawnSync("pgrep", ["-f", "spire-entry.js.*colorgreen"]).status === 0
-          ) {
-            killed = true;
-            killTree(pid); // the CLI and its plugins, as a killed runner loses them
-          }
-          if (killed) clearInterval(poll);
-        }, 5);
-      },
-    });
-    assert.equal(interrupted.signal, "SIGKILL", interrupted.stdout);
-    const pending = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment
-      .pending_operations;
-    assert.deepEqual(
-      pending.map((p: Json) => `${p.type} ${p.resource.urn.split("::").pop()}`),
-      ["creating colorgreen-entry"],
-    );
+    const killed = await interruptedUp(stack, cluster, { ...GREEN, moment: "runner started" });
+    // Which interleaving the kill landed in is observed, not assumed; the title reports it.
+    if (this.test) this.test.title += ` [${killed.case}]`;
+    assert.equal(killed.result.signal, "SIGKILL", killed.result.stdout);
+    assert.equal(killed.locks, 1, "the killed update's lock stays behind");
     const locked = await pulumi(stack, ["up", "--yes", "--skip-preview"]);
     assert.match(locked.stdout + locked.stderr, /the stack is currently locked by 1 lock/);
+    await recoverInterruptedUpdate(stack);
+    await up();
+    await assertConverged(killed, walkthroughEntries(7200, true));
+  });
+
+  it("7b. an up killed once the server holds green's entry, its create pending, converges to one entry; with it the gateway", async function () {
+    await setConfig("registerGreen", "false");
+    await up();
+    assert.deepEqual(entries(), walkthroughEntries(7200), "precondition: green has no entry");
+    await setConfig("registerGreen", "true");
+    const killed = await interruptedUp(stack, cluster, { ...GREEN, moment: "entry on the server" });
+    if (this.test) this.test.title += ` [${killed.case}]`;
+    assert.equal(killed.result.signal, "SIGKILL", killed.result.stdout);
+    // The CLI was frozen while green's runner still ran: the engine cannot have recorded the create.
+    assert.equal(killed.runnerOutlivedFreeze, true);
+    assert.equal(killed.case, CASES.onServerPending);
+    assert.equal(killed.locks, 1, "the killed update's lock stays behind");
     await recoverInterruptedUpdate(stack);
     // The converging up also turns the ingress gateway on (issue 13), so step 10's destroy must take it away too;
     // one up instead of a cycle of its own.
     await setConfig("gateway", "true");
     await up();
-    assert.deepEqual(entries(), withGateway(7200));
-    const exported = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout);
-    assert.deepEqual(exported.deployment.pending_operations ?? [], []);
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    await assertConverged(killed, withGateway(7200));
   });
 
   it("8. bad config fails the preview with one clear error and creates nothing", async () => {
@@ -291,7 +370,7 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     await pulumiOk(bad, ["config", "set", "trustDomain", "Not_A_Domain!"]);
     // A mistyped secret key (kubeConfig for kubeconfig) must be named without its decrypted value.
     await pulumiOk(bad, ["config", "set", "--secret", "kubeConfig", "token: s3cr3t-t0ken"]);
-    const before = await leftovers(cluster.api);
+    const before = await inventory(cluster.api);
     const message = /stack bad config: invalid arguments:(\s+- .*)*\s+- trustDomain = "Not_A_Domain!": /;
     const preview = await pulumi(bad, ["preview"]);
     assert.notEqual(preview.status, 0);
@@ -301,14 +380,16 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const r = await pulumi(bad, ["up", "--yes"]);
     assert.notEqual(r.status, 0);
     assert.match(r.stdout + r.stderr, message);
-    assert.deepEqual(await leftovers(cluster.api), before);
+    assert.deepEqual(await changesSince(cluster.api, before, 0), []);
     const exported = JSON.parse((await pulumiOk(bad, ["stack", "export"])).stdout);
     assert.deepEqual(exported.deployment.resources ?? [], []);
   });
 
-  it("10. destroy leaves no object of ours, no entry on the server, and an empty stack", async () => {
+  it("10. destroy leaves no object of any kind, no entry on the server, and an empty stack", async () => {
+    assert.ok(beforeUp, "precondition: step 1 took the inventory before the first up");
+    assert.deepEqual(stackLocks(stack), [], "precondition: no update holds the stack");
     await pulumiOk(stack, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(await leftovers(cluster.api), []);
+    assert.deepEqual(await changesSince(cluster.api, beforeUp), []);
     // The server went with its pod; the host-pods kubelet asked it for its entry count just before stopping it.
     const stops = fs
       .readFileSync(path.join(cluster.state.dir, "logs", "host-pods.log"), "utf8")
@@ -320,7 +401,9 @@ describe("dev stack under the real engine on a loopback cluster", function () {
   });
 
   it("11. with the server gone, an entry delete fails unless deleteWithoutServer counts it as deleted", async () => {
-    // The dev stack is destroyed: spire-server-0 no longer exists. The same delete plan SpireEntry renders.
+    const pod = await cluster.api.get("/api/v1/namespaces/spire/pods/spire-server-0");
+    assert.equal(pod.status, 404, "precondition: step 10 destroyed dev, spire-server-0 with it");
+    // The same delete plan SpireEntry renders.
     const render = await renderStack("dev", { spireDeleteEntriesWithoutServer: "true" });
     const command = render.resources.find(
       (r) => r.type === "command:local:Command" && r.name === "front-entry",

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { binary, serverSocketOf } from "../../local/cluster/cluster";
 import { initStack, type PulumiStack, pulumiOk } from "../../local/pulumiCli";
-import { type E2eCluster, leftovers, serverEntries, startE2eCluster } from "./support";
+import { changesSince, type E2eCluster, inventory, serverEntries, startE2eCluster } from "./support";
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..");
 const PROJECT = path.join(REPO_ROOT, "examples", "federation");
@@ -41,6 +41,7 @@ describe("examples/federation: east and west under the real engine", function ()
   let cluster: E2eCluster;
   let east: PulumiStack;
   let west: PulumiStack;
+  let beforeUp: Awaited<ReturnType<typeof inventory>>;
   const started = Date.now();
 
   before(async () => {
@@ -52,6 +53,7 @@ describe("examples/federation: east and west under the real engine", function ()
     west = initStack({ projectDir: PROJECT, stack: "west", workDir, kubeconfig });
     // A throwaway cluster: destroy may remove the servers' data volumes.
     for (const stack of [east, west]) await pulumiOk(stack, ["config", "set", "protectData", "false"]);
+    beforeUp = await inventory(cluster.api);
   });
   after(async () => {
     await cluster?.stop();
@@ -88,6 +90,6 @@ describe("examples/federation: east and west under the real engine", function ()
   it("destroys both stacks cleanly", async () => {
     await pulumiOk(west, ["destroy", "--yes", "--skip-preview"]);
     await pulumiOk(east, ["destroy", "--yes", "--skip-preview"]);
-    assert.deepEqual(await leftovers(cluster.api), []);
+    assert.deepEqual(await changesSince(cluster.api, beforeUp), []);
   });
 });

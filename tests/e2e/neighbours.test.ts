@@ -8,7 +8,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { initStack, type PulumiStack, pulumi, pulumiOk } from "../../local/pulumiCli";
 import { AGENT_ALIAS, changes, entriesOn, REPO_ROOT, TD, walkthroughEntries } from "./devEntries";
-import { type E2eCluster, leftovers, startE2eCluster, unreadyWorkloads } from "./support";
+import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStatus } from "./support";
 
 describe("stacks next to dev under the real engine on a loopback cluster", function () {
   this.timeout(240_000);
@@ -42,8 +42,13 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
       workDir: path.join(cluster.workDir, "pulumi"),
       kubeconfig: cluster.state.kubeconfig,
     });
+    const beforeConsumer = await inventory(cluster.api);
     await pulumiOk(consumer, ["up", "--yes", "--skip-preview"]);
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
+    assert.deepEqual(await workloadStatus(cluster.api), {
+      ready: ["StatefulSet identity/spire-server (1/1)", "StatefulSet spire/spire-server (1/1)"],
+      notReady: [],
+      unplaced: [],
+    });
     assert.deepEqual(
       entriesOn(cluster, "identity").map((e) => e.id),
       ["agents", "colorblue", "colorgreen", "colorred", "front", "ledger"].map(
@@ -68,12 +73,12 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
     ]);
     await pulumiOk(consumer, ["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(entries(), dev, "dev's entries survive the consumer's destroy");
-    assert.deepEqual(await unreadyWorkloads(cluster.api), []);
-    const left = await leftovers(cluster.api);
-    assert.deepEqual(
-      left.filter((o) => /identity|shop|ledger|spire-mesh-consumer/.test(o)),
-      [],
-    );
+    assert.deepEqual(await workloadStatus(cluster.api), {
+      ready: ["StatefulSet spire/spire-server (1/1)"],
+      notReady: [],
+      unplaced: [],
+    });
+    assert.deepEqual(await changesSince(cluster.api, beforeConsumer), [], "the consumer left nothing");
   });
 
   // 100 entries behind one command resource: the set's create, its change by difference, and its delete, each

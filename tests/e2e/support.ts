@@ -14,6 +14,7 @@ import {
   clusterUp,
   serverSocketOf,
 } from "../../local/cluster/cluster";
+import { HOST_KUBELET, SERVER_IMAGE } from "../../local/cluster/hostPods";
 import { KubeApi } from "../../local/cluster/kubeApi";
 import type { ShownEntry } from "../../local/spireHarness";
 
@@ -76,28 +77,72 @@ export function serverEntries(
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read loosely.
 type Obj = any;
 
-/** Workloads that are not Ready, as "Kind ns/name (ready/wanted)"; empty when all are. */
-export async function unreadyWorkloads(api: KubeApi): Promise<string[]> {
-  const unready: string[] = [];
+export interface WorkloadStatus {
+  /** Workloads whose pods a host process backs (the SPIRE server image), Ready as a real probe found them. */
+  readonly ready: string[];
+  /** Host-backed workloads not Ready, or whose Ready was not written by the host kubelet. */
+  readonly notReady: string[];
+  /** Any workload whose controller has not created its pods from the current template, or not placed them. */
+  readonly unplaced: string[];
+}
+
+/**
+ * What the loopback cluster can vouch for of each Deployment, StatefulSet and DaemonSet. Readiness only for
+ * workloads whose pods a host process backs: kwok marks every other pod Ready without running a container, so
+ * "Ready" says nothing of them. Of every workload: the real controllers created its pods from the current
+ * template and the real scheduler placed them on a node.
+ */
+export async function workloadStatus(api: KubeApi): Promise<WorkloadStatus> {
+  const pods = ((await api.get("/api/v1/pods")).body.items as Obj[]).filter(
+    (p) => !p.metadata.deletionTimestamp,
+  );
+  const replicaSetOwner = new Map<string, string>();
+  for (const rs of (await api.get("/apis/apps/v1/replicasets")).body.items as Obj[]) {
+    const owner = rs.metadata.ownerReferences?.find((o: Obj) => o.controller)?.uid;
+    if (owner) replicaSetOwner.set(rs.metadata.uid, owner);
+  }
+  const podsOf = (workload: Obj) =>
+    pods.filter((p) => {
+      const owner = p.metadata.ownerReferences?.find((o: Obj) => o.controller)?.uid;
+      return owner === workload.metadata.uid || replicaSetOwner.get(owner) === workload.metadata.uid;
+    });
+  const status: WorkloadStatus = { ready: [], notReady: [], unplaced: [] };
   for (const [kind, collection] of [
     ["Deployment", "/apis/apps/v1/deployments"],
     ["StatefulSet", "/apis/apps/v1/statefulsets"],
+    ["DaemonSet", "/apis/apps/v1/daemonsets"],
   ] as const) {
     for (const o of (await api.get(collection)).body.items as Obj[]) {
-      const want = o.spec.replicas ?? 1;
-      const ready = o.status?.readyReplicas ?? 0;
-      if (ready !== want || (o.status?.updatedReplicas ?? 0) !== want) {
-        unready.push(`${kind} ${o.metadata.namespace}/${o.metadata.name} (${ready}/${want})`);
+      const name = `${kind} ${o.metadata.namespace}/${o.metadata.name}`;
+      const want = kind === "DaemonSet" ? (o.status?.desiredNumberScheduled ?? 0) : (o.spec.replicas ?? 1);
+      const updated = kind === "DaemonSet" ? o.status?.updatedNumberScheduled : o.status?.updatedReplicas;
+      const own = podsOf(o);
+      const placed = own.filter((p) => p.spec.nodeName).length;
+      if (
+        want < 1 ||
+        (o.status?.observedGeneration ?? 0) < o.metadata.generation ||
+        (updated ?? 0) !== want ||
+        own.length !== want ||
+        placed !== want
+      ) {
+        status.unplaced.push(
+          `${name} (${placed} placed of ${own.length}, ${updated ?? 0} updated, want ${want})`,
+        );
       }
+      if (!o.spec.template.spec.containers.some((c: Obj) => SERVER_IMAGE.test(c.image))) continue;
+      // Ready counts only when the host kubelet wrote it, after its probe of the real process, and kwok did not.
+      const managers = (p: Obj) =>
+        (p.metadata.managedFields as Obj[]).filter((f) => f.subresource === "status").map((f) => f.manager);
+      const vouched = own.filter(
+        (p) =>
+          managers(p).includes(HOST_KUBELET) &&
+          !managers(p).includes("kwok") &&
+          p.status?.conditions?.some((c: Obj) => c.type === "Ready" && c.status === "True"),
+      ).length;
+      (vouched === want ? status.ready : status.notReady).push(`${name} (${vouched}/${want})`);
     }
   }
-  for (const o of (await api.get("/apis/apps/v1/daemonsets")).body.items as Obj[]) {
-    const want = o.status?.desiredNumberScheduled ?? -1;
-    if (want < 1 || o.status?.numberReady !== want) {
-      unready.push(`DaemonSet ${o.metadata.namespace}/${o.metadata.name} (${o.status?.numberReady}/${want})`);
-    }
-  }
-  return unready;
+  return status;
 }
 
 export async function waitUntil(
@@ -112,32 +157,86 @@ export async function waitUntil(
   }
 }
 
-/** Objects of the cluster that are not the control plane's own: what a stack may have left behind. */
-export async function leftovers(api: KubeApi): Promise<string[]> {
-  const systemNamespaces = new Set(["default", "kube-system", "kube-public", "kube-node-lease"]);
-  const names = (items: Obj[]) =>
-    items.map((o) => `${o.kind ?? ""}${o.metadata.namespace ?? ""}/${o.metadata.name}`);
-  const found: string[] = [];
-  const namespaces = (await api.get("/api/v1/namespaces")).body.items as Obj[];
-  found.push(
-    ...namespaces
-      .filter((n) => !systemNamespaces.has(n.metadata.name))
-      .map((n) => `Namespace ${n.metadata.name}`),
-  );
-  const notSystem = (o: Obj) =>
-    !o.metadata.name.startsWith("system:") && !o.metadata.labels?.["kubernetes.io/bootstrapping"];
-  for (const [kind, collection] of [
-    ["ClusterRole", "/apis/rbac.authorization.k8s.io/v1/clusterroles"],
-    ["ClusterRoleBinding", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"],
-  ] as const) {
-    const items = ((await api.get(collection)).body.items as Obj[]).filter(notSystem);
-    found.push(...items.map((o) => `${kind} ${o.metadata.name}`));
+/**
+ * Every object of every listable kind the API server serves (from discovery: the core group and every group's
+ * preferred version, cluster-scoped and namespaced kinds alike), as "Kind.group namespace/name". Compared before
+ * a stack's up and after its destroy, it finds whatever the stack left, of kinds no list names in advance.
+ */
+export async function inventory(api: KubeApi): Promise<Map<string, Obj>> {
+  const lists: { base: string; group: string; resource: Obj }[] = [];
+  for (const r of (await api.get("/api/v1")).body.resources as Obj[])
+    lists.push({ base: "/api/v1", group: "", resource: r });
+  for (const g of (await api.get("/apis")).body.groups as Obj[]) {
+    const base = `/apis/${g.preferredVersion.groupVersion}`;
+    const discovered = await api.get(base);
+    if (discovered.status !== 200) throw new Error(`discovery of ${base}: ${discovered.status}`);
+    for (const r of discovered.body.resources as Obj[]) lists.push({ base, group: g.name, resource: r });
   }
-  const configMaps = ((await api.get("/api/v1/configmaps")).body.items as Obj[]).filter(
-    (o) => !systemNamespaces.has(o.metadata.namespace) && o.metadata.name !== "kube-root-ca.crt",
-  );
-  found.push(...names(configMaps).map((n) => `ConfigMap ${n}`));
-  found.push(...names((await api.get("/api/v1/persistentvolumeclaims")).body.items).map((n) => `PVC ${n}`));
-  found.push(...names((await api.get("/api/v1/persistentvolumes")).body.items).map((n) => `PV ${n}`));
+  const found = new Map<string, Obj>();
+  for (const { base, group, resource } of lists) {
+    // Subresources (pods/log) are not kinds of their own; some kinds (TokenReview) can only be created.
+    if (resource.name.includes("/") || !resource.verbs.includes("list")) continue;
+    const r = await api.get(`${base}/${resource.name}`);
+    if (r.status !== 200)
+      throw new Error(`listing ${base}/${resource.name}: ${r.status} ${JSON.stringify(r.body)}`);
+    for (const o of r.body.items as Obj[]) {
+      const kind = group ? `${resource.kind}.${group}` : resource.kind;
+      found.set(`${kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`, o);
+    }
+  }
   return found;
+}
+
+/** The cluster's own namespaces, where its controllers keep their own objects. */
+const SYSTEM_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease"]);
+/** The field managers of the control plane's components. */
+const CONTROL_PLANE = new Set(["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]);
+
+/**
+ * Objects the cluster itself writes, at any time, whatever the stacks do; each may differ between two inventories
+ * without any stack being the cause.
+ */
+export const CLUSTER_OWN: readonly { what: string; why: string; test: (key: string, o: Obj) => boolean }[] = [
+  {
+    what: "Events (core and events.k8s.io)",
+    why: "the components' record of what happened to objects; they expire on their own (--event-ttl)",
+    test: (key) => /^Event(\.events\.k8s\.io)? /.test(key),
+  },
+  {
+    what: "objects in the cluster's own namespaces that only control-plane components ever wrote",
+    why:
+      "controllers create their own ServiceAccounts, the kube-root-ca.crt ConfigMap and their leases as they " +
+      "start, which may be after the first inventory; an object a stack wrote there carries its own manager",
+    test: (_key, o) =>
+      SYSTEM_NAMESPACES.has(o.metadata.namespace) &&
+      (o.metadata.managedFields ?? []).length > 0 &&
+      (o.metadata.managedFields as Obj[]).every((f) => CONTROL_PLANE.has(f.manager)),
+  },
+];
+
+/** What differs between two inventories, the cluster's own objects left out: "+ key" added, "- key" removed. */
+export function inventoryChanges(before: Map<string, Obj>, after: Map<string, Obj>): string[] {
+  const own = (key: string, o: Obj) => CLUSTER_OWN.some((e) => e.test(key, o));
+  return [
+    ...[...after].filter(([k, o]) => !before.has(k) && !own(k, o)).map(([k]) => `+ ${k}`),
+    ...[...before].filter(([k, o]) => !after.has(k) && !own(k, o)).map(([k]) => `- ${k}`),
+  ].sort();
+}
+
+/**
+ * The changes since `before` once they have settled: volumes go after their claims and namespaces after their
+ * content, asynchronously, as on any cluster. Waits up to `settleMs` for the differences to go; returns the last.
+ */
+export async function changesSince(
+  api: KubeApi,
+  before: Map<string, Obj>,
+  settleMs = 30_000,
+): Promise<string[]> {
+  const deadline = Date.now() + settleMs;
+  let changes = inventoryChanges(before, await inventory(api));
+  while (changes.length > 0 && Date.now() < deadline) {
+    await delay(500);
+    changes = inventoryChanges(before, await inventory(api));
+  }
+  return changes;
 }
