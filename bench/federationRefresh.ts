@@ -9,7 +9,8 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { freePort, type SpireHarness, startSpire } from "../local/spireHarness";
+import { freePort } from "../local/ports";
+import { type SpireHarness, startSpire } from "../local/spireHarness";
 import { bundleCommands, bundlePlans } from "../spire/bundles";
 import { describeMachine, fixed, median, table, writeSection } from "./machine";
 

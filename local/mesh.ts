@@ -10,9 +10,10 @@ import * as path from "node:path";
 import type { RenderResult } from "../render/runtime";
 import { isKubernetesObject, kubernetesObject } from "../render/write";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries";
+import { freePort } from "./ports";
 import { track } from "./processes";
 import type { Placement } from "./sidecar";
-import { freePort, type SpireHarness } from "./spireHarness";
+import type { SpireHarness } from "./spireHarness";
 import { PROPAGATION_MS, waitUntil } from "./waitUntil";
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are walked as plain JSON.

@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { freePort } from "./ports";
 import { trackPid, untrackPid } from "./processes";
-import { freePort } from "./spireHarness";
 import { PROPAGATION_MS } from "./waitUntil";
 
 export const POSTGRES_INSTALL = "apt-get update && apt-get install -y postgresql";

@@ -26,8 +26,6 @@ import { type SpireSettings, spireSettings } from "../spire/settings";
 import { loopbackServerConf, type RenderedServerConf } from "./loopbackServerConf";
 import { type LoopbackService, startLoopbackService } from "./loopbackService";
 
-export { freePort } from "./ports";
-
 import { freePort } from "./ports";
 import { track } from "./processes";
 import { PROPAGATION_MS } from "./waitUntil";

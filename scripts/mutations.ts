@@ -28,10 +28,14 @@ function scratchCopy(): string {
     fs.symlinkSync(fs.realpathSync(path.join(repo, link)), path.join(dir, link));
   }
   // The examples' renders import the package by name, that is its build in dist/.
-  const build = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
-    cwd: dir,
-    encoding: "utf8",
-  });
+  const build = spawnSync(
+    process.execPath,
+    [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    {
+      cwd: dir,
+      encoding: "utf8",
+    },
+  );
   if (build.status !== 0) throw new Error(`npm run build failed in the scratch copy:\n${build.stdout}`);
   return dir;
 }

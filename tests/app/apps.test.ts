@@ -8,8 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { appSources } from "../../app/sources";
+import { freePort } from "../../local/ports";
 import { track } from "../../local/processes";
-import { freePort } from "../../local/spireHarness";
 
 // The real apps, run as child processes the way the pods run them: `node /app/<file>`.
 const APP_DIR = path.resolve(__dirname, "../../app");

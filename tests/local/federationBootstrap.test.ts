@@ -16,7 +16,8 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { freePort, type SpireHarness, startSpire } from "../../local/spireHarness";
+import { freePort } from "../../local/ports";
+import { type SpireHarness, startSpire } from "../../local/spireHarness";
 import { bundleCommands, bundlePlans } from "../../spire/bundles";
 
 const RUNNER = path.resolve(__dirname, "..", "..", "bin", "spire-bundle.js");

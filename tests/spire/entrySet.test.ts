@@ -8,7 +8,8 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { freePort, type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
+import { freePort } from "../../local/ports";
+import { type ShownEntry, type SpireHarness, startSpire } from "../../local/spireHarness";
 import { bundleCommands, bundlePlans } from "../../spire/bundles";
 import {
   type EntrySetCommand,
