@@ -1,6 +1,7 @@
 /**
  * The GitHub workflows: actionlint finds nothing in them (and is shown to find real mistakes), and the structure
- * that matters holds: tests on every push, previews on pull requests for both stacks, `pulumi up` only from main.
+ * that matters holds: tests on every push, previews on pull requests for both stacks gated by the base commit's
+ * policy pack, `pulumi up` only from main and gated by the pack too, secrets only inside GitHub environments.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -331,38 +332,60 @@ describe("GitHub workflows", () => {
       assert.equal(job.concurrency?.["cancel-in-progress"], true);
     });
 
-    it("runs no GitHub environment, so deploy protection rules never hold up a preview", () => {
+    it("runs in the environment preview-<stack>, never a deploy one, whose protection rules would hold it up", () => {
       const { job } = jobUsing(wf(), "pulumi/actions");
-      assert.equal(job.environment, undefined);
+      assert.equal(job.environment, `preview-${expr("matrix.stack")}`);
+    });
+
+    it("writes the read-only kubeconfig for the dev stack, never the deploy one, and does not refresh", () => {
+      const kubeconfigSecret = (file: string) => {
+        const { job, index } = jobUsing(workflow(file), "pulumi/actions");
+        const steps = job.steps.slice(0, index).filter((step) => step.run?.includes("KUBECONFIG="));
+        assert.equal(steps.length, 1, `${file}: one step writes the kubeconfig`);
+        return steps[0].env?.KUBECONFIG_CONTENT;
+      };
+      assert.equal(kubeconfigSecret("preview.yml"), expr("secrets.PREVIEW_KUBECONFIG"));
+      assert.notEqual(kubeconfigSecret("deploy.yml"), kubeconfigSecret("preview.yml"));
+      // A refresh would read every object the stack manages, Secrets' data included: more than read-only grants.
+      assert.equal(jobUsing(wf(), "pulumi/actions").step.with?.refresh, undefined);
     });
 
     it("installs dependencies and credentials before previewing", () => expectCredentialSetup(wf()));
 
     describe("the spire-mesh policy pack", () => {
-      const policyNames = () => policies.map((p) => p.name);
+      /** The pack's directory in the job: policy/ of the base commit's checkout (asserted by the first test). */
+      const basePolicy = () => `${baseCheckoutPath(jobUsing(wf(), "pulumi/actions").job)}/policy`;
 
-      it("runs in the preview, with the walkthrough stacks' pack config", () => {
-        const { step } = jobUsing(wf(), "pulumi/actions");
-        assert.equal(step.with?.policyPacks, "policy");
-        assert.equal(step.with?.policyPackConfigs, "policy/walkthrough.json");
+      it("comes from a checkout of the PR's base commit, made after the program's, never from the PR", () => {
+        const { job, step, index } = jobUsing(wf(), "pulumi/actions");
+        const base = baseCheckoutPath(job);
+        assert.equal(step.with?.policyPacks, `${base}/policy`);
+        // The config can relax the pack as much as the pack itself.
+        assert.equal(step.with?.policyPackConfigs, `${base}/policy/walkthrough.json`);
         // pulumi/actions resolves both against work-dir, the repository root here.
         assert.equal(step.with?.["work-dir"], undefined);
-        assert.ok(existsSync(path.join(repoRoot, "policy", "PulumiPolicy.yaml")));
-        const config = JSON.parse(readFileSync(path.join(repoRoot, "policy", "walkthrough.json"), "utf8"));
-        for (const key of Object.keys(config)) assert.ok(policyNames().includes(key), `no policy ${key}`);
+        const checkouts = job.steps.flatMap((s, i) =>
+          s.uses?.split("@")[0] === "actions/checkout" ? [i] : [],
+        );
+        assert.equal(checkouts.length, 2, "one checkout for the program, one for the base commit's pack");
+        const [program, pack] = checkouts.map((i) => job.steps[i]);
+        // The program's checkout goes to the workspace root (and would clean out a checkout made before it).
+        assert.equal(program.with?.path, undefined);
+        assert.equal(program.with?.ref, undefined);
+        assert.equal(pack.with?.path, base);
+        assert.ok(checkouts[1] < index);
       });
 
-      it("has its dependencies installed in policy/ before the preview", () => {
+      it("runs with the walkthrough stacks' pack config, naming only policies the pack has", () => {
+        assert.ok(existsSync(path.join(repoRoot, "policy", "PulumiPolicy.yaml")));
+        const config = JSON.parse(readFileSync(path.join(repoRoot, "policy", "walkthrough.json"), "utf8"));
+        const names = policies.map((p) => p.name);
+        for (const key of Object.keys(config)) assert.ok(names.includes(key), `no policy ${key}`);
+      });
+
+      it("has its dependencies installed in the base commit's policy/ before the preview", () => {
         const { job, index } = jobUsing(wf(), "pulumi/actions");
-        const install = job.steps.findIndex(
-          (step) => step["working-directory"] === "policy" && /^npm ci\b/.test(step.run?.trim() ?? ""),
-        );
-        assert.ok(install >= 0 && install < index, "npm ci in policy/ must run before pulumi/actions");
-        const node = job.steps.find((step) => step.uses === "actions/setup-node@v4");
-        assert.deepEqual(String(node?.with?.["cache-dependency-path"]).trim().split("\n"), [
-          "package-lock.json",
-          "policy/package-lock.json",
-        ]);
+        expectPackInstalled(job, index, basePolicy());
       });
 
       /** The step that comments violations when the preview fails, and its script run with stub CLIs. */
@@ -385,9 +408,11 @@ describe("GitHub workflows", () => {
           STACK: expr("matrix.stack"),
         });
         // The same pack and config as the failed preview; inputs reach the script through env only.
-        assert.match(
-          comment.run ?? "",
-          /--policy-pack policy --policy-pack-config policy\/walkthrough\.json/,
+        assert.ok(
+          comment.run?.includes(
+            `--policy-pack ${basePolicy()} --policy-pack-config ${basePolicy()}/walkthrough.json`,
+          ),
+          "the comment step previews with another pack than the preview step",
         );
         assert.doesNotMatch(comment.run ?? "", /\$\{\{/);
       });
@@ -447,7 +472,7 @@ describe("GitHub workflows", () => {
         assert.equal(failed.status, 0, failed.stdout);
         assert.equal(
           failed.pulumiArgs?.trim(),
-          "preview --stack dev --non-interactive --color never --policy-pack policy --policy-pack-config policy/walkthrough.json",
+          `preview --stack dev --non-interactive --color never --policy-pack ${basePolicy()} --policy-pack-config ${basePolicy()}/walkthrough.json`,
         );
         assert.match(failed.ghArgs ?? "", /^pr comment 42 --body-file \S+policy-comment\.md$/m);
         assert.equal(
@@ -497,8 +522,63 @@ describe("GitHub workflows", () => {
     });
 
     it("installs dependencies and credentials before deploying", () => expectCredentialSetup(wf()));
+
+    it("runs the policy pack of the deployed commit, with the same config as the preview", () => {
+      const { job, step, index } = jobUsing(wf(), "pulumi/actions");
+      assert.equal(step.with?.policyPacks, "policy");
+      assert.equal(step.with?.policyPackConfigs, "policy/walkthrough.json");
+      assert.equal(step.with?.["work-dir"], undefined);
+      // The one checkout is of the pushed commit on main: no other ref, no other path.
+      const checkouts = job.steps.filter((s) => s.uses?.split("@")[0] === "actions/checkout");
+      assert.equal(checkouts.length, 1);
+      assert.equal(checkouts[0].with?.ref, undefined);
+      assert.equal(checkouts[0].with?.path, undefined);
+      expectPackInstalled(job, index, "policy");
+    });
+  });
+
+  it("gives secrets only to jobs in a GitHub environment", () => {
+    let jobsWithSecrets = 0;
+    for (const file of workflowFiles()) {
+      for (const [name, job] of Object.entries(workflow(file).jobs)) {
+        if (!/\bsecrets\./.test(JSON.stringify(job))) continue;
+        jobsWithSecrets++;
+        assert.ok(job.environment, `${file}: job ${name} uses secrets outside any environment`);
+      }
+    }
+    // preview and deploy both use secrets: a floor, so that a parse that finds no job passes nothing.
+    assert.ok(jobsWithSecrets >= 2, `only ${jobsWithSecrets} jobs use secrets`);
   });
 });
+
+/**
+ * The path of the job's checkout of the PR's base commit (exactly one), where the pack comes from. Not the PR's
+ * head or merge commit: a PR must not choose the rules it is checked by.
+ */
+function baseCheckoutPath(job: Job): string {
+  const base = job.steps.filter(
+    (step) =>
+      step.uses?.split("@")[0] === "actions/checkout" &&
+      step.with?.ref === expr("github.event.pull_request.base.sha"),
+  );
+  assert.equal(base.length, 1, "expected one checkout of github.event.pull_request.base.sha");
+  const checkoutPath = base[0].with?.path;
+  assert.ok(typeof checkoutPath === "string" && checkoutPath !== "", "the base checkout needs its own path");
+  return checkoutPath;
+}
+
+/** `npm ci` in the pack's directory before pulumi/actions, with its lock file in setup-node's cache key. */
+function expectPackInstalled(job: Job, pulumi: number, packDir: string): void {
+  const install = job.steps.findIndex(
+    (step) => step["working-directory"] === packDir && /^npm ci\b/.test(step.run?.trim() ?? ""),
+  );
+  assert.ok(install >= 0 && install < pulumi, `npm ci in ${packDir} must run before pulumi/actions`);
+  const node = job.steps.find((step) => step.uses === "actions/setup-node@v4");
+  assert.deepEqual(String(node?.with?.["cache-dependency-path"]).trim().split("\n"), [
+    "package-lock.json",
+    `${packDir}/package-lock.json`,
+  ]);
+}
 
 /**
  * What preview and deploy both need before pulumi/actions runs: npm ci (the action does not install the program's
