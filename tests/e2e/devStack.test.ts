@@ -129,7 +129,9 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     assert.deepEqual(ids, [...new Set(ids)], "one entry per ID");
     const identities = shown.map((e) => `${e.parentId} ${e.spiffeId} ${e.selectors.join(",")}`);
     assert.deepEqual(identities, [...new Set(identities)], "no second entry under another ID");
-    const deployment = JSON.parse((await pulumiOk(stack, ["stack", "export"])).stdout).deployment;
+    const deployment = JSON.parse(
+      (await pulumiOk(stack, ["stack", "export", "--show-secrets"])).stdout,
+    ).deployment;
     assert.deepEqual(deployment.pending_operations ?? [], []);
     const green = (deployment.resources as Json[]).filter((r) => r.urn.endsWith(`::${GREEN.resource}`));
     assert.equal(green.length, 1);
@@ -140,7 +142,10 @@ describe("dev stack under the real engine on a loopback cluster", function () {
       [CASES.onServerPending]: "unchanged",
       [CASES.recorded]: "created",
     }[killed.case];
-    assert.deepEqual(JSON.parse(green[0].outputs.stdout), { entryId: GREEN.entryId, outcome });
+    // The command's environment (a kubeconfig) is secret, so the engine keeps its stdout secret too.
+    const stdout = green[0].outputs.stdout;
+    const text = typeof stdout === "string" ? stdout : JSON.parse(stdout.plaintext);
+    assert.deepEqual(JSON.parse(text), { entryId: GREEN.entryId, outcome });
     assert.deepEqual(await workloadStatus(cluster.api), settled);
   };
 
