@@ -107,9 +107,14 @@ export const durationSchema = (description: string, defaultValue: string): Prope
   description,
 });
 
-export const stringListSchema = (description: string, defaultValue: string[]): PropertySchema => ({
+/** JSON schema of a list of strings; `pattern`, when given, is what each string must match. */
+export const stringListSchema = (
+  description: string,
+  defaultValue: string[],
+  pattern?: string,
+): PropertySchema => ({
   type: "array",
-  items: { type: "string" },
+  items: pattern ? { type: "string", pattern } : { type: "string" },
   default: defaultValue,
   description,
 });
