@@ -25,8 +25,9 @@ export interface MtlsStrictConfig {
   /** Globs of stack names where the rule is mandatory; advisory in every other stack. */
   readonly mandatoryStacks?: readonly string[];
   /**
-   * Edge nodes whose ingress may be plaintext or PERMISSIVE because their callers are outside the mesh: a node
-   * name, `namespace/name`, or an Envoy node id (`name.namespace`).
+   * Edge nodes whose ingress may be plaintext or PERMISSIVE because their callers are outside the mesh, as
+   * `namespace/name`. The namespace is the object's own (the bootstrap ConfigMap's, the VirtualNode's), never
+   * one the bootstrap declares: an entry exempts nothing outside its namespace.
    */
   readonly plaintextIngress?: readonly string[];
 }
@@ -37,7 +38,10 @@ const description =
   "Every meshed listener is STRICT mTLS: Envoy ingress listeners (lds_ingress_*) have TLS with a required client " +
   "certificate on every filter chain, App Mesh VirtualNode and VirtualGateway listeners have tls.mode STRICT " +
   "with a validation context. Mandatory in stacks matching mandatoryStacks (default prod*), advisory elsewhere; " +
-  "edge nodes whose callers are outside the mesh are listed in plaintextIngress.";
+  "edge nodes whose callers are outside the mesh are listed in plaintextIngress (namespace/name).";
+
+/** A plaintextIngress entry: the node's namespace, a slash, its name. */
+const EDGE_NODE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
 
 const RULE = "meshed listeners must be STRICT mTLS";
 const APP_MESH_TYPE = /^kubernetes:appmesh\.k8s\.aws\/[^:]+:(VirtualNode|VirtualGateway)$/;
@@ -67,8 +71,9 @@ export function envoyListenerProblem(listener: Json): string | undefined {
   return undefined;
 }
 
-const exempt = (list: readonly string[], ...names: (string | undefined)[]): boolean =>
-  names.some((n) => n !== undefined && list.includes(n));
+/** Whether `namespace/name` is listed; the namespace must be the object's own metadata.namespace. */
+const exempt = (list: readonly string[], namespace: string | undefined, name: string | undefined): boolean =>
+  namespace !== undefined && name !== undefined && list.includes(`${namespace}/${name}`);
 
 function envoyFindings(props: Json, name: string, edge: readonly string[]): Finding[] {
   const what = subject("kubernetes:core/v1:ConfigMap", props, name);
@@ -86,7 +91,8 @@ function envoyFindings(props: Json, name: string, edge: readonly string[]): Find
     const listeners = arr(obj(bootstrap?.static_resources)?.listeners);
     const nodeId = str(bootstrap?.node?.id);
     const node = nodeId?.split(".")[0];
-    if (exempt(edge, nodeId, node, node && namespace ? `${namespace}/${node}` : undefined)) continue;
+    // The node id names the node; only the ConfigMap's own namespace says where it is.
+    if (exempt(edge, namespace, node)) continue;
     for (const listener of listeners) {
       const listenerName = str(obj(listener)?.name) ?? "";
       if (!listenerName.startsWith("lds_ingress_")) continue;
@@ -105,7 +111,7 @@ function appMeshFindings(type: string, props: Json, name: string, edge: readonly
   const what = subject(type, props, name);
   const nodeName = str(props?.metadata?.name);
   const namespace = str(props?.metadata?.namespace);
-  if (exempt(edge, nodeName, nodeName && namespace ? `${namespace}/${nodeName}` : undefined)) return [];
+  if (exempt(edge, namespace, nodeName)) return [];
   const findings: Finding[] = [];
   arr(obj(props?.spec)?.listeners).forEach((listener, i) => {
     const field = `spec.listeners[${i}].tls`;
@@ -138,8 +144,9 @@ export const mtlsStrictPolicy: ResourceValidationPolicy = {
         MTLS_STRICT_DEFAULTS.mandatoryStacks,
       ),
       plaintextIngress: stringListSchema(
-        "Edge nodes whose callers are outside the mesh: node name, namespace/name, or Envoy node id.",
+        "Edge nodes whose callers are outside the mesh, as namespace/name (the object's own namespace).",
         MTLS_STRICT_DEFAULTS.plaintextIngress,
+        EDGE_NODE.source,
       ),
     },
   },

@@ -81,19 +81,46 @@ describe(`policy ${MTLS_STRICT}`, () => {
   });
 
   it("fails a plaintext Envoy ingress listener unless the node is listed in plaintextIngress", async () => {
-    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(undefined, "prod")), [
+    const plaintext = [
       `[mandatory] ${DESCRIPTION}\nConfigMap shop/${configMapName(undefined)}: Envoy node blue (data.bootstrap.json), listener ` +
         `lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport socket): ${RULE}`,
-    ]);
-    for (const entry of ["blue", "shop/blue", "blue.shop"]) {
+    ];
+    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(undefined, "prod")), plaintext);
+    assert.deepEqual(
+      await runResourcePolicy(mtlsStrictPolicy, bootstrap(undefined, "prod"), {
+        plaintextIngress: ["shop/blue"],
+      }),
+      [],
+    );
+    // A bare name, a node id or another namespace's entry exempts nothing (the schema refuses the first two).
+    for (const entry of ["blue", "blue.shop", "edge/blue"]) {
       assert.deepEqual(
-        await runResourcePolicy(mtlsStrictPolicy, bootstrap(undefined, "prod"), {
-          plaintextIngress: [entry],
-        }),
-        [],
+        await messages(mtlsStrictPolicy, bootstrap(undefined, "prod"), { plaintextIngress: [entry] }),
+        plaintext,
         entry,
       );
     }
+  });
+
+  it("takes the exemption's namespace from the ConfigMap, not from the node id the bootstrap declares", async () => {
+    const cm = node(undefined).envoy?.configMap as unknown as { data: Record<string, string> };
+    const boot = JSON.parse(cm.data["bootstrap.json"]);
+    // A bootstrap in namespace evil that calls itself the exempt shop/blue.
+    boot.node.id = "blue.shop";
+    const spoof = testResource(
+      "kubernetes:core/v1:ConfigMap",
+      "spoof",
+      { metadata: { name: "spoof", namespace: "evil" }, data: { "bootstrap.json": JSON.stringify(boot) } },
+      { stack: "prod" },
+    );
+    assert.deepEqual(
+      (await messages(mtlsStrictPolicy, spoof, { plaintextIngress: ["shop/blue"] })).map(
+        (m) => m.split("\n")[1],
+      ),
+      [
+        `ConfigMap evil/spoof: Envoy node blue (data.bootstrap.json), listener lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport socket): ${RULE}`,
+      ],
+    );
   });
 
   it("fails TLS that does not require a client certificate", async () => {
