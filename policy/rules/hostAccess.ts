@@ -17,6 +17,7 @@ import {
   type Json,
   kindOfType,
   obj,
+  patchedType,
   plain,
   podSpecOf,
   reportAll,
@@ -104,7 +105,8 @@ export function hostAccessFindings(
 ): Finding[] {
   const pod = podSpecOf(type, props);
   if (!pod) return [];
-  const kind = kindOfType(type);
+  // A DaemonSetPatch of the agent is matched as the DaemonSet it patches (and must have the same owner).
+  const kind = kindOfType(patchedType(type));
   const name = str(props?.metadata?.name);
   const namespace = str(props?.metadata?.namespace);
   // Without a known name the workload cannot be matched against the allow-list: decided when it is known.

@@ -228,6 +228,35 @@ describe(`policy ${HOST_ACCESS}`, () => {
     ]);
   });
 
+  it("finds pod specs in Patch resources and in custom resources with a pod template", async () => {
+    const patch = testResource("kubernetes:apps/v1:DaemonSetPatch", "agent-patch", {
+      metadata: { name: "spire-agent", namespace: "spire" },
+      spec: { template: { spec: { hostIPC: true } } },
+    });
+    const rollout = testResource("kubernetes:argoproj.io/v1alpha1:Rollout", "web", {
+      metadata: { name: "web", namespace: "shop" },
+      spec: { template: { spec: { hostNetwork: true, containers: [] } } },
+    });
+    const task = testResource("kubernetes:ops.example.com/v1:NightlyTask", "nightly", {
+      metadata: { name: "nightly", namespace: "ops" },
+      spec: { jobTemplate: { spec: { template: { spec: { hostPID: true } } } } },
+    });
+    assert.deepEqual(await messages(hostAccessPolicy, patch), [
+      `${DESCRIPTION}\nDaemonSetPatch spire/spire-agent: spec.template.spec.hostIPC = true: ${RULE}`,
+    ]);
+    assert.deepEqual(await messages(hostAccessPolicy, rollout), [
+      `${DESCRIPTION}\nRollout shop/web: spec.template.spec.hostNetwork = true: ${RULE}`,
+    ]);
+    assert.deepEqual(await messages(hostAccessPolicy, task), [
+      `${DESCRIPTION}\nNightlyTask ops/nightly: spec.jobTemplate.spec.template.spec.hostPID = true: ${RULE}`,
+    ]);
+    // The agent's own DaemonSetPatch, from its installation, is the agent.
+    const ownPatch = testResource("kubernetes:apps/v1:DaemonSetPatch", "agent-patch", patch.props, {
+      parent: installation,
+    });
+    assert.deepEqual(await runResourcePolicy(hostAccessPolicy, ownPatch), []);
+  });
+
   it("skips values unknown during preview", async () => {
     const unknownName = workload("DaemonSet", "x", { hostPID: true });
     unknownName.props.metadata.name = UNKNOWN;
