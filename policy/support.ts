@@ -107,9 +107,14 @@ export const durationSchema = (description: string, defaultValue: string): Prope
   description,
 });
 
-export const stringListSchema = (description: string, defaultValue: string[]): PropertySchema => ({
+/** JSON schema of a list of strings; `pattern`, when given, is what each string must match. */
+export const stringListSchema = (
+  description: string,
+  defaultValue: string[],
+  pattern?: string,
+): PropertySchema => ({
   type: "array",
-  items: { type: "string" },
+  items: pattern ? { type: "string", pattern } : { type: "string" },
   default: defaultValue,
   description,
 });
@@ -128,6 +133,7 @@ export function subject(type: string, props: Json, pulumiName: string): string {
 /** Workload types and where their pod spec lives. */
 const POD_SPEC_PATHS: Readonly<Record<string, readonly string[]>> = {
   "kubernetes:core/v1:Pod": ["spec"],
+  "kubernetes:core/v1:PodTemplate": ["template", "spec"],
   "kubernetes:core/v1:ReplicationController": ["spec", "template", "spec"],
   "kubernetes:apps/v1:Deployment": ["spec", "template", "spec"],
   "kubernetes:apps/v1:DaemonSet": ["spec", "template", "spec"],
@@ -137,8 +143,31 @@ const POD_SPEC_PATHS: Readonly<Record<string, readonly string[]>> = {
   "kubernetes:batch/v1:CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
 };
 
-/** Whether resources of this type carry a pod spec. */
-export const isWorkloadType = (type: string): boolean => type in POD_SPEC_PATHS;
+/**
+ * Where custom resources that run pods (Argo Rollouts, Knative, operators' own kinds) keep their pod template,
+ * by the same convention as Deployments and CronJobs: the first of these that holds an object is the pod spec.
+ */
+const CUSTOM_POD_SPEC_PATHS: readonly (readonly string[])[] = [
+  ["spec", "template", "spec"],
+  ["spec", "jobTemplate", "spec", "template", "spec"],
+];
+
+/** The type a pulumi-kubernetes Patch resource patches: `kubernetes:apps/v1:DaemonSetPatch` -> `...:DaemonSet`. */
+export const patchedType = (type: string): string => type.replace(/Patch$/, "");
+
+/** Built-in types that never carry a pod spec, so that the custom-resource paths are not tried on them. */
+const isBuiltInType = (type: string): boolean =>
+  /^kubernetes:(core|apps|batch|[a-z.]*k8s\.io)\/[^:]+:/.test(type) || !type.startsWith("kubernetes:");
+
+/** Where a resource of this type may keep its pod spec: its own path, or the custom-resource conventions. */
+function podSpecPaths(type: string): readonly (readonly string[])[] {
+  const known = POD_SPEC_PATHS[patchedType(type)];
+  if (known) return [known];
+  return isBuiltInType(type) ? [] : CUSTOM_POD_SPEC_PATHS;
+}
+
+/** Whether resources of this type may carry a pod spec: workloads, their Patch types and custom resources. */
+export const isWorkloadType = (type: string): boolean => podSpecPaths(type).length > 0;
 
 export interface PodSpec {
   /** "spec.template.spec" etc., for messages. */
@@ -148,12 +177,13 @@ export interface PodSpec {
 
 /** The pod spec of a workload resource; undefined for other types or when it is unknown. */
 export function podSpecOf(type: string, props: Json): PodSpec | undefined {
-  const path = POD_SPEC_PATHS[type];
-  if (!path) return undefined;
-  let node: Json = props;
-  for (const key of path) node = obj(node)?.[key];
-  const spec = obj(node);
-  return spec ? { path: path.join("."), spec } : undefined;
+  for (const path of podSpecPaths(type)) {
+    let node: Json = props;
+    for (const key of path) node = obj(node)?.[key];
+    const spec = obj(node);
+    if (spec) return { path: path.join("."), spec };
+  }
+  return undefined;
 }
 
 export interface ContainerRef {

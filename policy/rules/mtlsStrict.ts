@@ -1,6 +1,7 @@
 /**
  * Rule 1: every meshed listener is STRICT mTLS. Envoy bootstraps are found by content (any ConfigMap value that
- * is JSON with static_resources.listeners), not by ConfigMap name; App Mesh VirtualNodes and VirtualGateways by
+ * is JSON with static_resources.listeners), not by ConfigMap name, and every listener not bound to loopback is
+ * checked whatever its name; App Mesh VirtualNodes and VirtualGateways by
  * type token (they are CustomResources, so their token carries the group, version and kind).
  */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
@@ -25,8 +26,9 @@ export interface MtlsStrictConfig {
   /** Globs of stack names where the rule is mandatory; advisory in every other stack. */
   readonly mandatoryStacks?: readonly string[];
   /**
-   * Edge nodes whose ingress may be plaintext or PERMISSIVE because their callers are outside the mesh: a node
-   * name, `namespace/name`, or an Envoy node id (`name.namespace`).
+   * Edge nodes whose ingress may be plaintext or PERMISSIVE because their callers are outside the mesh, as
+   * `namespace/name`. The namespace is the object's own (the bootstrap ConfigMap's, the VirtualNode's), never
+   * one the bootstrap declares: an entry exempts nothing outside its namespace.
    */
   readonly plaintextIngress?: readonly string[];
 }
@@ -34,10 +36,13 @@ export interface MtlsStrictConfig {
 export const MTLS_STRICT_DEFAULTS = { mandatoryStacks: ["prod*"], plaintextIngress: [] as string[] };
 
 const description =
-  "Every meshed listener is STRICT mTLS: Envoy ingress listeners (lds_ingress_*) have TLS with a required client " +
-  "certificate on every filter chain, App Mesh VirtualNode and VirtualGateway listeners have tls.mode STRICT " +
+  "Every meshed listener is STRICT mTLS: every Envoy listener not bound to loopback (bar a readiness-only probe " +
+  "listener) has TLS with a required client certificate on every filter chain, App Mesh VirtualNode and VirtualGateway listeners have tls.mode STRICT " +
   "with a validation context. Mandatory in stacks matching mandatoryStacks (default prod*), advisory elsewhere; " +
-  "edge nodes whose callers are outside the mesh are listed in plaintextIngress.";
+  "edge nodes whose callers are outside the mesh are listed in plaintextIngress (namespace/name).";
+
+/** A plaintextIngress entry: the node's namespace, a slash, its name. */
+const EDGE_NODE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
 
 const RULE = "meshed listeners must be STRICT mTLS";
 const APP_MESH_TYPE = /^kubernetes:appmesh\.k8s\.aws\/[^:]+:(VirtualNode|VirtualGateway)$/;
@@ -67,8 +72,64 @@ export function envoyListenerProblem(listener: Json): string | undefined {
   return undefined;
 }
 
-const exempt = (list: readonly string[], ...names: (string | undefined)[]): boolean =>
-  names.some((n) => n !== undefined && list.includes(n));
+/** Whether `namespace/name` is listed; the namespace must be the object's own metadata.namespace. */
+/** Whether a listener is reachable only from inside the pod: a loopback address (127.0.0.0/8, ::1) or a pipe. */
+function isPodLocal(listener: Json): boolean {
+  const address = obj(obj(listener)?.address);
+  if (obj(address?.pipe)) return true;
+  const ip = str(obj(address?.socket_address)?.address);
+  return ip !== undefined && (/^127\.\d+\.\d+\.\d+$/.test(ip) || ip === "::1");
+}
+
+/** `address:port` of a socket address, for comparing a cluster's endpoint with the admin interface. */
+const addressKey = (address: Json): string | undefined => {
+  const socket = obj(obj(address)?.socket_address);
+  return socket ? `${str(socket.address)}:${socket.port_value}` : undefined;
+};
+
+/**
+ * Whether the listener is a kubelet readiness probe and nothing else: plaintext by necessity (the kubelet has no
+ * SVID), so judged by what it serves, never by its name. Every filter chain is one HTTP connection manager whose
+ * every route matches exactly `path: /ready` and goes to a cluster whose only endpoints are Envoy's own admin
+ * address: the probe sees Envoy's readiness and no byte of the app.
+ */
+function isReadinessOnly(listener: Json, bootstrap: Json): boolean {
+  const admin = addressKey(obj(obj(bootstrap)?.admin)?.address);
+  if (!admin) return false;
+  const adminClusters = new Set(
+    arr(obj(obj(bootstrap)?.static_resources)?.clusters)
+      .map(obj)
+      .filter((c) => {
+        const endpoints = arr(obj(c?.load_assignment)?.endpoints).flatMap((e) => arr(obj(e)?.lb_endpoints));
+        return (
+          endpoints.length > 0 && endpoints.every((e) => addressKey(obj(obj(e)?.endpoint)?.address) === admin)
+        );
+      })
+      .flatMap((c) => str(c?.name) ?? []),
+  );
+  const chains = arr(obj(listener)?.filter_chains).map(obj);
+  return (
+    chains.length > 0 &&
+    chains.every((chain) => {
+      const filters = arr(chain?.filters).map(obj);
+      const routes = arr(obj(obj(filters[0]?.typed_config)?.route_config)?.virtual_hosts).flatMap((v) =>
+        arr(obj(v)?.routes).map(obj),
+      );
+      return (
+        filters.length === 1 &&
+        routes.length > 0 &&
+        routes.every((r) => {
+          // Envoy's match takes one of path, prefix, safe_regex...: `path` rules out the others.
+          const cluster = str(obj(r?.route)?.cluster);
+          return obj(r?.match)?.path === "/ready" && cluster !== undefined && adminClusters.has(cluster);
+        })
+      );
+    })
+  );
+}
+
+const exempt = (list: readonly string[], namespace: string | undefined, name: string | undefined): boolean =>
+  namespace !== undefined && name !== undefined && list.includes(`${namespace}/${name}`);
 
 function envoyFindings(props: Json, name: string, edge: readonly string[]): Finding[] {
   const what = subject("kubernetes:core/v1:ConfigMap", props, name);
@@ -86,10 +147,12 @@ function envoyFindings(props: Json, name: string, edge: readonly string[]): Find
     const listeners = arr(obj(bootstrap?.static_resources)?.listeners);
     const nodeId = str(bootstrap?.node?.id);
     const node = nodeId?.split(".")[0];
-    if (exempt(edge, nodeId, node, node && namespace ? `${namespace}/${node}` : undefined)) continue;
-    for (const listener of listeners) {
-      const listenerName = str(obj(listener)?.name) ?? "";
-      if (!listenerName.startsWith("lds_ingress_")) continue;
+    // The node id names the node; only the ConfigMap's own namespace says where it is.
+    if (exempt(edge, namespace, node)) continue;
+    for (const [i, listener] of listeners.entries()) {
+      // Judged by where it listens and what it serves, never by its name: any name can be chosen.
+      if (isPodLocal(listener) || isReadinessOnly(listener, bootstrap)) continue;
+      const listenerName = str(obj(listener)?.name) ?? `listeners[${i}]`;
       const problem = envoyListenerProblem(listener);
       if (problem) {
         findings.push({
@@ -105,7 +168,7 @@ function appMeshFindings(type: string, props: Json, name: string, edge: readonly
   const what = subject(type, props, name);
   const nodeName = str(props?.metadata?.name);
   const namespace = str(props?.metadata?.namespace);
-  if (exempt(edge, nodeName, nodeName && namespace ? `${namespace}/${nodeName}` : undefined)) return [];
+  if (exempt(edge, namespace, nodeName)) return [];
   const findings: Finding[] = [];
   arr(obj(props?.spec)?.listeners).forEach((listener, i) => {
     const field = `spec.listeners[${i}].tls`;
@@ -138,8 +201,9 @@ export const mtlsStrictPolicy: ResourceValidationPolicy = {
         MTLS_STRICT_DEFAULTS.mandatoryStacks,
       ),
       plaintextIngress: stringListSchema(
-        "Edge nodes whose callers are outside the mesh: node name, namespace/name, or Envoy node id.",
+        "Edge nodes whose callers are outside the mesh, as namespace/name (the object's own namespace).",
         MTLS_STRICT_DEFAULTS.plaintextIngress,
+        EDGE_NODE.source,
       ),
     },
   },

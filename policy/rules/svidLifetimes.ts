@@ -3,13 +3,16 @@
  * [minSvidTtl, maxSvidTtl], and the server's ca_ttl is at least caTtlRatio (6) times each of them: SPIRE rotates
  * an SVID at half its life and the CA at half of its own, so the CA must outlive several SVID generations for
  * rotation to always overlap. Server configs are found by content (HCL with a `server {` block) in ConfigMaps,
- * entries by their `spire-server entry create|update` arguments in command resources.
+ * entries by their `spire-server entry create|update` arguments in command resources, and a SpireEntrySet's by
+ * the batch plan on its command's stdin (`data[].x509_svid_ttl`, what `entry create -data -` reads).
  */
 import type { PolicyResource, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import {
+  arr,
   durationSchema,
   type Finding,
   formatSeconds,
+  type Json,
   obj,
   parseGoDuration,
   plain,
@@ -46,6 +49,8 @@ interface ServerConfig {
 
 interface EntryTtl {
   readonly what: string;
+  /** `-x509SVIDTTL` (argv) or `x509_svid_ttl` (batch plan). */
+  readonly field: string;
   readonly urn: string;
   readonly seconds: number;
 }
@@ -91,20 +96,40 @@ function serverConfigs(resources: readonly PolicyResource[]): {
 /** `-x509SVIDTTL 3600`, `-x509SVIDTTL=3600`, or inside a JSON argv `"-x509SVIDTTL","3600"`. */
 const TTL_FLAG = /-x509SVIDTTL(?:\\?"\s*,\s*\\?"|\s+|=)(\d+)/g;
 
+/** The `x509_svid_ttl` of every entry in a batch plan on stdin; [] when stdin is not such a plan. */
+function batchPlanTtls(stdin: string | undefined): number[] {
+  if (!stdin) return [];
+  let plan: Json;
+  try {
+    plan = JSON.parse(stdin);
+  } catch {
+    return [];
+  }
+  return arr(obj(plan)?.data).flatMap((entry) => {
+    const ttl = obj(entry)?.x509_svid_ttl;
+    return typeof ttl === "number" ? [ttl] : [];
+  });
+}
+
 function entryTtls(resources: readonly PolicyResource[]): EntryTtl[] {
   const ttls: EntryTtl[] = [];
   for (const r of resources) {
     if (r.type !== "command:local:Command") continue;
     const props = plain(r.props);
-    const seen = new Set<number>();
+    // TTL -> the field that sets it, as the command spells it.
+    const seen = new Map<number, string>();
+    for (const seconds of batchPlanTtls(str(props?.stdin))) seen.set(seconds, "x509_svid_ttl");
     for (const step of ["create", "update"]) {
-      for (const [, value] of (str(props?.[step]) ?? "").matchAll(TTL_FLAG)) seen.add(Number(value));
+      for (const [, value] of (str(props?.[step]) ?? "").matchAll(TTL_FLAG))
+        seen.set(Number(value), "-x509SVIDTTL");
     }
     // The entry component the command belongs to names the entry better than the command does.
     const owner = r.parent && /^spire-mesh:index:SpireEntry/.test(r.parent.type) ? r.parent : undefined;
     const what = owner ? `${owner.type.split(":").pop()} ${owner.name}` : `Command ${r.name}`;
     // 0 means "the server's default", which is checked with the server config.
-    for (const seconds of seen) if (seconds > 0) ttls.push({ what, urn: owner?.urn ?? r.urn, seconds });
+    for (const [seconds, field] of seen) {
+      if (seconds > 0) ttls.push({ what, field, urn: owner?.urn ?? r.urn, seconds });
+    }
   }
   return ttls;
 }
@@ -132,7 +157,7 @@ export function lifetimeFindings(
   for (const e of entries) {
     if (outOfBounds(e.seconds)) {
       findings.push({
-        message: `${e.what}: -x509SVIDTTL = ${e.seconds} (${formatSeconds(e.seconds)}): outside the SVID lifetime bounds ${bounds}`,
+        message: `${e.what}: ${e.field} = ${e.seconds} (${formatSeconds(e.seconds)}): outside the SVID lifetime bounds ${bounds}`,
         urn: e.urn,
       });
     }
@@ -141,7 +166,7 @@ export function lifetimeFindings(
     // The CA must cover the longest SVID it signs: the server default or an entry's own TTL.
     const ttls = [
       { what: "default_x509_svid_ttl", seconds: s.svidTtl.seconds },
-      ...entries.map((e) => ({ what: `${e.what} -x509SVIDTTL`, seconds: e.seconds })),
+      ...entries.map((e) => ({ what: `${e.what} ${e.field}`, seconds: e.seconds })),
     ];
     const longest = Math.max(...ttls.map((t) => t.seconds));
     const needed = longest * c.caTtlRatio;

@@ -30,6 +30,8 @@ const REPO_ROOT = path.resolve(__dirname, "../..");
 const PACK_LAUNCHER = path.join(REPO_ROOT, "policy", "run-policy-pack");
 const WALKTHROUGH_CONFIG = path.join(REPO_ROOT, "policy", "walkthrough.json");
 const FIXTURE = path.join(REPO_ROOT, "tests", "fixtures", "policy-project");
+/** The fixture's stand-in agent is a plain DaemonSet, not a SpireInstallation's: allowed by namespace and name. */
+const FIXTURE_CONFIG = path.join(FIXTURE, "policy-config.json");
 const TD = "spiffe://howto-k8s-mtls-sds-based.aws";
 const description = (name: string) => policies.find((p) => p.name === name)?.description;
 
@@ -86,6 +88,14 @@ interface Case {
   readonly packConfig?: string;
 }
 
+/** A fixture stack with one rule broken on purpose (its `break` config), under the fixture's pack config. */
+const fixtureCase = (stack: string, broken: string): Case => ({
+  project: FIXTURE,
+  stack,
+  config: { break: broken },
+  packConfig: FIXTURE_CONFIG,
+});
+
 const CASES: Readonly<Record<string, Case>> = {
   dev: { project: REPO_ROOT, stack: "dev" },
   devGreen: {
@@ -100,11 +110,11 @@ const CASES: Readonly<Record<string, Case>> = {
     configFrom: path.join(REPO_ROOT, "Pulumi.dev.yaml"),
     packConfig: WALKTHROUGH_CONFIG,
   },
-  permissive: { project: FIXTURE, stack: "prod-permissive", config: { break: "permissive" } },
-  hostAccess: { project: FIXTURE, stack: "prod-host-access", config: { break: "hostAccess" } },
-  lifetimes: { project: FIXTURE, stack: "prod-lifetimes", config: { break: "lifetimes" } },
-  keyMaterial: { project: FIXTURE, stack: "prod-key-material", config: { break: "keyMaterial" } },
-  rbacWildcard: { project: FIXTURE, stack: "prod-rbac", config: { break: "rbacWildcard" } },
+  permissive: fixtureCase("prod-permissive", "permissive"),
+  hostAccess: fixtureCase("prod-host-access", "hostAccess"),
+  lifetimes: fixtureCase("prod-lifetimes", "lifetimes"),
+  keyMaterial: fixtureCase("prod-key-material", "keyMaterial"),
+  rbacWildcard: fixtureCase("prod-rbac", "rbacWildcard"),
 };
 
 /** Previews at a time: each runs the CLI, a language host, the Kubernetes provider and the pack. */
@@ -211,8 +221,7 @@ describe("spire-mesh policy pack under the real engine", function () {
   });
 
   it(`break=hostAccess: ${HOST_ACCESS} fails the preview`, () => {
-    const rule =
-      "host access is reserved to allowedWorkloads (DaemonSet/spire-agent, DaemonSet/spiffe-csi-driver)";
+    const rule = "host access is reserved to allowedWorkloads (DaemonSet/policy-fixture/spire-agent)";
     failsOnlyOn("hostAccess", [
       `${HOST_ACCESS} (kubernetes:apps/v1:DaemonSet: debugger): DaemonSet policy-fixture/node-debugger: ` +
         `spec.template.spec.hostPID = true: ${rule}`,

@@ -18,9 +18,13 @@ const resourcePolicies = policies.filter(isResourcePolicy);
 async function findings(overrides: Record<string, string>, config: Record<string, PolicyConfig> = {}) {
   const render = await renderStack("dev", overrides);
   const found: string[] = [];
+  const byUrn = new Map(render.resources.map((r) => [r.urn, r]));
   for (const r of render.resources.filter((x) => x.custom)) {
+    // The owning component, as the engine passes it: host-access-agent-only checks the agent's owner.
+    const owner = r.parent ? byUrn.get(r.parent) : undefined;
+    const parent = owner ? testResource(owner.type, owner.name, owner.inputs) : undefined;
     for (const policy of resourcePolicies) {
-      const resource = testResource(r.type, r.name, r.inputs);
+      const resource = testResource(r.type, r.name, r.inputs, { parent });
       for (const v of await runResourcePolicy(policy, resource, config[policy.name])) {
         found.push(`[${v.level}] ${v.policy} ${r.name}: ${v.message.split("\n")[1]}`);
       }

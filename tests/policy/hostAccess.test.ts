@@ -5,21 +5,35 @@
 import assert from "node:assert/strict";
 import { HOST_ACCESS } from "../../policy/policies";
 import { hostAccessPolicy } from "../../policy/rules/hostAccess";
-import { runResourcePolicy, testResource, UNKNOWN } from "../../policy/testing";
+import { runResourcePolicy, type TestResource, testResource, UNKNOWN } from "../../policy/testing";
 
 const DESCRIPTION = hostAccessPolicy.description;
 const RULE =
-  "host access is reserved to allowedWorkloads (DaemonSet/spire-agent, DaemonSet/spiffe-csi-driver)";
+  "host access is reserved to allowedWorkloads (DaemonSet/spire/spire-agent@spire-mesh:index:SpireInstallation, " +
+  "DaemonSet/spire/spiffe-csi-driver@spire-mesh:index:SpireInstallation)";
 
-// biome-ignore lint/suspicious/noExplicitAny: pod specs are written loosely.
-const workload = (kind: string, name: string, pod: any, type = `kubernetes:apps/v1:${kind}`) =>
-  testResource(type, `${name}-${kind.toLowerCase()}`, {
-    metadata: { name, namespace: "spire" },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: pod },
+/** The component SpireInstallation registers, which owns the agent and CSI driver DaemonSets. */
+const installation = testResource("spire-mesh:index:SpireInstallation", "spire", {});
+
+const workload = (
+  kind: string,
+  name: string,
+  // biome-ignore lint/suspicious/noExplicitAny: pod specs are written loosely.
+  pod: any,
+  { namespace = "spire", parent = undefined as TestResource | undefined } = {},
+) =>
+  testResource(
+    `kubernetes:apps/v1:${kind}`,
+    `${name}-${kind.toLowerCase()}`,
+    {
+      metadata: { name, namespace },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: pod },
+      },
     },
-  });
+    { parent },
+  );
 
 const agentPod = {
   hostPID: true,
@@ -54,12 +68,18 @@ const messages = async (...args: Parameters<typeof runResourcePolicy>) =>
 describe(`policy ${HOST_ACCESS}`, () => {
   it("passes the SPIRE agent DaemonSet, the CSI driver, and a meshed Deployment reading the socket directory", async () => {
     assert.deepEqual(
-      await runResourcePolicy(hostAccessPolicy, workload("DaemonSet", "spire-agent", agentPod)),
+      await runResourcePolicy(
+        hostAccessPolicy,
+        workload("DaemonSet", "spire-agent", agentPod, { parent: installation }),
+      ),
       [],
     );
     const csi = { containers: [{ name: "driver", image: "x:1", securityContext: { privileged: true } }] };
     assert.deepEqual(
-      await runResourcePolicy(hostAccessPolicy, workload("DaemonSet", "spiffe-csi-driver", csi)),
+      await runResourcePolicy(
+        hostAccessPolicy,
+        workload("DaemonSet", "spiffe-csi-driver", csi, { parent: installation }),
+      ),
       [],
     );
     assert.deepEqual(
@@ -90,9 +110,65 @@ describe(`policy ${HOST_ACCESS}`, () => {
 
   it("matches the allow-list by kind and name: a Deployment named spire-agent gets no pass", async () => {
     assert.deepEqual(
-      await messages(hostAccessPolicy, workload("Deployment", "spire-agent", { hostPID: true })),
+      await messages(
+        hostAccessPolicy,
+        workload("Deployment", "spire-agent", { hostPID: true }, { parent: installation }),
+      ),
       [`${DESCRIPTION}\nDeployment spire/spire-agent: spec.template.spec.hostPID = true: ${RULE}`],
     );
+  });
+
+  it("matches the allow-list by namespace and owner: a spire-agent DaemonSet elsewhere gets no pass", async () => {
+    const pod = { hostPID: true, containers: [] };
+    const elsewhere = workload("DaemonSet", "spire-agent", pod, { namespace: "shop", parent: installation });
+    assert.deepEqual(await messages(hostAccessPolicy, elsewhere), [
+      `${DESCRIPTION}\nDaemonSet shop/spire-agent: spec.template.spec.hostPID = true: ${RULE}`,
+    ]);
+    const unowned = workload("DaemonSet", "spire-agent", pod);
+    assert.deepEqual(await messages(hostAccessPolicy, unowned), [
+      `${DESCRIPTION}\nDaemonSet spire/spire-agent: spec.template.spec.hostPID = true: ${RULE}`,
+    ]);
+    const otherOwner = testResource("acme:index:Logging", "logging", {});
+    const wrongOwner = workload("DaemonSet", "spire-agent", pod, { parent: otherOwner });
+    assert.deepEqual(await messages(hostAccessPolicy, wrongOwner), [
+      `${DESCRIPTION}\nDaemonSet spire/spire-agent: spec.template.spec.hostPID = true: ${RULE}`,
+    ]);
+    // The bare `Kind/name` form the pack once took matches nothing now (its config schema refuses it too).
+    assert.deepEqual(
+      (await messages(hostAccessPolicy, unowned, { allowedWorkloads: ["DaemonSet/spire-agent"] })).length,
+      1,
+    );
+  });
+
+  it("fails added capabilities beyond the runtime's defaults, host ports and an unmasked /proc", async () => {
+    const pod = {
+      containers: [
+        {
+          name: "net",
+          image: "x:1",
+          ports: [{ containerPort: 8080 }, { containerPort: 9090, hostPort: 9090 }],
+          securityContext: { capabilities: { add: ["NET_BIND_SERVICE", "NET_ADMIN", "CAP_SYS_ADMIN"] } },
+        },
+      ],
+      initContainers: [{ name: "proc", image: "x:1", securityContext: { procMount: "Unmasked" } }],
+    };
+    const path = "spec.template.spec";
+    assert.deepEqual(await messages(hostAccessPolicy, workload("Deployment", "edge", pod)), [
+      `${DESCRIPTION}\nDeployment spire/edge: ${path}.initContainers[0] (proc) securityContext.procMount = "Unmasked": ${RULE}`,
+      `${DESCRIPTION}\nDeployment spire/edge: ${path}.containers[0] (net) securityContext.capabilities.add = ["NET_ADMIN","CAP_SYS_ADMIN"]: ${RULE}`,
+      `${DESCRIPTION}\nDeployment spire/edge: ${path}.containers[0] (net) ports[1].hostPort = 9090: ${RULE}`,
+    ]);
+    const harmless = {
+      containers: [
+        {
+          name: "web",
+          image: "x:1",
+          ports: [{ containerPort: 80, hostPort: 0 }],
+          securityContext: { procMount: "Default", capabilities: { add: ["NET_BIND_SERVICE"] } },
+        },
+      ],
+    };
+    assert.deepEqual(await runResourcePolicy(hostAccessPolicy, workload("Deployment", "web", harmless)), []);
   });
 
   it("fails a meshed workload that mounts the socket directory writable", async () => {
@@ -150,6 +226,35 @@ describe(`policy ${HOST_ACCESS}`, () => {
     assert.deepEqual(await messages(hostAccessPolicy, cron), [
       `${DESCRIPTION}\nCronJob ops/nightly: spec.jobTemplate.spec.template.spec.hostPID = true: ${RULE}`,
     ]);
+  });
+
+  it("finds pod specs in Patch resources and in custom resources with a pod template", async () => {
+    const patch = testResource("kubernetes:apps/v1:DaemonSetPatch", "agent-patch", {
+      metadata: { name: "spire-agent", namespace: "spire" },
+      spec: { template: { spec: { hostIPC: true } } },
+    });
+    const rollout = testResource("kubernetes:argoproj.io/v1alpha1:Rollout", "web", {
+      metadata: { name: "web", namespace: "shop" },
+      spec: { template: { spec: { hostNetwork: true, containers: [] } } },
+    });
+    const task = testResource("kubernetes:ops.example.com/v1:NightlyTask", "nightly", {
+      metadata: { name: "nightly", namespace: "ops" },
+      spec: { jobTemplate: { spec: { template: { spec: { hostPID: true } } } } },
+    });
+    assert.deepEqual(await messages(hostAccessPolicy, patch), [
+      `${DESCRIPTION}\nDaemonSetPatch spire/spire-agent: spec.template.spec.hostIPC = true: ${RULE}`,
+    ]);
+    assert.deepEqual(await messages(hostAccessPolicy, rollout), [
+      `${DESCRIPTION}\nRollout shop/web: spec.template.spec.hostNetwork = true: ${RULE}`,
+    ]);
+    assert.deepEqual(await messages(hostAccessPolicy, task), [
+      `${DESCRIPTION}\nNightlyTask ops/nightly: spec.jobTemplate.spec.template.spec.hostPID = true: ${RULE}`,
+    ]);
+    // The agent's own DaemonSetPatch, from its installation, is the agent.
+    const ownPatch = testResource("kubernetes:apps/v1:DaemonSetPatch", "agent-patch", patch.props, {
+      parent: installation,
+    });
+    assert.deepEqual(await runResourcePolicy(hostAccessPolicy, ownPatch), []);
   });
 
   it("skips values unknown during preview", async () => {

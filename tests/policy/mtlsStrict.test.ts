@@ -81,19 +81,46 @@ describe(`policy ${MTLS_STRICT}`, () => {
   });
 
   it("fails a plaintext Envoy ingress listener unless the node is listed in plaintextIngress", async () => {
-    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(undefined, "prod")), [
+    const plaintext = [
       `[mandatory] ${DESCRIPTION}\nConfigMap shop/${configMapName(undefined)}: Envoy node blue (data.bootstrap.json), listener ` +
         `lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport socket): ${RULE}`,
-    ]);
-    for (const entry of ["blue", "shop/blue", "blue.shop"]) {
+    ];
+    assert.deepEqual(await messages(mtlsStrictPolicy, bootstrap(undefined, "prod")), plaintext);
+    assert.deepEqual(
+      await runResourcePolicy(mtlsStrictPolicy, bootstrap(undefined, "prod"), {
+        plaintextIngress: ["shop/blue"],
+      }),
+      [],
+    );
+    // A bare name, a node id or another namespace's entry exempts nothing (the schema refuses the first two).
+    for (const entry of ["blue", "blue.shop", "edge/blue"]) {
       assert.deepEqual(
-        await runResourcePolicy(mtlsStrictPolicy, bootstrap(undefined, "prod"), {
-          plaintextIngress: [entry],
-        }),
-        [],
+        await messages(mtlsStrictPolicy, bootstrap(undefined, "prod"), { plaintextIngress: [entry] }),
+        plaintext,
         entry,
       );
     }
+  });
+
+  it("takes the exemption's namespace from the ConfigMap, not from the node id the bootstrap declares", async () => {
+    const cm = node(undefined).envoy?.configMap as unknown as { data: Record<string, string> };
+    const boot = JSON.parse(cm.data["bootstrap.json"]);
+    // A bootstrap in namespace evil that calls itself the exempt shop/blue.
+    boot.node.id = "blue.shop";
+    const spoof = testResource(
+      "kubernetes:core/v1:ConfigMap",
+      "spoof",
+      { metadata: { name: "spoof", namespace: "evil" }, data: { "bootstrap.json": JSON.stringify(boot) } },
+      { stack: "prod" },
+    );
+    assert.deepEqual(
+      (await messages(mtlsStrictPolicy, spoof, { plaintextIngress: ["shop/blue"] })).map(
+        (m) => m.split("\n")[1],
+      ),
+      [
+        `ConfigMap evil/spoof: Envoy node blue (data.bootstrap.json), listener lds_ingress_0.0.0.0_15000 = plaintext (no TLS transport socket): ${RULE}`,
+      ],
+    );
   });
 
   it("fails TLS that does not require a client certificate", async () => {
@@ -124,6 +151,72 @@ describe(`policy ${MTLS_STRICT}`, () => {
       { stack: "prod" },
     );
     assert.deepEqual(await runResourcePolicy(mtlsStrictPolicy, other), []);
+  });
+
+  it("checks every Envoy listener not bound to loopback whatever its name; a probe listener only if it serves /ready from the admin", async () => {
+    const cm = node(TlsMode.Strict).envoy?.configMap as unknown as { data: Record<string, string> };
+    const strict = JSON.parse(cm.data["bootstrap.json"]);
+    const listeners = strict.static_resources.listeners;
+    const readiness = listeners.find((l: { name: string }) => l.name.startsWith("lds_readiness_"));
+    assert.ok(readiness, "the STRICT render has a plaintext readiness listener, which passes above");
+    const asConfigMap = (boot: object) =>
+      testResource(
+        "kubernetes:core/v1:ConfigMap",
+        "blue-envoy",
+        {
+          metadata: { name: "blue-envoy", namespace: "shop" },
+          data: { "bootstrap.json": JSON.stringify(boot) },
+        },
+        { stack: "prod" },
+      );
+    const found = async (boot: object) =>
+      (await messages(mtlsStrictPolicy, asConfigMap(boot))).map((m) => m.split("\n")[1]);
+    // The plaintext ingress chain under another name, on all addresses.
+    const unencrypted = node(undefined).envoy?.configMap as unknown as { data: Record<string, string> };
+    const plaintext = JSON.parse(unencrypted.data["bootstrap.json"]).static_resources.listeners.find(
+      (l: { name: string }) => l.name.startsWith("lds_ingress_"),
+    );
+    const renamed = { ...plaintext, name: "app_http" };
+    assert.deepEqual(
+      await found({
+        ...strict,
+        static_resources: { ...strict.static_resources, listeners: [...listeners, renamed] },
+      }),
+      [
+        `ConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener app_http = plaintext (no TLS transport socket): ${RULE}`,
+      ],
+    );
+    // The same on loopback is the pod's own business (the app's egress listeners are there).
+    const loopback = { ...renamed, address: { socket_address: { address: "127.0.0.9", port_value: 9000 } } };
+    assert.deepEqual(
+      await found({
+        ...strict,
+        static_resources: { ...strict.static_resources, listeners: [...listeners, loopback] },
+      }),
+      [],
+    );
+    // A "readiness" listener that also serves anything but the admin's /ready is plaintext ingress.
+    const adminCluster =
+      readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route
+        .cluster;
+    const others = listeners.filter((l: object) => l !== readiness);
+    for (const extra of [
+      { match: { prefix: "/" }, route: { cluster: adminCluster } },
+      { match: { path: "/ready" }, route: { cluster: "blue_app" } },
+    ]) {
+      const widened = JSON.parse(JSON.stringify(readiness));
+      widened.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes.push(extra);
+      assert.deepEqual(
+        await found({
+          ...strict,
+          static_resources: { ...strict.static_resources, listeners: [...others, widened] },
+        }),
+        [
+          `ConfigMap shop/blue-envoy: Envoy node blue (data.bootstrap.json), listener ${readiness.name} = plaintext (no TLS transport socket): ${RULE}`,
+        ],
+        JSON.stringify(extra),
+      );
+    }
   });
 
   it("fails App Mesh listeners that are PERMISSIVE, plaintext, or STRICT without validation", async () => {

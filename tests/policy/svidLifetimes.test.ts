@@ -9,6 +9,7 @@ import { formatSeconds, parseGoDuration } from "../../policy/support";
 import { runStackPolicy, testResource, UNKNOWN } from "../../policy/testing";
 import { renderServerConf } from "../../spire/config";
 import { entryCommands, entryPlans, resolveEntry } from "../../spire/entries";
+import { entrySetCommand, entrySetCommands, resolveEntrySet } from "../../spire/entrySet";
 import { spireSettings } from "../../spire/settings";
 
 const TD = "example.org";
@@ -42,6 +43,30 @@ const entry = (name: string, ttl?: string) => {
     "command:local:Command",
     `${name}-entry`,
     { ...plans, interpreter: ["node", "bin/spire-entry.js"] },
+    { parent: component },
+  );
+  return [component, command];
+};
+
+/** A SpireEntrySet component and its command, with the batch plan on stdin as SpireEntrySet passes it. */
+const entrySet = (name: string, ttls: readonly string[]) => {
+  const members = ttls.map((ttl, i) => ({
+    name: `m${i}`,
+    spiffeId: `spiffe://${TD}/${name}/${i}`,
+    parentId: `spiffe://${TD}/agent`,
+    selectors: [`k8s:ns:${name}${i}`],
+    x509SvidTtl: ttl,
+  }));
+  const resolved = resolveEntrySet(`SpireEntrySet ${name}`, "spire-mesh", "dev", members, {
+    trustDomain: TD,
+    selectorTypes: ["k8s"],
+  });
+  const plan = entrySetCommand(entrySetCommands(["spire-server"]), resolved);
+  const component = testResource("spire-mesh:index:SpireEntrySet", name, {});
+  const command = testResource(
+    "command:local:Command",
+    `${name}-entries`,
+    { ...plan, interpreter: ["node", "bin/spire-entry-set.js"] },
     { parent: component },
   );
   return [component, command];
@@ -109,6 +134,23 @@ describe(`policy ${SVID_LIFETIMES}`, () => {
         urn: bare.urn,
       },
     ]);
+  });
+
+  it("reads a SpireEntrySet's x509_svid_ttl from the batch plan on its command's stdin", async () => {
+    assert.deepEqual(
+      await runStackPolicy(svidLifetimesPolicy, [
+        serverConfigMap("1h", "24h"),
+        ...entrySet("shop", ["1h", "2h"]),
+      ]),
+      [],
+    );
+    assert.deepEqual(
+      await shown(svidLifetimesPolicy, [serverConfigMap("1h", "24h"), ...entrySet("shop", ["1h", "48h"])]),
+      [
+        "shop: SpireEntrySet shop: x509_svid_ttl = 172800 (48h): outside the SVID lifetime bounds 5m-24h (minSvidTtl-maxSvidTtl)",
+        `spire-server-config: ConfigMap spire/spire-server server.conf: ca_ttl = "24h" is less than 6 × the longest SVID TTL 48h (SpireEntrySet shop x509_svid_ttl): ca_ttl must be at least 288h ${OVERLAP}`,
+      ],
+    );
   });
 
   it("reads a shell command's -x509SVIDTTL too, and skips commands unknown during preview", async () => {
