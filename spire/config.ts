@@ -305,7 +305,9 @@ function expansions(
   const visit = (v: HclValue, field: string) => {
     if (typeof v === "string") {
       const key = field.slice(field.lastIndexOf(".") + 1);
-      if (v.includes("$") && !(Object.hasOwn(own, key) && own[key] === v)) found.push({ field, value: v });
+      if (v.includes("$") && !Object.entries(own).some(([k, value]) => k === key && value === v)) {
+        found.push({ field, value: v });
+      }
     } else if (Array.isArray(v)) {
       for (const [i, x] of v.entries()) visit(x, `${field}[${i}]`);
     } else if (typeof v === "object") {
