@@ -18,7 +18,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { parse } from "yaml";
 import { freePort } from "../ports";
 import { KubeApi } from "./kubeApi";
-import { mkdirRecorded, removeCreatedMountPoints } from "./mountPoints";
+import { inPrivateMountNamespace, mkdirRecorded, removeCreatedMountPoints } from "./mountPoints";
 import { ensurePki, kubeconfigFor } from "./pki";
 import { isAlive, logTail, type RecordedProcess, startDaemon, stopDaemon } from "./processes";
 
@@ -341,33 +341,27 @@ export async function clusterUp(options: ClusterOptions = {}): Promise<ClusterSt
       // path as an argument, so nothing is interpolated into shell text.
       const bindThenExec =
         'set -eu; while [ "$1" != "--" ]; do mount --bind "$2" "$1"; shift 2; done; shift; exec "$@"';
-      const kwok = start("kwok", [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "/bin/sh",
-        "-c",
-        bindThenExec,
-        "sh",
-        ...mounts.flat(),
-        "--",
-        bins.kwok,
-        `--kubeconfig=${kubeconfig}`,
-        `--config=${kwokConfigFile}`,
-        "--manage-all-nodes=false",
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        `--server-address=127.0.0.1:${ports.kwok}`,
-        `--node-port=${ports.kwok}`,
-        "--node-ip=127.0.0.1",
-        "--cidr=10.244.0.0/16",
-        "--node-lease-duration-seconds=40",
-        // Exec objects come from the API (hostPods.ts creates one per server pod); ClusterExec from the config.
-        "--enable-crds=Exec",
-        `--tls-cert-file=${pki.pairs.kwok.cert}`,
-        `--tls-private-key-file=${pki.pairs.kwok.key}`,
-      ]);
+      const kwok = start(
+        "kwok",
+        inPrivateMountNamespace(bindThenExec, [
+          ...mounts.flat(),
+          "--",
+          bins.kwok,
+          `--kubeconfig=${kubeconfig}`,
+          `--config=${kwokConfigFile}`,
+          "--manage-all-nodes=false",
+          "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+          `--server-address=127.0.0.1:${ports.kwok}`,
+          `--node-port=${ports.kwok}`,
+          "--node-ip=127.0.0.1",
+          "--cidr=10.244.0.0/16",
+          "--node-lease-duration-seconds=40",
+          // Exec objects come from the API (hostPods.ts creates one per server pod); ClusterExec from the config.
+          "--enable-crds=Exec",
+          `--tls-cert-file=${pki.pairs.kwok.cert}`,
+          `--tls-private-key-file=${pki.pairs.kwok.key}`,
+        ]),
+      );
 
       start("host-pods", [
         process.execPath,

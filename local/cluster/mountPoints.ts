@@ -44,3 +44,11 @@ export function removeCreatedMountPoints(created: readonly string[]): void {
     }
   }
 }
+
+/**
+ * argv that runs `script` (a fixed sh script, its data as arguments `args`, never interpolated) in a mount
+ * namespace of its own, so the bind mounts it makes are seen by it and what it execs only.
+ */
+export function inPrivateMountNamespace(script: string, args: readonly string[]): string[] {
+  return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", ...args];
+}

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { inPrivateMountNamespace } from "./mountPoints";
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read loosely.
 type Obj = any;
@@ -71,16 +72,7 @@ export function confinedArgv(
   const bindReadOnly =
     'set -eu; while [ "$1" != "--" ]; do mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; shift; done; ' +
     'shift; exec "$@"';
-  return [
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "--",
-    "/bin/sh",
-    "-c",
-    bindReadOnly,
-    "sh",
+  return inPrivateMountNamespace(bindReadOnly, [
     ...readOnly,
     "--",
     "setpriv",
@@ -89,7 +81,7 @@ export function confinedArgv(
     ...(runAs.fsGroup === undefined ? ["--clear-groups"] : [`--groups=${runAs.fsGroup}`]),
     "--",
     ...command,
-  ];
+  ]);
 }
 
 /** Where the container's readiness probe reaches on this host, or why it cannot reach the process at all. */
