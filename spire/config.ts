@@ -167,6 +167,10 @@ function datastorePlugins(s: SpireSettings, dataDir: string): HclBlock[] {
       plugin("DataStore", "sql", [
         ["database_type", "postgres"],
         ["connection_string", reference(DATASTORE_ENV)],
+        // Every replica opens up to this many: together they must fit the database's max_connections.
+        ...(s.datastore.maxOpenConns !== undefined
+          ? [["max_open_conns", s.datastore.maxOpenConns] as const]
+          : []),
       ]),
       keys,
     ];
@@ -196,6 +200,8 @@ function upstreamAuthority(s: SpireSettings, p: ServerPlatform): HclBlock[] {
       plugin("UpstreamAuthority", "aws_pca", [
         ["region", u.region],
         ["certificate_authority_arn", u.certificateAuthorityArn],
+        // Named, not left to the plugin's default: the IAM policy allows IssueCertificate with this one only.
+        ["ca_signing_template_arn", u.signingTemplateArn],
       ]),
     ];
   }

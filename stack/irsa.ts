@@ -5,6 +5,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { awsPcaSigningTemplateArn } from "../spire/production";
 
 export interface Oidc {
   readonly arn: pulumi.Output<string>;
@@ -39,7 +40,8 @@ export function irsaTrustPolicy(
 
 /**
  * A role for `namespace/serviceAccount` with AWS-managed `policyArns` attached and `inlinePolicies` (name ->
- * policy document JSON) of its own; its ARN.
+ * policy document JSON) of its own; its ARN, resolved only once every policy is attached (as pulumi-eks's
+ * ServiceRole does): whatever is annotated with it never starts with a role that cannot do its job yet.
  */
 export function irsaRole(
   name: string,
@@ -54,13 +56,14 @@ export function irsaRole(
       .all([oidc.arn, oidc.url])
       .apply(([arn, url]) => irsaTrustPolicy(arn, url, namespace, serviceAccount)),
   });
+  const grants: pulumi.Output<string>[] = [];
   for (const [suffix, policyArn] of Object.entries(policyArns)) {
-    new aws.iam.RolePolicyAttachment(`${name}-${suffix}`, { role: role.name, policyArn });
+    grants.push(new aws.iam.RolePolicyAttachment(`${name}-${suffix}`, { role: role.name, policyArn }).id);
   }
   for (const [suffix, policy] of Object.entries(inlinePolicies)) {
-    new aws.iam.RolePolicy(`${name}-${suffix}`, { role: role.id, policy });
+    grants.push(new aws.iam.RolePolicy(`${name}-${suffix}`, { role: role.id, policy }).id);
   }
-  return role.arn;
+  return pulumi.all([role.arn, ...grants]).apply(([arn]) => arn);
 }
 
 /**
@@ -74,8 +77,29 @@ export const ACM_PCA_ACTIONS = [
   "acm-pca:GetCertificate",
 ] as const;
 
+/**
+ * The server's ACM PCA permissions. IssueCertificate only with the subordinate-CA template SPIRE requests
+ * (server.conf names the same one): without the condition a compromised server pod could have the CA sign an
+ * end-entity certificate for any name, which every client trusting that CA would accept.
+ */
 export const acmPcaPolicy = (certificateAuthorityArn: string): string =>
   JSON.stringify({
     Version: "2012-10-17",
-    Statement: [{ Effect: "Allow", Action: [...ACM_PCA_ACTIONS], Resource: certificateAuthorityArn }],
+    Statement: [
+      {
+        Sid: "ReadTheCa",
+        Effect: "Allow",
+        Action: ACM_PCA_ACTIONS.filter((a) => a !== "acm-pca:IssueCertificate"),
+        Resource: certificateAuthorityArn,
+      },
+      {
+        Sid: "IssueSpireIntermediatesOnly",
+        Effect: "Allow",
+        Action: "acm-pca:IssueCertificate",
+        Resource: certificateAuthorityArn,
+        Condition: {
+          StringEquals: { "acm-pca:TemplateArn": awsPcaSigningTemplateArn(certificateAuthorityArn) },
+        },
+      },
+    ],
   });
