@@ -188,6 +188,9 @@ export class SpireInstallation extends pulumi.ComponentResource {
             },
           })
         : undefined;
+    const replicaClaims = m.replicaClaims.map((claim, i) => inNamespace(`server-data-${i}`, claim));
+    const datastoreCa =
+      m.datastoreCaConfigMap && inNamespace("server-datastore-ca", m.datastoreCaConfigMap);
     if (m.serverDisruptionBudget) inNamespace("server-disruption-budget", m.serverDisruptionBudget);
     // The server must be able to publish the bundle and review agent tokens before it starts.
     const server = inNamespace("server", m.serverStatefulSet, [
@@ -195,6 +198,8 @@ export class SpireInstallation extends pulumi.ComponentResource {
       serverConfig,
       ...(serverData ? [serverData] : []),
       ...(datastore ? [datastore] : []),
+      ...(datastoreCa ? [datastoreCa] : []),
+      ...replicaClaims,
       bundle,
       bundleRoleBinding,
       serverClusterRoleBinding,

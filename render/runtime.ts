@@ -78,6 +78,7 @@ function cloudState(
   // What a command prints (a federated installation exports its `bundle show`) is known only once it ran.
   if (type === "command:local:Command") state.stdout = placeholder(`stdout of command ${name}`);
   if (type === "random:index/randomPassword:RandomPassword") state.result = placeholder(`password ${name}`);
+  if (type === "random:index/randomId:RandomId") state.hex = placeholder(`random hex of ${name}`);
   if (type === "aws:ec2/securityGroup:SecurityGroup") state.id = placeholder(`ID of security group ${name}`);
   if (type === "eks:index:Cluster") {
     const kubeconfig = placeholder(`kubeconfig of EKS cluster ${name}`);

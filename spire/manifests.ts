@@ -21,8 +21,10 @@ import {
   restrictedContainerSecurity,
 } from "./k8s";
 import {
+  datastoreCaConfigMap,
   datastoreSecret,
   metricsPort,
+  replicaClaims,
   scrapeAnnotations,
   serverDisruptionBudget,
   serverPodAdditions,
@@ -33,8 +35,12 @@ export interface SpireManifests {
   readonly namespace: K8sObject;
   /** The sqlite datastore's and CA key's claim; none with postgres (a key claim per replica from the StatefulSet). */
   readonly serverData?: K8sObject;
+  /** postgres: each replica's CA key claim, named as the StatefulSet's template names it. */
+  readonly replicaClaims: readonly K8sObject[];
   /** postgres: the Secret that carries the connection string (filled by the component). */
   readonly datastoreSecret?: K8sObject;
+  /** postgres with a caBundle: the database's CA certificates, for sslmode=verify-full. */
+  readonly datastoreCaConfigMap?: K8sObject;
   /** Several replicas: one voluntary eviction at a time. */
   readonly serverDisruptionBudget?: K8sObject;
   readonly serverNetworkPolicy: K8sObject;
@@ -123,7 +129,9 @@ export function spireManifests(s: SpireSettings): SpireManifests {
           },
         }
       : undefined,
+    replicaClaims: replicaClaims(s),
     datastoreSecret: datastoreSecret(s),
+    datastoreCaConfigMap: datastoreCaConfigMap(s),
     serverDisruptionBudget: serverDisruptionBudget(s),
     // Agents run on the host network, which NetworkPolicy cannot select portably: the server admits its gRPC port
     // (agents, which then attest) and its health port (the kubelet's probes), nothing else.

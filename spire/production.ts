@@ -27,6 +27,17 @@ export type DatastoreArgs =
        * resource ID: entries re-assert themselves on the next `up` when it changes. Default: never re-assert.
        */
       readonly databaseId?: PassThrough<string>;
+      /**
+       * SPIRE's `max_open_conns` for each server: all replicas together must stay under the database's
+       * connection limit. Default: SPIRE's own, 100 per server.
+       */
+      readonly maxOpenConns?: number;
+      /**
+       * PEM certificates of the CA that signs the database server's certificate (for RDS, the public RDS CA
+       * bundle). Mounted read-only into every server at DATASTORE_CA_FILE, for a connection string with
+       * `sslmode=verify-full sslrootcert=<DATASTORE_CA_FILE>`.
+       */
+      readonly caBundle?: string;
     };
 
 export type UpstreamAuthorityArgs =
@@ -74,6 +85,8 @@ export type DatastoreSettings =
       readonly type: "postgres";
       readonly connectionString: PassThrough<string>;
       readonly databaseId?: PassThrough<string>;
+      readonly maxOpenConns?: number;
+      readonly caBundle?: string;
     };
 
 export type UpstreamAuthoritySettings =
@@ -84,6 +97,8 @@ export type UpstreamAuthoritySettings =
       readonly certificateAuthorityArn: string;
       readonly region: string;
       readonly serviceAccountRoleArn?: PassThrough<string>;
+      /** The ACM PCA template every IssueCertificate names: server.conf's and the IAM condition's, one value. */
+      readonly signingTemplateArn: string;
     };
 
 export interface ProductionSettings {
@@ -123,6 +138,28 @@ const awsRegion = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 const isPlainString = (v: unknown): v is string => typeof v === "string";
 
+/**
+ * The ACM PCA template SPIRE's aws_pca plugin requests by default (1.13.3, awspca/pca.go
+ * defaultCASigningTemplateArn): a subordinate CA that may sign only end entities (path length 0), in the CA's
+ * own partition (the plugin's default is hard-coded to `arn:aws`, so the stack always names it).
+ */
+export const awsPcaSigningTemplateArn = (certificateAuthorityArn: string): string => {
+  const partition = /^arn:(aws[a-z-]*):/.exec(certificateAuthorityArn)?.[1] ?? "aws";
+  return `arn:${partition}:acm-pca:::template/SubordinateCACertificate_PathLen0/V1`;
+};
+
+/** Where every server finds the database's CA bundle (datastore.caBundle), for `sslrootcert=`. */
+export const DATASTORE_CA_DIR = "/run/spire/datastore-ca";
+export const DATASTORE_CA_KEY = "ca-bundle.pem";
+export const DATASTORE_CA_FILE = `${DATASTORE_CA_DIR}/${DATASTORE_CA_KEY}`;
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g;
+
+/** PEM certificates and nothing else (no private key, no stray text), at least one. */
+const isCertificateBundle = (pem: unknown): boolean =>
+  typeof pem === "string" &&
+  (pem.match(PEM_CERTIFICATE) ?? []).length > 0 &&
+  pem.replace(PEM_CERTIFICATE, "").trim() === "";
+
 function datastore(c: Checker, args: DatastoreArgs | undefined): DatastoreSettings {
   const d = args ?? productionDefaults.datastore;
   if (d.type === "sqlite") return d;
@@ -144,7 +181,37 @@ function datastore(c: Checker, args: DatastoreArgs | undefined): DatastoreSettin
       );
     }
   }
-  return { type: "postgres", connectionString: cs, databaseId: d.databaseId };
+  if (d.maxOpenConns !== undefined) {
+    c.check(
+      Number.isInteger(d.maxOpenConns) && d.maxOpenConns >= 1 && d.maxOpenConns <= 5000,
+      "datastore.maxOpenConns",
+      d.maxOpenConns,
+      "must be an integer from 1 to 5000 (SPIRE's max_open_conns per server)",
+    );
+  }
+  if (d.caBundle !== undefined) {
+    c.check(
+      isCertificateBundle(d.caBundle),
+      "datastore.caBundle",
+      typeof d.caBundle === "string" ? `(${d.caBundle.length} characters)` : d.caBundle,
+      "must be PEM certificates only (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----), e.g. the RDS CA bundle",
+    );
+    if (isPlainString(cs)) {
+      c.check(
+        cs.includes(`sslrootcert=${DATASTORE_CA_FILE}`) && /\bsslmode=verify-full\b/.test(cs),
+        "datastore.connectionString",
+        "[secret]",
+        `must hold sslmode=verify-full sslrootcert=${DATASTORE_CA_FILE} when datastore.caBundle is given`,
+      );
+    }
+  }
+  return {
+    type: "postgres",
+    connectionString: cs,
+    databaseId: d.databaseId,
+    ...(d.maxOpenConns !== undefined ? { maxOpenConns: d.maxOpenConns } : {}),
+    ...(d.caBundle !== undefined ? { caBundle: d.caBundle } : {}),
+  };
 }
 
 function upstreamAuthority(c: Checker, args: UpstreamAuthorityArgs | undefined): UpstreamAuthoritySettings {
@@ -194,6 +261,7 @@ function upstreamAuthority(c: Checker, args: UpstreamAuthorityArgs | undefined):
       certificateAuthorityArn: u.certificateAuthorityArn,
       region: u.region,
       serviceAccountRoleArn: u.serviceAccountRoleArn,
+      signingTemplateArn: awsPcaSigningTemplateArn(u.certificateAuthorityArn ?? ""),
     };
   }
   c.fail("upstreamAuthority.type", (u as { type: unknown }).type, "must be none, disk or awsPca");
@@ -250,7 +318,7 @@ export function productionSettings(
     c.fail(
       "protectData",
       volumeArgs.protectData,
-      "conflicts with datastore postgres: the entries live in the database (protect that), and each replica's key volume outlives the StatefulSet anyway",
+      "conflicts with datastore postgres: the entries live in the database (protect that); each replica's key claim is its own resource, kept across StatefulSet replacements",
     );
   }
   const spreadAcross = args.spreadAcross ?? productionDefaults.spreadAcross;

@@ -8,6 +8,9 @@ import { TlsMode } from "../mesh/virtualNode";
 import type { SpireInstallationArgs } from "../spire/installationArgs";
 import type { DatastoreArgs, PassThrough, UpstreamAuthorityArgs } from "../spire/production";
 import type { StackConfig } from "./configSchema";
+import { maxOpenConnsPerServer, RDS_TLS } from "./database";
+
+type PostgresArgs = Extract<DatastoreArgs, { type: "postgres" }>;
 
 /** What the stack creates for SPIRE before the installation: the RDS database and the ACM-PCA role. */
 export interface SpireWiring {
@@ -19,21 +22,42 @@ export interface SpireWiring {
 }
 
 /** Stands in for the RDS connection string while config is checked, before the database exists. */
-const RDS_PENDING = "(the RDS instance's, once created)";
+const RDS_PENDING = `(the RDS instance's, once created) ${RDS_TLS}`;
+
+/** The database's CA bundle and each server's connection budget, from config or sized to the RDS class. */
+function datastoreTuning(config: StackConfig): Pick<PostgresArgs, "caBundle" | "maxOpenConns"> {
+  const maxOpenConns =
+    config.spireDatastoreMaxOpenConns ||
+    (config.spireDatastore === "rds"
+      ? maxOpenConnsPerServer(config.spireRdsInstanceClass, config.spireReplicas)
+      : undefined);
+  return {
+    ...(config.spireDatastoreCaBundle ? { caBundle: config.spireDatastoreCaBundle } : {}),
+    ...(maxOpenConns ? { maxOpenConns } : {}),
+  };
+}
 
 function datastore(config: StackConfig, wiring: SpireWiring): DatastoreArgs | undefined {
   if (config.spireDatastore === "postgres") {
-    return { type: "postgres", connectionString: config.spirePostgresConnectionString };
+    return {
+      type: "postgres",
+      connectionString: config.spirePostgresConnectionString,
+      ...datastoreTuning(config),
+    };
   }
   if (config.spireDatastore === "rds") {
     return {
       type: "postgres",
       connectionString: wiring.database?.connectionString ?? RDS_PENDING,
       databaseId: wiring.database?.databaseId,
+      ...datastoreTuning(config),
     };
   }
   return undefined;
 }
+
+/** An image key's value, or the component's default when empty. */
+const image = (value: string): string | undefined => value || undefined;
 
 function upstreamAuthority(config: StackConfig, wiring: SpireWiring): UpstreamAuthorityArgs | undefined {
   if (config.spireUpstreamAuthority === "disk")
@@ -65,6 +89,10 @@ export function spireArgs(config: StackConfig, wiring: SpireWiring = {}): SpireI
   return {
     trustDomain: config.trustDomain,
     clusterName: config.clusterName,
+    serverImage: image(config.spireServerImage),
+    agentImage: image(config.spireAgentImage),
+    csiDriverImage: image(config.spireCsiDriverImage),
+    csiRegistrarImage: image(config.spireCsiRegistrarImage),
     x509SvidTtl: config.svidTtl,
     caTtl: config.caTtl,
     storageSize: config.spireStorageSize,
@@ -143,6 +171,12 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     legacyNodesProxyGrant: "spireLegacyNodesProxyGrant",
     "datastore.type": "spireDatastore",
     "datastore.connectionString": "spirePostgresConnectionString",
+    "datastore.caBundle": "spireDatastoreCaBundle",
+    "datastore.maxOpenConns": "spireDatastoreMaxOpenConns",
+    serverImage: "spireServerImage",
+    agentImage: "spireAgentImage",
+    csiDriverImage: "spireCsiDriverImage",
+    csiRegistrarImage: "spireCsiRegistrarImage",
     replicas: "spireReplicas",
     "upstreamAuthority.type": "spireUpstreamAuthority",
     "upstreamAuthority.secretName": "spireUpstreamCaSecret",

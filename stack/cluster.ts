@@ -9,6 +9,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { isInlineKubeconfig, type StackConfig } from "./configSchema";
 import { irsaRole, type Oidc } from "./irsa";
+import { gp3Class } from "./volumes";
 
 export interface StackCluster {
   readonly provider: k8s.Provider;
@@ -42,7 +43,7 @@ export function stackCluster(config: StackConfig): StackCluster {
       commandEnvironment: { SPIRE_MESH_KUBECONFIG: kubeconfig },
       oidc,
       eksCluster: cluster,
-      storageClass: ebsStorage(cluster, oidc, provider),
+      storageClass: ebsStorage(cluster, oidc, provider, config.spireKeepVolumes),
     };
   }
   const kubeconfig = config.kubeconfig;
@@ -67,7 +68,12 @@ export function stackCluster(config: StackConfig): StackCluster {
  * EKS 1.23+ provisions EBS volumes only through the EBS CSI driver: the managed add-on, with an IRSA role for its
  * controller, and an encrypted gp3 class (the in-tree gp2 class provisions nothing any more).
  */
-function ebsStorage(cluster: eks.Cluster, oidc: Oidc, provider: k8s.Provider): k8s.storage.v1.StorageClass {
+function ebsStorage(
+  cluster: eks.Cluster,
+  oidc: Oidc,
+  provider: k8s.Provider,
+  keepVolumes: boolean,
+): k8s.storage.v1.StorageClass {
   const role = irsaRole("ebs-csi-driver", oidc, "kube-system", "ebs-csi-controller-sa", {
     ebs: "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
   });
@@ -81,11 +87,11 @@ function ebsStorage(cluster: eks.Cluster, oidc: Oidc, provider: k8s.Provider): k
     {
       metadata: { name: EKS_STORAGE_CLASS },
       provisioner: "ebs.csi.aws.com",
-      parameters: { type: "gp3", encrypted: "true" },
+      // Tagged with the stack; deleted with its claim unless spireKeepVolumes (stack/volumes.ts).
+      ...gp3Class(keepVolumes),
       // Bound where the pod lands: an EBS volume lives in one availability zone.
       volumeBindingMode: "WaitForFirstConsumer",
       allowVolumeExpansion: true,
-      reclaimPolicy: "Delete",
     },
     { provider, dependsOn: [addon] },
   );

@@ -8,6 +8,7 @@ import { type Problem, ValidationError } from "../core/validation";
 import { colorAppSpec } from "../mesh/colorApp";
 import { spireSettings } from "../spire/settings";
 import { colorAppArgs, configKeyOf, spireArgs } from "./args";
+import { maxOpenConnsPerServer } from "./database";
 import { choices, type Declared, declaredConfig, isInlineKubeconfig, type StackConfig } from "./configSchema";
 
 export type { StackConfig } from "./configSchema";
@@ -126,6 +127,7 @@ export function readStackConfig(): StackConfig {
     conflict("gatewayCallers", config.gatewayCallers, "only applies when gateway=true");
   }
   problems.push(...spireProductionProblems(config, project));
+  problems.push(...datastoreVolumeImageProblems(config));
   const reported = new Set(problems.map((p) => p.field));
   problems.push(...componentProblems(config).filter((p) => !reported.has(p.field)));
   if (problems.length > 0) {
@@ -173,6 +175,67 @@ function spireProductionProblems(config: StackConfig, project: string): Problem[
   ];
   for (const [key, value, unused] of stray) {
     if (value && unused) add(key, value, "does not apply to this spireUpstreamAuthority");
+  }
+  return problems;
+}
+
+// --- Datastore TLS and sizing, volumes, image pinning (issues 21 and 27) ---
+
+/** `name[:tag]@sha256:<64 hex>`: what requireImageDigests accepts. */
+const DIGEST_PINNED = /@sha256:[a-f0-9]{64}$/;
+
+function datastoreVolumeImageProblems(config: StackConfig): Problem[] {
+  const problems: Problem[] = [];
+  const add = (field: string, value: unknown, rule: string) => problems.push({ field, value, rule });
+  const database = config.spireDatastore === "postgres" || config.spireDatastore === "rds";
+  if (config.spireDatastore === "rds" && !config.spireDatastoreCaBundle) {
+    add(
+      "spireDatastoreCaBundle",
+      "",
+      "is required with spireDatastore=rds: the servers verify RDS (sslmode=verify-full) against it; download https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem and `pulumi config set spireDatastoreCaBundle -- \"$(cat <region>-bundle.pem)\"`",
+    );
+  }
+  if (!database) {
+    if (config.spireDatastoreCaBundle)
+      add("spireDatastoreCaBundle", "(set)", "only applies when spireDatastore=postgres or rds");
+    if (config.spireDatastoreMaxOpenConns)
+      add(
+        "spireDatastoreMaxOpenConns",
+        config.spireDatastoreMaxOpenConns,
+        "only applies when spireDatastore=postgres or rds",
+      );
+  }
+  if (config.spireDatastoreMaxOpenConns < 0)
+    add("spireDatastoreMaxOpenConns", config.spireDatastoreMaxOpenConns, "must be 0 (sized) or positive");
+  if (
+    config.spireDatastore === "rds" &&
+    !config.spireDatastoreMaxOpenConns &&
+    maxOpenConnsPerServer(config.spireRdsInstanceClass, config.spireReplicas) === undefined
+  ) {
+    add(
+      "spireDatastoreMaxOpenConns",
+      0,
+      `cannot be sized for spireRdsInstanceClass ${config.spireRdsInstanceClass}: set it to the instance's max_connections, less a reserve, divided by spireReplicas`,
+    );
+  }
+  if (config.spireKeepVolumes && config.cluster !== "eks")
+    add("spireKeepVolumes", true, "only applies when cluster=eks (it sets the stack's gp3 class to Retain)");
+  if (config.requireImageDigests) {
+    const images: [string, string, boolean][] = [
+      ["spireServerImage", config.spireServerImage, config.spire === "install"],
+      ["spireAgentImage", config.spireAgentImage, config.spire === "install"],
+      ["spireCsiDriverImage", config.spireCsiDriverImage, spireArgs(config).workloadApi === "csi"],
+      ["spireCsiRegistrarImage", config.spireCsiRegistrarImage, spireArgs(config).workloadApi === "csi"],
+      ["envoyImage", config.envoyImage, config.dataPlane === "envoy"],
+    ];
+    for (const [key, value, used] of images) {
+      if (used && !DIGEST_PINNED.test(value))
+        add(
+          key,
+          value,
+          "must be pinned by digest (name:tag@sha256:<64 hex>) when requireImageDigests=true; empty means the default tag",
+        );
+    }
   }
   return problems;
 }

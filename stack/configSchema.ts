@@ -58,6 +58,15 @@ export interface StackConfig {
   readonly gateway: boolean;
   readonly gatewayCallers: string;
   readonly entryRegistration: "perEntry" | "batch";
+  // --- Datastore TLS and sizing, volumes, image pinning (issues 21 and 27: the RDS/volume/digest findings) ---
+  readonly spireDatastoreCaBundle: string;
+  readonly spireDatastoreMaxOpenConns: number;
+  readonly spireKeepVolumes: boolean;
+  readonly spireServerImage: string;
+  readonly spireAgentImage: string;
+  readonly spireCsiDriverImage: string;
+  readonly spireCsiRegistrarImage: string;
+  readonly requireImageDigests: boolean;
 }
 
 export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {

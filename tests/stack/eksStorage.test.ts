@@ -29,7 +29,8 @@ describe("eks stack: storage for the SPIRE server", () => {
     const r = await renderStack("eks");
     const sc = findObject(r, "StorageClass", EKS_STORAGE_CLASS);
     assert.equal(sc.provisioner, "ebs.csi.aws.com");
-    assert.deepEqual(sc.parameters, { type: "gp3", encrypted: "true" });
+    assert.equal(sc.parameters.type, "gp3");
+    assert.equal(sc.parameters.encrypted, "true");
     assert.equal(sc.volumeBindingMode, "WaitForFirstConsumer");
     assert.equal(sc.allowVolumeExpansion, true);
     const claim = findObject(r, "PersistentVolumeClaim", "spire-server-data", "spire");

@@ -13,6 +13,7 @@ import { spireBinary } from "../../local/spireHarness";
 import type { RenderResult } from "../../render/runtime";
 import { ACM_PCA_ACTIONS } from "../../stack/irsa";
 import { findObject, kubernetesObjects, mountedConfigMap, renderStack } from "../support/render";
+import { testCaBundle } from "../support/testCa";
 
 const CONNECTION = "dbname=spire host=db.internal port=5432 user=spire password=s3cr3t-pw sslmode=require";
 const ARN =
@@ -28,6 +29,7 @@ const eksRds = {
   spireAwsPcaArn: ARN,
   spireAwsPcaRegion: "us-west-2",
   spireTelemetry: "true",
+  spireDatastoreCaBundle: testCaBundle(),
 };
 
 function found<T>(x: T | undefined): T {
@@ -72,10 +74,12 @@ describe("stack: production SPIRE", () => {
     );
     assert.equal(sts.spec.volumeClaimTemplates[0].metadata.name, "spire-data");
     assert.ok(!pod.volumes.some((v: { name: string }) => v.name === "spire-data"), "no shared claim");
-    assert.equal(
-      kubernetesObjects(r).filter((o) => o.kind === "PersistentVolumeClaim").length,
-      0,
-      "no standalone claim",
+    assert.deepEqual(
+      kubernetesObjects(r)
+        .filter((o) => o.kind === "PersistentVolumeClaim")
+        .map((o) => o.metadata.name),
+      ["spire-data-spire-server-0", "spire-data-spire-server-1", "spire-data-spire-server-2"],
+      "one claim per replica, under the template's names, none shared",
     );
     assert.match(serverConf(r), /KeyManager "disk"/);
     const pdb = findObject(r, "PodDisruptionBudget", "spire-server", "spire");
@@ -167,7 +171,9 @@ describe("stack: production SPIRE", () => {
     assert.equal(sub?.[1], "system:serviceaccount:spire:spire-server");
     const policy = r.resources.find((x) => x.type === "aws:iam/rolePolicy:RolePolicy");
     const document = JSON.parse((found(policy).inputs as { policy: string }).policy);
-    assert.deepEqual(document.Statement, [{ Effect: "Allow", Action: [...ACM_PCA_ACTIONS], Resource: ARN }]);
+    const allowed = document.Statement.flatMap((st: { Action: string | string[] }) => st.Action);
+    assert.deepEqual(allowed.sort(), [...ACM_PCA_ACTIONS].sort());
+    assert.ok(document.Statement.every((st: { Resource: string }) => st.Resource === ARN), "on that CA only");
     assert.deepEqual([...ACM_PCA_ACTIONS].sort(), [
       "acm-pca:DescribeCertificateAuthority",
       "acm-pca:GetCertificate",
