@@ -139,6 +139,7 @@ export function colorAppArgs(
     dataPlane: envoy ? DataPlane.Envoy : DataPlane.AppMesh,
     // The image key always has its default, so it is passed only where it means something.
     ...(envoy ? { envoyImage: config.envoyImage } : {}),
+    ...(config.appNodeImage ? { nodeImage: config.appNodeImage } : {}),
     ...(config.gateway ? { gateway: gatewayArgs(config) } : {}),
   };
 }
@@ -194,6 +195,7 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     namespace: "appNamespace",
     meshName: "meshName",
     envoyImage: "envoyImage",
+    nodeImage: "appNodeImage",
     "gateway.listener.callers": "gatewayCallers",
   },
 };

@@ -227,6 +227,7 @@ function datastoreVolumeImageProblems(config: StackConfig): Problem[] {
       ["spireCsiDriverImage", config.spireCsiDriverImage, spireArgs(config).workloadApi === "csi"],
       ["spireCsiRegistrarImage", config.spireCsiRegistrarImage, spireArgs(config).workloadApi === "csi"],
       ["envoyImage", config.envoyImage, config.dataPlane === "envoy"],
+      ["appNodeImage", config.appNodeImage, true],
     ];
     for (const [key, value, used] of images) {
       if (used && !DIGEST_PINNED.test(value))

@@ -66,6 +66,7 @@ export interface StackConfig {
   readonly spireAgentImage: string;
   readonly spireCsiDriverImage: string;
   readonly spireCsiRegistrarImage: string;
+  readonly appNodeImage: string;
   readonly requireImageDigests: boolean;
 }
 

@@ -20,6 +20,10 @@ const PORT = 5432;
 /** How the servers reach RDS: TLS, verified against the RDS CA bundle mounted at DATASTORE_CA_FILE. */
 export const RDS_TLS = `sslmode=verify-full sslrootcert=${DATASTORE_CA_FILE}`;
 
+/** The servers' libpq connection string for the instance (the password: letters and digits only). */
+export const rdsConnectionString = (address: string, port: number, password: string): string =>
+  `dbname=${DB_NAME} host=${address} port=${port} user=${DB_USER} password=${password} ${RDS_TLS}`;
+
 /** Tags on the instance, copied to every snapshot of it, the final one included: whose it is. */
 export const databaseTags = (): Record<string, string> => ({
   "spire-mesh:project": pulumi.getProject(),
@@ -110,7 +114,9 @@ export function spireDatabase(config: StackConfig, cluster: eks.Cluster): SpireD
   // verify-full: the certificate must chain to the RDS CA bundle mounted at DATASTORE_CA_FILE and name this
   // instance's address, so nothing between the servers and the database can read the password.
   const connectionString = pulumi.secret(
-    pulumi.interpolate`dbname=${DB_NAME} host=${instance.address} port=${instance.port} user=${DB_USER} password=${password.result} ${RDS_TLS}`,
+    pulumi
+      .all([instance.address, instance.port, password.result])
+      .apply(([address, port, secret]) => rdsConnectionString(address, port, secret)),
   );
   return { connectionString, databaseId: instance.resourceId, instance };
 }
