@@ -60,7 +60,13 @@ export function postgresBinDir(): string {
 const DB_USER = "spire";
 const DB_NAME = "spire";
 
-export async function startPostgres(): Promise<Postgres> {
+/** TLS for the listener: the server's certificate (PEM) and its key, which only the server's user may read. */
+export interface PostgresTls {
+  readonly certificatePem: string;
+  readonly keyPem: string;
+}
+
+export async function startPostgres(options: { readonly tls?: PostgresTls } = {}): Promise<Postgres> {
   const bin = postgresBinDir();
   const root = process.getuid?.() === 0;
   // initdb and postgres refuse to run as root; as root we drop to the package's postgres user.
@@ -84,6 +90,18 @@ export async function startPostgres(): Promise<Postgres> {
       throw new Error(`no postgres user: install the server with \`${POSTGRES_INSTALL}\``);
     fs.chownSync(dir, uid, gid);
   }
+  // PostgreSQL refuses a key file others can read; it must belong to the user the server runs as.
+  const tlsFlags: string[] = [];
+  if (options.tls) {
+    const [cert, key] = [path.join(dir, "server.crt"), path.join(dir, "server.key")];
+    fs.writeFileSync(cert, options.tls.certificatePem);
+    fs.writeFileSync(key, options.tls.keyPem, { mode: 0o600 });
+    if (root) {
+      const owner = fs.statSync(dir);
+      for (const file of [cert, key]) fs.chownSync(file, owner.uid, owner.gid);
+    }
+    tlsFlags.push(`-c ssl=on -c ssl_cert_file=${cert} -c ssl_key_file=${key}`);
+  }
   const port = await freePort();
   // Trust auth is fine here: the listener is loopback-only and the cluster lives for one test run.
   asOwner("initdb", ["-D", data, "-A", "trust", "-U", DB_USER, "-E", "UTF8", "--no-sync"]);
@@ -97,7 +115,7 @@ export async function startPostgres(): Promise<Postgres> {
       log,
       "-w",
       "-o",
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      [`-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, ...tlsFlags].join(" "),
       "start",
     ]);
     pid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0]);

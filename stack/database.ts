@@ -18,11 +18,20 @@ const DB_USER = "spire";
 const PORT = 5432;
 
 /** How the servers reach RDS: TLS, verified against the RDS CA bundle mounted at DATASTORE_CA_FILE. */
-export const RDS_TLS = `sslmode=verify-full sslrootcert=${DATASTORE_CA_FILE}`;
+const rdsTls = (caFile: string) => `sslmode=verify-full sslrootcert=${caFile}`;
+export const RDS_TLS = rdsTls(DATASTORE_CA_FILE);
 
-/** The servers' libpq connection string for the instance (the password: letters and digits only). */
-export const rdsConnectionString = (address: string, port: number, password: string): string =>
-  `dbname=${DB_NAME} host=${address} port=${port} user=${DB_USER} password=${password} ${RDS_TLS}`;
+/**
+ * The servers' libpq connection string for the instance (the password: letters and digits only). `caFile` is
+ * where the pods mount the bundle; only a test running SPIRE outside a pod names another.
+ */
+export const rdsConnectionString = (
+  address: string,
+  port: number,
+  password: string,
+  caFile = DATASTORE_CA_FILE,
+): string =>
+  `dbname=${DB_NAME} host=${address} port=${port} user=${DB_USER} password=${password} ${rdsTls(caFile)}`;
 
 /** Tags on the instance, copied to every snapshot of it, the final one included: whose it is. */
 export const databaseTags = (): Record<string, string> => ({
