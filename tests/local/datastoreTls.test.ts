@@ -45,7 +45,6 @@ describe("datastore TLS: verify-full against the CA bundle, on a real PostgreSQL
 
   it("connects over TLS when the certificate chains to the bundle and names the host", async () => {
     const connection = rdsConnectionString("localhost", pg.port, "unused", bundle(server.caPem, "ca.pem"));
-    assert.match(connection, / sslmode=verify-full sslrootcert=\S+ca\.pem$/);
     const spire = await start(connection);
     const created = spire.servers[0].cli([
       "entry",
@@ -72,10 +71,7 @@ describe("datastore TLS: verify-full against the CA bundle, on a real PostgreSQL
 
   it("refuses a database whose certificate does not chain to the bundle", async () => {
     const connection = rdsConnectionString("localhost", pg.port, "unused", bundle(otherCa, "other-ca.pem"));
-    await assert.rejects(
-      start(connection),
-      /datastore-sql: tls: failed to verify certificate: x509: certificate signed by unknown authority/,
-    );
+    await assert.rejects(start(connection), /datastore-sql: .*x509: certificate signed by unknown authority/);
   });
 
   it("refuses a database whose certificate does not name the host it was reached by (verify-full, not verify-ca)", async () => {
