@@ -189,8 +189,7 @@ export class SpireInstallation extends pulumi.ComponentResource {
           })
         : undefined;
     const replicaClaims = m.replicaClaims.map((claim, i) => inNamespace(`server-data-${i}`, claim));
-    const datastoreCa =
-      m.datastoreCaConfigMap && inNamespace("server-datastore-ca", m.datastoreCaConfigMap);
+    const datastoreCa = m.datastoreCaConfigMap && inNamespace("server-datastore-ca", m.datastoreCaConfigMap);
     if (m.serverDisruptionBudget) inNamespace("server-disruption-budget", m.serverDisruptionBudget);
     // The server must be able to publish the bundle and review agent tokens before it starts.
     const server = inNamespace("server", m.serverStatefulSet, [

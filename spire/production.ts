@@ -17,7 +17,8 @@ export type DatastoreArgs =
   | {
       readonly type: "postgres";
       /**
-       * libpq key=value connection string, e.g. `dbname=spire host=db port=5432 user=spire password=... sslmode=require`.
+       * libpq key=value connection string, e.g. `dbname=spire host=db port=5432 user=spire password=...
+       * sslmode=verify-full sslrootcert=<DATASTORE_CA_FILE>` (with `caBundle`).
        * Pass it as a secret: it is stored in a Kubernetes Secret and reaches the servers through an environment
        * variable, never a ConfigMap or argv.
        */

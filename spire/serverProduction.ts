@@ -121,7 +121,12 @@ export function serverPodAdditions(s: SpireSettings) {
         ? [{ name: "spire-upstream-ca", secret: { secretName: disk.secretName, defaultMode: 0o440 } }]
         : []),
       ...(databaseCa
-        ? [{ name: "spire-datastore-ca", configMap: { name: datastoreCaConfigMapName(s), defaultMode: 0o444 } }]
+        ? [
+            {
+              name: "spire-datastore-ca",
+              configMap: { name: datastoreCaConfigMapName(s), defaultMode: 0o444 },
+            },
+          ]
         : []),
     ],
     spec: {

@@ -8,8 +8,8 @@ import { type Problem, ValidationError } from "../core/validation";
 import { colorAppSpec } from "../mesh/colorApp";
 import { spireSettings } from "../spire/settings";
 import { colorAppArgs, configKeyOf, spireArgs } from "./args";
-import { maxOpenConnsPerServer } from "./database";
 import { choices, type Declared, declaredConfig, isInlineKubeconfig, type StackConfig } from "./configSchema";
+import { maxOpenConnsPerServer } from "./database";
 
 export type { StackConfig } from "./configSchema";
 export { declaredConfig } from "./configSchema";
@@ -192,7 +192,7 @@ function datastoreVolumeImageProblems(config: StackConfig): Problem[] {
     add(
       "spireDatastoreCaBundle",
       "",
-      "is required with spireDatastore=rds: the servers verify RDS (sslmode=verify-full) against it; download https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem and `pulumi config set spireDatastoreCaBundle -- \"$(cat <region>-bundle.pem)\"`",
+      'is required with spireDatastore=rds: the servers verify RDS (sslmode=verify-full) against it; download https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem and `pulumi config set spireDatastoreCaBundle -- "$(cat <region>-bundle.pem)"`',
     );
   }
   if (!database) {

@@ -173,7 +173,10 @@ describe("stack: production SPIRE", () => {
     const document = JSON.parse((found(policy).inputs as { policy: string }).policy);
     const allowed = document.Statement.flatMap((st: { Action: string | string[] }) => st.Action);
     assert.deepEqual(allowed.sort(), [...ACM_PCA_ACTIONS].sort());
-    assert.ok(document.Statement.every((st: { Resource: string }) => st.Resource === ARN), "on that CA only");
+    assert.ok(
+      document.Statement.every((st: { Resource: string }) => st.Resource === ARN),
+      "on that CA only",
+    );
     assert.deepEqual([...ACM_PCA_ACTIONS].sort(), [
       "acm-pca:DescribeCertificateAuthority",
       "acm-pca:GetCertificate",
