@@ -7,9 +7,10 @@
  * So the defaults derive from the namespace, which is unique in a cluster. The default installation (namespace
  * `spire`) keeps the well-known values (App Mesh's injector expects /run/spire/sockets/agent.sock). Another
  * namespace gets a directory of its own, never inside the default's, and ports from a hash of its name. Ports
- * cannot be made unique by derivation alone, so the agent declares them as hostPorts too: two installations
- * whose ports still meet leave the second agent Pending, with the scheduler's "didn't have free ports" as the
- * reason, rather than crash-looping on a taken port.
+ * cannot be made unique by derivation alone: two installations whose ports still meet leave the second agent
+ * Pending, with the scheduler's "didn't have free ports" as the reason, rather than crash-looping on a taken
+ * port. The API server already turns a host-network pod's container ports into hostPorts; the agent declares
+ * them itself, so the claim is in the template where review and policy read it, whatever that defaulting does.
  */
 
 /** The namespace whose installation keeps the historical host paths and ports. */

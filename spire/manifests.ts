@@ -349,8 +349,9 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                 ...(s.telemetry
                   ? { env: [{ name: NODE_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } }] }
                   : {}),
-                // Declared as hostPorts (they are on the host network anyway): the scheduler then refuses a second
-                // installation's agent on a node where the port is taken, as a Pending pod with the reason.
+                // Claimed as hostPorts (on the host network they are anyway, and the API server defaults them so on
+                // the pods): the scheduler refuses a second installation's agent on a node where one is taken, as a
+                // Pending pod with the reason. Declared here so the template shows the claim too.
                 ports: [
                   { name: "health", containerPort: s.agentHealthPort, protocol: "TCP" },
                   ...(s.telemetry ? [metricsPort(s.telemetry.agentPort)] : []),

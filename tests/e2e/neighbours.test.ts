@@ -247,7 +247,8 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
       await waitUntil("the clashing agent's scheduling verdict", async () => {
         const pods = (await cluster.api.get("/api/v1/namespaces/clash/pods")).body.items as Json[];
         const condition = pods[0]?.status?.conditions?.find((c: Json) => c.type === "PodScheduled");
-        verdict = condition?.status === "False" ? `${condition.reason}: ${condition.message}` : "";
+        if (condition?.status === "True") verdict = `scheduled on ${pods[0].spec.nodeName}`;
+        if (condition?.status === "False") verdict = `${condition.reason}: ${condition.message}`;
         return verdict !== "";
       });
       assert.match(verdict, /^Unschedulable: .*didn't have free ports for the requested pod ports/);
