@@ -13,6 +13,7 @@ import { checkWorkloadId } from "../spire/spiffeId";
 import { kubernetesObject } from "./kubernetesObject";
 import type { MeshMemberArgs } from "./meshMemberArgs";
 import { MtlsVirtualNode, type MtlsVirtualNodeArgs } from "./mtlsVirtualNode";
+import { podSecurityLevel, warnUnlabelledNamespace } from "./podSecurityNotice";
 import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 import { claimNames } from "./workloadNames";
@@ -208,6 +209,14 @@ export class MeshWorkload extends pulumi.ComponentResource {
     );
     takeNames();
     super("spire-mesh:index:MeshWorkload", name, {}, opts);
+    warnUnlabelledNamespace(
+      this,
+      subject,
+      args.installation,
+      w.namespace,
+      podSecurityLevel(dataPlane, settings.workloadApi),
+      opts?.dependsOn,
+    );
 
     this.virtualNode = new MtlsVirtualNode(name, virtualNodeArgs, { parent: this });
     const registered =

@@ -4,6 +4,7 @@
  * target over mTLS with the gateway's SVID and an exact SAN check. Pure.
  */
 import { Checker, isDnsLabel, isDnsSubdomain, isReplicaCount, REPLICAS_RULE } from "../core/validation";
+import { SPIFFE_CSI_DRIVER } from "../spire/csiDriver";
 import { isImageRef } from "../spire/settings";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
 import type { EgressService } from "./envoyBootstrap";
@@ -46,7 +47,7 @@ export interface GatewayArgs {
   readonly envoyImage?: string;
   /** envoy: the SPIRE agent socket. Default /run/spire/sockets/agent.sock. */
   readonly sdsSocketPath?: string;
-  /** envoy: how the agent socket directory is mounted. Default hostPath. */
+  /** envoy: how the agent socket directory is mounted. Default the CSI driver csi.spiffe.io; hostPath if asked. */
   readonly workloadApi?: WorkloadApiVolume;
 }
 
@@ -148,7 +149,7 @@ export function gatewaySpec(args: GatewayArgs): GatewaySpec {
     envoyImage,
     "must be an image reference such as repo/name:tag",
   );
-  const workloadApi = args.workloadApi ?? { hostPath: true };
+  const workloadApi = args.workloadApi ?? { csiDriver: SPIFFE_CSI_DRIVER };
   if ("csiDriver" in workloadApi) {
     c.check(
       isDnsSubdomain(workloadApi.csiDriver),

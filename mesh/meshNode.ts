@@ -4,6 +4,7 @@
  */
 
 import { Checker, isAbsolutePath, isDnsLabel, isDnsSubdomain, isPort } from "../core/validation";
+import { SPIFFE_CSI_DRIVER } from "../spire/csiDriver";
 import type { K8sObject } from "../spire/k8s";
 import { isImageRef } from "../spire/settings";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
@@ -57,8 +58,9 @@ export interface MeshNodeArgs extends VirtualNodeArgs {
   /** envoy: how each backend is reached. Required for every backend on the envoy data plane. */
   readonly egress?: readonly EgressServiceArgs[];
   /**
-   * envoy: how the sidecar mounts the agent socket directory: through a SPIFFE CSI driver (its name, e.g. the
-   * installation's `settings.csiDriverName`), or by hostPath. Default hostPath, which works with any SPIRE.
+   * envoy: how the sidecar mounts the agent socket directory: through a SPIFFE CSI driver (its name: with a
+   * SpireInstallation, its `settings.csiDriverName`), or `{ hostPath: true }` as an explicit choice. Default the
+   * CSI driver csi.spiffe.io, so the pod needs no hostPath volume (Pod Security `restricted` admits it).
    */
   readonly workloadApi?: WorkloadApiVolume;
 }
@@ -91,7 +93,7 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   const image = args.envoyImage ?? ENVOY_IMAGE;
   c.check(isImageRef(image), "envoyImage", image, "must be an image reference such as repo/name:tag");
   const sdsSocketPath = args.sdsSocketPath ?? "/run/spire/sockets/agent.sock";
-  const workloadApi: WorkloadApiVolume = args.workloadApi ?? { hostPath: true };
+  const workloadApi: WorkloadApiVolume = args.workloadApi ?? { csiDriver: SPIFFE_CSI_DRIVER };
   if ("csiDriver" in workloadApi) {
     c.check(
       isDnsSubdomain(workloadApi.csiDriver),

@@ -8,6 +8,12 @@ import type { K8sObject } from "./k8s";
 import type { SpireSettings } from "./settings";
 
 export const CSI_DRIVER_NAME = "spiffe-csi-driver";
+/**
+ * The driver name the SPIFFE project's own charts register: the default for what does not know its
+ * installation (a bare MtlsVirtualNode or gateway, an adopted SPIRE). SpireInstallation registers its own,
+ * `<namespace>.csi.spiffe.io`, so two installations never share one.
+ */
+export const SPIFFE_CSI_DRIVER = "csi.spiffe.io";
 const KUBELET_DIR = "/var/lib/kubelet";
 
 export interface CsiDriverManifests {

@@ -4,8 +4,24 @@
  * install. settings.ts merges the result over its defaults; the install branch is checked there. Pure: no Pulumi.
  */
 import { type Checker, isAbsolutePath, isDnsLabel, isDnsSubdomain } from "../core/validation";
+import { SPIFFE_CSI_DRIVER } from "./csiDriver";
 import type { ExistingSpireArgs, SpireInstallationArgs, WorkloadApi } from "./installationArgs";
 import { productionKeys } from "./production";
+
+/** Native sidecars (init containers with restartPolicy Always) are on by default from this minor version. */
+export const NATIVE_SIDECAR_MINOR = 29;
+const kubernetesVersion = /^v?1\.(\d+)(\.\d+)?([-+][0-9A-Za-z.+-]*)?$/;
+
+/** The adopted cluster must run Envoy as a native sidecar, as every meshed pod does. */
+function checkKubernetesVersion(c: Checker, version: unknown) {
+  const rule = `must be the cluster's Kubernetes version, 1.${NATIVE_SIDECAR_MINOR} or later (e.g. "1.33"): meshed pods run Envoy as a native sidecar, an init container with restartPolicy Always`;
+  const match = typeof version === "string" ? kubernetesVersion.exec(version) : null;
+  if (!match) {
+    c.fail("existing.kubernetesVersion", version, rule);
+    return;
+  }
+  c.check(Number(match[1]) >= NATIVE_SIDECAR_MINOR, "existing.kubernetesVersion", version, rule);
+}
 
 /**
  * Arguments that configure a SPIRE we install: given with `existing` they would silently do nothing, so they are
@@ -96,8 +112,8 @@ export function existingSpireLocation(
     bundleConfigMap,
     "must be a ConfigMap name",
   );
-  const workloadApi = e.workloadApi ?? "hostPath";
-  const csiDriverName = e.csiDriverName ?? "csi.spiffe.io";
+  const workloadApi = e.workloadApi ?? "csi";
+  const csiDriverName = e.csiDriverName ?? SPIFFE_CSI_DRIVER;
   c.check(
     isDnsSubdomain(csiDriverName),
     "existing.csiDriverName",
@@ -110,6 +126,7 @@ export function existingSpireLocation(
     workloadApi,
     "must be csi or hostPath",
   );
+  checkKubernetesVersion(c, e.kubernetesVersion);
   return {
     workloadApi,
     csiDriverName,

@@ -23,10 +23,18 @@ export interface ExistingSpireArgs {
   readonly agentSocketPath?: string;
   /** ConfigMap the server publishes its bundle to. Default "spire-bundle". */
   readonly bundleConfigMap?: string;
-  /** How pods reach its agents' socket: `hostPath` (default) or `csi` when a SPIFFE CSI driver is installed. */
+  /**
+   * How pods reach its agents' socket: `csi` (default) through a SPIFFE CSI driver, so meshed pods need no
+   * hostPath and can run under Pod Security `restricted`; or `hostPath`.
+   */
   readonly workloadApi?: WorkloadApi;
-  /** csi: the driver's name. Default csi.spiffe.io. */
+  /** csi: the driver's name. Default csi.spiffe.io (the name the SPIFFE project's charts register). */
   readonly csiDriverName?: string;
+  /**
+   * The cluster's Kubernetes version, e.g. "1.33" (`kubectl version`'s Server Version). Required: meshed pods
+   * run Envoy as a native sidecar (an init container with restartPolicy Always), which needs 1.29 or later.
+   */
+  readonly kubernetesVersion: string;
 }
 
 export interface ResourceSettings {
@@ -61,9 +69,17 @@ export interface SpireInstallationArgs extends ProductionArgs {
   readonly storageClassName?: string;
   /** Server gRPC port agents connect to. Default 8081. */
   readonly serverPort?: number;
-  /** The agent's health port on each node (it runs on the host network). Default 9982. */
+  /**
+   * The agent's health port on each node (it runs on the host network, and declares it as a hostPort). Default
+   * 9982 in namespace spire, otherwise derived from the namespace (hostClaims.ts): two installations on one
+   * cluster never share it by default, and if set equal, the second agent stays Pending ("didn't have free ports").
+   */
   readonly agentHealthPort?: number;
-  /** Host directory that holds the agent socket; mounted into meshed pods. Default "/run/spire/sockets". */
+  /**
+   * Host directory that holds the agent socket; mounted into meshed pods (CSI driver or hostPath). Default
+   * "/run/spire/sockets" in namespace spire, "/run/spire/ns/<namespace>" otherwise. Must differ from every
+   * other installation's on the cluster: an agent on the same directory replaces the other's socket.
+   */
   readonly agentSocketDir?: string;
   /**
    * Skip verifying the kubelet's serving certificate in the k8s workload attestor. Default true: the agent talks

@@ -357,10 +357,13 @@ export function spireManifests(s: SpireSettings): SpireManifests {
                 ...(s.telemetry
                   ? { env: [{ name: NODE_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } }] }
                   : {}),
+                // Claimed as hostPorts (on the host network they are anyway, and the API server defaults them so on
+                // the pods): the scheduler refuses a second installation's agent on a node where one is taken, as a
+                // Pending pod with the reason. Declared here so the template shows the claim too.
                 ports: [
                   { name: "health", containerPort: s.agentHealthPort, protocol: "TCP" },
                   ...(s.telemetry ? [metricsPort(s.telemetry.agentPort)] : []),
-                ],
+                ].map((p) => ({ ...p, hostPort: p.containerPort })),
                 // On the host network the health listener binds loopback only; the kubelet probes it there.
                 livenessProbe: httpProbe("/live", "health", 15, 60, "127.0.0.1"),
                 readinessProbe: httpProbe("/ready", "health", 5, 10, "127.0.0.1"),

@@ -63,7 +63,10 @@ export type UpstreamAuthorityArgs =
 export interface TelemetryArgs {
   /** Prometheus port on each server pod. Default 9988. */
   readonly serverPort?: number;
-  /** Prometheus port of each agent, on its node's network (agents use the host network). Default 9988. */
+  /**
+   * Prometheus port of each agent, on its node's network (agents use the host network). Default 9988 in
+   * namespace spire, derived from the namespace elsewhere (hostClaims.ts).
+   */
   readonly agentPort?: number;
 }
 
@@ -273,11 +276,12 @@ function telemetry(
   c: Checker,
   args: TelemetryArgs | undefined,
   taken: TakenPorts,
+  agentDefault: number,
 ): ProductionSettings["telemetry"] {
   if (args === undefined) return undefined;
   const ports = {
     serverPort: args.serverPort ?? TELEMETRY_PORT,
-    agentPort: args.agentPort ?? TELEMETRY_PORT,
+    agentPort: args.agentPort ?? agentDefault,
   };
   for (const [field, port, others] of [
     ["serverPort", ports.serverPort, taken.server],
@@ -291,12 +295,16 @@ function telemetry(
   return ports;
 }
 
-/** Checks the production arguments; `volumeArgs` are the data-volume arguments given (postgres refuses protectData). */
+/**
+ * Checks the production arguments; `volumeArgs` are the data-volume arguments given (postgres refuses
+ * protectData); `agentTelemetryPort` is the installation's default agent telemetry port (hostClaims.ts).
+ */
 export function productionSettings(
   c: Checker,
   args: ProductionArgs,
   taken: TakenPorts,
   volumeArgs: Readonly<Record<string, unknown>>,
+  agentTelemetryPort: number,
 ): ProductionSettings {
   const store = datastore(c, args.datastore);
   const replicas = args.replicas ?? productionDefaults.replicas;
@@ -334,6 +342,6 @@ export function productionSettings(
     replicas,
     spreadAcross,
     upstreamAuthority: upstreamAuthority(c, args.upstreamAuthority),
-    telemetry: telemetry(c, args.telemetry, taken),
+    telemetry: telemetry(c, args.telemetry, taken, agentTelemetryPort),
   };
 }

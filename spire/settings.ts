@@ -16,6 +16,7 @@ import {
 } from "../core/validation";
 import { existingSpireLocation } from "./existingSpire";
 import { type FederationSettings, federationSettings } from "./federation";
+import { agentHostClaims } from "./hostClaims";
 import type { ResourceSettings, SpireInstallationArgs, WorkloadApi } from "./installationArgs";
 import { type ProductionSettings, productionDefaults, productionSettings } from "./production";
 import { parseTrustDomain, trustDomainId } from "./spiffeId";
@@ -116,6 +117,8 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     namespace,
     "must be a Kubernetes namespace name (RFC 1123 label)",
   );
+  // The agents' socket directory and host ports derive from the namespace, so two installations never share them.
+  const hostClaims = agentHostClaims(isDnsLabel(namespace) ? namespace : base.namespace);
   const serverImage = input.serverImage ?? base.serverImage;
   c.check(
     isImageRef(serverImage),
@@ -166,11 +169,11 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     serverPort,
     `must differ from the health port ${base.serverHealthPort}`,
   );
-  const agentHealthPort = input.agentHealthPort ?? base.agentHealthPort;
+  const agentHealthPort = input.agentHealthPort ?? hostClaims.agentHealthPort;
   c.check(isPort(agentHealthPort), "agentHealthPort", agentHealthPort, "must be an integer port in 1-65535");
   const agentTolerations = input.agentTolerations ?? base.agentTolerations;
   checkTolerations(c, "agentTolerations", agentTolerations);
-  const agentSocketDir = input.agentSocketDir ?? base.agentSocketDir;
+  const agentSocketDir = input.agentSocketDir ?? hostClaims.agentSocketDir;
   c.check(
     isAbsolutePath(agentSocketDir) && agentSocketDir.length + "/agent.sock".length <= 107,
     "agentSocketDir",
@@ -220,6 +223,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
       agent: { agentHealthPort },
     },
     { protectData: input.protectData },
+    hostClaims.agentTelemetryPort,
   );
   const federation = federationSettings(c, input.federation, trustDomain, {
     serverPort,

@@ -83,6 +83,9 @@ export function spireArgs(config: StackConfig, wiring: SpireWiring = {}): SpireI
         serverPod: config.spireExistingServerPod,
         serverContainer: config.spireExistingServerContainer || undefined,
         agentSocketPath: config.spireExistingAgentSocketPath || undefined,
+        kubernetesVersion: config.spireExistingKubernetesVersion,
+        // The adopted SPIRE's CSI driver unless told otherwise: auto means the default (csi).
+        workloadApi: config.spireWorkloadApi === "auto" ? undefined : config.spireWorkloadApi,
       },
     };
   }
@@ -106,15 +109,16 @@ export function spireArgs(config: StackConfig, wiring: SpireWiring = {}): SpireI
       ? {
           telemetry: {
             serverPort: config.spireServerTelemetryPort,
-            agentPort: config.spireAgentTelemetryPort,
+            agentPort: config.spireAgentTelemetryPort || undefined,
           },
         }
       : {}),
     agentSyncInterval: config.spireAgentSyncInterval || undefined,
     serverCacheReloadInterval: config.spireServerCacheReloadInterval || undefined,
     namespace: config.spireNamespace,
-    agentSocketDir: config.spireAgentSocketDir,
-    agentHealthPort: config.spireAgentHealthPort,
+    // Empty or 0: derived from the namespace (spire/hostClaims.ts).
+    agentSocketDir: config.spireAgentSocketDir || undefined,
+    agentHealthPort: config.spireAgentHealthPort || undefined,
     legacyNodesProxyGrant: config.spireLegacyNodesProxyGrant,
     // With a database the entries live there; spireProtectData then protects the RDS instance (stack/database.ts).
     protectData: config.spireDatastore === "sqlite" ? config.spireProtectData : undefined,
@@ -189,6 +193,8 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     "existing.serverPod": "spireExistingServerPod",
     "existing.serverContainer": "spireExistingServerContainer",
     "existing.agentSocketPath": "spireExistingAgentSocketPath",
+    "existing.kubernetesVersion": "spireExistingKubernetesVersion",
+    "existing.workloadApi": "spireWorkloadApi",
   },
   ColorApp: {
     trustDomain: "trustDomain",

@@ -106,9 +106,14 @@ export function readStackConfig(): StackConfig {
     "spireExistingServerPod",
     "spireExistingServerContainer",
     "spireExistingAgentSocketPath",
+    "spireExistingKubernetesVersion",
   ] as const;
   if (config.spire === "existing") {
-    for (const key of ["spireExistingNamespace", "spireExistingServerPod"] as const) {
+    for (const key of [
+      "spireExistingNamespace",
+      "spireExistingServerPod",
+      "spireExistingKubernetesVersion",
+    ] as const) {
       if (!config[key]) conflict(key, config[key], "is required when spire=existing");
     }
   } else {

@@ -28,6 +28,7 @@ export interface StackConfig {
   readonly spireExistingServerPod: string;
   readonly spireExistingServerContainer: string;
   readonly spireExistingAgentSocketPath: string;
+  readonly spireExistingKubernetesVersion: string;
   readonly svidTtl: string;
   readonly caTtl: string;
   readonly spireAgentSyncInterval: string;

@@ -15,16 +15,11 @@ const config = new pulumi.Config();
 const provider = new k8s.Provider("cluster", {});
 const providers = { kubernetes: provider };
 
-// Its own SPIRE namespace, agent socket directory and health port: it can share a cluster with another stack.
+// Its own SPIRE namespace, from which its agents' socket directory, host ports and CSI driver name derive: it
+// shares a cluster with another stack (dev, in namespace spire) on defaults.
 const spire = new SpireInstallation(
   "spire",
-  {
-    trustDomain: config.require("trustDomain"),
-    clusterName: "consumer",
-    namespace: "identity",
-    agentSocketDir: "/run/spire/identity",
-    agentHealthPort: 9983,
-  },
+  { trustDomain: config.require("trustDomain"), clusterName: "consumer", namespace: "identity" },
   { providers },
 );
 const agents = new SpireEntry(

@@ -4,11 +4,13 @@
  * bad arguments fail before anything of the bad workload is registered.
  */
 import assert from "node:assert/strict";
+import * as k8s from "@pulumi/kubernetes";
 import {
+  ColorApp,
   DataPlane,
   MeshWorkload,
   type MeshWorkloadArgs,
-  type SpireInstallation,
+  SpireInstallation,
   TlsMode,
 } from "../../components";
 import { ValidationError } from "../../core/validation";
@@ -181,6 +183,73 @@ describe("MeshWorkload", () => {
         front.nodeArgs.tlsMode,
         undefined,
         "nothing calls front: its listener takes plain traffic",
+      );
+    });
+  });
+
+  describe("the Pod Security level of a namespace it does not create", () => {
+    const notice = /is not created in this program, so nothing here sets its Pod Security level/;
+    const notices = (warnings: readonly string[]) => warnings.filter((w) => notice.test(w));
+    const namespace = (name: string) => new k8s.core.v1.Namespace(name, { metadata: { name } });
+
+    it("warns once per namespace, naming the label to set and the level its pods meet", async () => {
+      const { recording } = await build((i) => {
+        workload(i, "web");
+        workload(i, "api");
+        return workload(i, "ledger", { namespace: "ledger" });
+      });
+      assert.deepEqual(notices(recording.warnings), [
+        "MeshWorkload web: namespace shop is not created in this program, so nothing here sets its Pod Security " +
+          "level: label it pod-security.kubernetes.io/enforce=restricted (its pods meet it: the agent socket " +
+          "comes through the CSI driver)",
+        "MeshWorkload ledger: namespace ledger is not created in this program, so nothing here sets its Pod " +
+          "Security level: label it pod-security.kubernetes.io/enforce=restricted (its pods meet it: the agent " +
+          "socket comes through the CSI driver)",
+      ]);
+    });
+
+    it("says nothing of a namespace the program creates and the workload depends on", async () => {
+      const { recording } = await build((i) => {
+        const ledger = namespace("ledger");
+        workload(i, "other", { namespace: "other" });
+        return new MeshWorkload(
+          "ledger",
+          { namespace: "ledger", installation: i, containers: [app()] },
+          { dependsOn: [ledger] },
+        );
+      });
+      assert.deepEqual(
+        notices(recording.warnings).map((w) => w.split(":")[0]),
+        ["MeshWorkload other"],
+        "the witness in namespace other is warned of, ledger is not",
+      );
+    });
+
+    it("names privileged where the pods mount the agent socket by hostPath", async () => {
+      const { warnings } = await construct(() => {
+        const installation = new SpireInstallation("spire", {
+          trustDomain: "howto-k8s-mtls-sds-based.aws",
+          workloadApi: "hostPath",
+        });
+        return workload(installation, "web");
+      });
+      assert.deepEqual(
+        notices(warnings).map((w) => w.split("=")[1]),
+        ["privileged (the agent socket is a hostPath volume; with workloadApi csi its pods meet restricted)"],
+      );
+    });
+
+    it("ColorApp creates and labels its namespace: no warning for its workloads", async () => {
+      const { value, warnings } = await construct(() => {
+        const installation = walkthroughInstallation();
+        workload(installation, "witness", { namespace: "witness" });
+        return new ColorApp("demo", { installation, namespace: "howto" });
+      });
+      assert.ok(value instanceof ColorApp, String(value));
+      assert.deepEqual(
+        notices(warnings).map((w) => w.split(":")[0]),
+        ["MeshWorkload witness"],
+        "only the witness outside the demo's namespace",
       );
     });
   });

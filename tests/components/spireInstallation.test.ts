@@ -193,6 +193,7 @@ describe("SpireInstallation (dev stack render)", () => {
         spire: "existing",
         spireExistingNamespace: "spire",
         spireExistingServerPod: "spire-server-0",
+        spireExistingKubernetesVersion: "1.33",
         spireLegacyNodesProxyGrant: "true",
       }),
       (e: Error & { cause?: Error }) =>
@@ -226,6 +227,7 @@ describe("SpireInstallation (dev stack render)", () => {
       spireExistingServerPod: "server-1",
       spireExistingServerContainer: "server",
       spireExistingAgentSocketPath: "/run/spire/agent-sockets/api.sock",
+      spireExistingKubernetesVersion: "1.33",
     });
     assert.deepEqual(
       kubernetesObjects(r).filter((o) => o.metadata.namespace === "identity" || o.metadata.name === "spire"),

@@ -32,6 +32,8 @@ import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStat
 const PRIVILEGED_EXCEPTIONS: Record<string, string[]> = {
   "spire-agent": [
     "host namespaces (hostNetwork=true, hostPID=true)",
+    // Declared so that the scheduler refuses a second installation's agent on the same port (Pending).
+    'hostPort (container "spire-agent" uses hostPort 9982)',
     'probe or lifecycle host (container "spire-agent" uses probe or lifecycle host "127.0.0.1")',
     'restricted volume types (volume "spire-agent-socket" uses restricted volume type "hostPath")',
     'runAsNonRoot != true (pod or container "spire-agent" must set securityContext.runAsNonRoot=true)',

@@ -5,10 +5,63 @@
  * dev stack's life in devStack.test.ts.
  */
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import * as path from "node:path";
+import { binary, serverSocketOf } from "../../local/cluster/cluster";
 import { initStack, type PulumiStack, pulumi, pulumiOk } from "../../local/pulumiCli";
-import { AGENT_ALIAS, changes, entriesOn, REPO_ROOT, TD, walkthroughEntries } from "./devEntries";
-import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStatus } from "./support";
+import { spireManifests } from "../../spire/manifests";
+import { spireSettings } from "../../spire/settings";
+import { AGENT_ALIAS, changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries } from "./devEntries";
+import {
+  changesSince,
+  type E2eCluster,
+  inventory,
+  startE2eCluster,
+  waitUntil,
+  workloadStatus,
+} from "./support";
+
+/** What one installation's node-level pods claim on their node, read from the pods the controllers created. */
+async function nodeClaims(cluster: E2eCluster, namespace: string) {
+  const podOf = async (app: string) => {
+    const r = await cluster.api.get(`/api/v1/namespaces/${namespace}/pods?labelSelector=app%3D${app}`);
+    assert.equal(r.body.items.length, 1, `one ${namespace}/${app} pod on the one node`);
+    return r.body.items[0].spec;
+  };
+  const hostPathOf = (spec: Json, volume: string) =>
+    spec.volumes.find((v: Json) => v.name === volume).hostPath.path as string;
+  const agent = await podOf("spire-agent");
+  const csi = await podOf("spiffe-csi-driver");
+  const driverArgs: string[] = csi.containers[0].args;
+  return {
+    node: agent.nodeName as string,
+    socketDir: hostPathOf(agent, "spire-agent-socket"),
+    hostPorts: (agent.containers[0].ports as Json[]).map((p) => p.hostPort as number),
+    csiDriver: driverArgs[driverArgs.indexOf("-plugin-name") + 1],
+    csiSocketDir: hostPathOf(csi, "spire-agent-socket-dir"),
+  };
+}
+
+/** The CSI driver a Deployment's pods reach the Workload API through. */
+async function csiDriverOf(cluster: E2eCluster, namespace: string, deployment: string): Promise<string> {
+  const r = await cluster.api.get(`/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}`);
+  const volumes: Json[] = r.body.spec.template.spec.volumes;
+  return volumes.find((v) => v.name === "spire-agent-socket").csi.driver;
+}
+
+/** Runs the real server CLI on a server pod's admin socket; stdout stays in memory (mint prints a key). */
+function serverCli(cluster: E2eCluster, namespace: string, args: readonly string[]): string {
+  const socket = ["-socketPath", serverSocketOf(cluster.state.dir, namespace)];
+  const r = spawnSync(binary("spire-server"), [...args, ...socket], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 0, `spire-server ${args.join(" ")} on ${namespace}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const certificates = (pem: string) =>
+  [...pem.matchAll(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)].map(
+    (m) => new X509Certificate(m[0]),
+  );
 
 describe("stacks next to dev under the real engine on a loopback cluster", function () {
   this.timeout(240_000);
@@ -56,6 +109,52 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
       ),
     );
     assert.deepEqual(entries(), dev, "dev's server is untouched");
+
+    // Both installations on their defaults, on the one node: the real scheduler placed both agents (hostPorts
+    // declared: a shared port would have left one Pending), and nothing they claim on the node is shared.
+    const devClaims = await nodeClaims(cluster, "spire");
+    const consumerClaims = await nodeClaims(cluster, "identity");
+    assert.equal(devClaims.node, consumerClaims.node);
+    assert.equal(devClaims.socketDir, "/run/spire/sockets", "the default installation keeps App Mesh's path");
+    assert.notEqual(consumerClaims.socketDir, devClaims.socketDir);
+    assert.ok(
+      devClaims.hostPorts.length > 0 && consumerClaims.hostPorts.length > 0,
+      "the agents claim ports",
+    );
+    assert.deepEqual(
+      consumerClaims.hostPorts.filter((p) => devClaims.hostPorts.includes(p)),
+      [],
+      `host ports ${consumerClaims.hostPorts} and ${devClaims.hostPorts}`,
+    );
+    // Each stack's pods reach its own agents: through its own CSI driver, which serves its own agent's directory.
+    for (const [claims, namespace, deployment] of [
+      [devClaims, "howto-k8s-mtls-sds-based", "front"],
+      [consumerClaims, "ledger", "ledger"],
+    ] as const) {
+      assert.equal(claims.csiSocketDir, claims.socketDir);
+      assert.equal(await csiDriverOf(cluster, namespace, deployment), claims.csiDriver);
+    }
+    assert.notEqual(devClaims.csiDriver, consumerClaims.csiDriver);
+    // Both servers issue, each under its own CA only: an SVID of one does not verify against the other's roots.
+    const roots = {
+      spire: certificates(serverCli(cluster, "spire", ["bundle", "show"])),
+      identity: certificates(serverCli(cluster, "identity", ["bundle", "show"])),
+    };
+    for (const [namespace, id, other] of [
+      ["spire", `${TD}/probe`, "identity"],
+      ["identity", "spiffe://example.org/probe", "spire"],
+    ] as const) {
+      const [svid] = certificates(
+        serverCli(cluster, namespace, ["x509", "mint", "-spiffeID", id, "-ttl", "5m"]),
+      );
+      assert.equal(svid.subjectAltName, `URI:${id}`);
+      assert.ok(
+        roots[namespace].some((root) => svid.verify(root.publicKey)),
+        `${namespace} issued ${id}`,
+      );
+      assert.ok(!roots[other].some((root) => svid.verify(root.publicKey)), `${other}'s roots refuse it`);
+    }
+
     // SPIRE's data volume is protected by default: destroy stops there until it is deliberately unprotected.
     const refused = await pulumi(consumer, ["destroy", "--yes", "--skip-preview"]);
     assert.notEqual(refused.status, 0);
@@ -128,5 +227,39 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
       dev,
       "dev's entries are untouched",
     );
+  });
+
+  // A port the derivation cannot keep apart (given explicitly here) is refused where it would collide: the agent
+  // claims it as a hostPort, so the real scheduler leaves the second agent Pending and says why, rather than
+  // letting it crash-loop on a taken port.
+  it("3. an installation whose agents claim dev's health port stays Pending, with the scheduler's reason", async () => {
+    const clash = spireSettings({ trustDomain: "clash.example", namespace: "clash", agentHealthPort: 9982 });
+    const manifests = spireManifests(clash);
+    const create = async (collection: string, object: Json) => {
+      const r = await cluster.api.request("POST", collection, object);
+      assert.equal(r.status, 201, `${collection}: ${JSON.stringify(r.body)}`);
+    };
+    await create("/api/v1/namespaces", manifests.namespace);
+    try {
+      await create("/api/v1/namespaces/clash/serviceaccounts", manifests.agentServiceAccount);
+      await create("/apis/apps/v1/namespaces/clash/daemonsets", manifests.agentDaemonSet);
+      let verdict = "";
+      await waitUntil("the clashing agent's scheduling verdict", async () => {
+        const pods = (await cluster.api.get("/api/v1/namespaces/clash/pods")).body.items as Json[];
+        const condition = pods[0]?.status?.conditions?.find((c: Json) => c.type === "PodScheduled");
+        if (condition?.status === "True") verdict = `scheduled on ${pods[0].spec.nodeName}`;
+        if (condition?.status === "False") verdict = `${condition.reason}: ${condition.message}`;
+        return verdict !== "";
+      });
+      assert.match(verdict, /^Unschedulable: .*didn't have free ports for the requested pod ports/);
+      // Dev's agent, from the same builder but on its own port, is placed and stays so.
+      assert.deepEqual(
+        (await workloadStatus(cluster.api)).unplaced.filter((w) => !w.includes(" clash/")),
+        [],
+      );
+    } finally {
+      const r = await cluster.api.request("DELETE", "/api/v1/namespaces/clash");
+      assert.ok([200, 202].includes(r.status), JSON.stringify(r.body));
+    }
   });
 });

@@ -148,9 +148,13 @@ const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
   ],
   [
     "existing SPIRE with a datastore",
-    { trustDomain: td, existing: { namespace: "spire", serverPod: "spire-server-0" }, datastore: pg },
+    {
+      trustDomain: td,
+      existing: { namespace: "spire", serverPod: "spire-server-0", kubernetesVersion: "1.33" },
+      datastore: pg,
+    },
     "existing",
-    '["namespace","serverPod"]',
+    '["namespace","serverPod","kubernetesVersion"]',
     /conflicts with install-only arguments datastore/,
   ],
 ];

@@ -5,7 +5,7 @@ import { ValidationError } from "../../core/validation";
 import { construct } from "../support/mocks";
 
 const td = "howto-k8s-mtls-sds-based.aws";
-const existing = { namespace: "spire", serverPod: "spire-server-0" };
+const existing = { namespace: "spire", serverPod: "spire-server-0", kubernetesVersion: "1.33" };
 
 // [case, args, field, value as printed, a phrase of the rule]
 const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
@@ -81,7 +81,7 @@ const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
     "existing with install-only args",
     { trustDomain: td, existing, storageSize: "5Gi" },
     "existing",
-    '["namespace","serverPod"]',
+    '["namespace","serverPod","kubernetesVersion"]',
     /conflicts with install-only arguments storageSize/,
   ],
   ["server port 0", { trustDomain: td, serverPort: 0 }, "serverPort", "0", /1-65535/],
@@ -159,6 +159,27 @@ const badArgs: [string, SpireInstallationArgs, string, string, RegExp][] = [
     "existing.agentSocketPath",
     '"agent.sock"',
     /absolute path/,
+  ],
+  [
+    "existing on Kubernetes 1.28 (no native sidecars)",
+    { trustDomain: td, existing: { ...existing, kubernetesVersion: "v1.28.15-eks-1234" } },
+    "existing.kubernetesVersion",
+    '"v1.28.15-eks-1234"',
+    /1\.29 or later .*native sidecar, an init container with restartPolicy Always/,
+  ],
+  [
+    "existing without the cluster's version",
+    { trustDomain: td, existing: { namespace: "spire", serverPod: "spire-server-0" } as never },
+    "existing.kubernetesVersion",
+    "(missing)",
+    /must be the cluster's Kubernetes version, 1\.29 or later/,
+  ],
+  [
+    "existing with a version that is not one",
+    { trustDomain: td, existing: { ...existing, kubernetesVersion: "latest" } },
+    "existing.kubernetesVersion",
+    '"latest"',
+    /must be the cluster's Kubernetes version/,
   ],
 ];
 

@@ -63,6 +63,7 @@ describe("stack config", () => {
   it("spire=existing needs the server's namespace and pod; install rejects the existing-only keys", async () => {
     const missing = await configError({ spire: "existing" });
     assert.deepEqual(missing.problems.map((p) => p.field).sort(), [
+      "spireExistingKubernetesVersion",
       "spireExistingNamespace",
       "spireExistingServerPod",
     ]);
