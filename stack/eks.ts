@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type StackNetwork, stackNetwork } from "./awsNetwork";
 import { stackTags } from "./awsTags";
 import type { StackConfig } from "./configSchema";
-import { accessEntries } from "./eksAccess";
+import { accessEntries, listOf } from "./eksAccess";
 import { irsaRole, type Oidc } from "./irsa";
 
 /** The encrypted gp3 class of the EBS CSI driver; the eks stack's spireStorageClass names it. */
@@ -55,7 +55,7 @@ export function eksStackCluster(config: StackConfig): EksStackCluster {
     nodeAssociatePublicIpAddress: false,
     endpointPrivateAccess: true,
     endpointPublicAccess: true,
-    publicAccessCidrs: config.eksPublicAccessCidrs.split(",").map((cidr) => cidr.trim()),
+    publicAccessCidrs: listOf(config.eksPublicAccessCidrs),
     authenticationMode: eks.AuthenticationMode.Api,
     accessEntries: accessEntries(config, partition, tags),
     // NetworkPolicies are enforced only by the VPC CNI's network policy agent, which is off by default.
@@ -86,11 +86,11 @@ function nodeGroups(
   config: StackConfig,
   cluster: eks.Cluster,
   network: StackNetwork,
-  aws_: { partition: pulumi.Output<string>; dnsSuffix: pulumi.Output<string> },
+  awsPartition: { partition: pulumi.Output<string>; dnsSuffix: pulumi.Output<string> },
   tags: Record<string, string>,
 ): aws.eks.NodeGroup[] {
   const role = new aws.iam.Role("eks-nodes", {
-    assumeRolePolicy: aws_.dnsSuffix.apply((suffix) =>
+    assumeRolePolicy: awsPartition.dnsSuffix.apply((suffix) =>
       JSON.stringify({
         Version: "2012-10-17",
         Statement: [{ Effect: "Allow", Principal: { Service: `ec2.${suffix}` }, Action: "sts:AssumeRole" }],
@@ -106,7 +106,7 @@ function nodeGroups(
     (policy) =>
       new aws.iam.RolePolicyAttachment(`eks-nodes-${policy}`, {
         role: role.name,
-        policyArn: pulumi.interpolate`arn:${aws_.partition}:iam::aws:policy/${policy}`,
+        policyArn: pulumi.interpolate`arn:${awsPartition.partition}:iam::aws:policy/${policy}`,
       }),
   );
   const instanceTags = (resourceType: string) => ({ resourceType, tags });
