@@ -48,7 +48,6 @@ const controller =
         config,
         provider: cluster.provider,
         agentSocketPath: spire.agentSocketPath,
-        oidc: cluster.oidc,
       })
     : undefined;
 

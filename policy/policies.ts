@@ -3,16 +3,22 @@
  * PolicyPack (and so starts its gRPC server): tests and other packs import this module instead.
  */
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { awsTaggedPolicy } from "./rules/awsTagged";
+import { eksStandardSupportPolicy } from "./rules/eksStandardSupport";
 import { hostAccessPolicy } from "./rules/hostAccess";
 import { identitiesRegisteredPolicy } from "./rules/identitiesRegistered";
+import { imdsHopLimitPolicy } from "./rules/imdsHopLimit";
 import { mtlsStrictPolicy } from "./rules/mtlsStrict";
 import { noKeyMaterialPolicy } from "./rules/noKeyMaterial";
 import { pinnedImagesPolicy } from "./rules/pinnedImages";
 import { rbacLeastPrivilegePolicy } from "./rules/rbacLeastPrivilege";
 import { svidLifetimesPolicy } from "./rules/svidLifetimes";
 
+export { AWS_TAGGED, AWS_TAGGED_DEFAULTS } from "./rules/awsTagged";
+export { EKS_STANDARD_SUPPORT, EKS_STANDARD_SUPPORT_DEFAULTS } from "./rules/eksStandardSupport";
 export { HOST_ACCESS, HOST_ACCESS_DEFAULTS } from "./rules/hostAccess";
 export { IDENTITIES_REGISTERED, IDENTITIES_REGISTERED_DEFAULTS } from "./rules/identitiesRegistered";
+export { IMDS_HOP_LIMIT, IMDS_HOP_LIMIT_DEFAULTS } from "./rules/imdsHopLimit";
 export { MTLS_STRICT, MTLS_STRICT_DEFAULTS } from "./rules/mtlsStrict";
 export { NO_KEY_MATERIAL } from "./rules/noKeyMaterial";
 export { PINNED_IMAGES, PINNED_IMAGES_DEFAULTS } from "./rules/pinnedImages";
@@ -38,4 +44,8 @@ export const policies: SpireMeshPolicy[] = [
   svidLifetimesPolicy,
   noKeyMaterialPolicy,
   rbacLeastPrivilegePolicy,
+  // The AWS account the stack runs in (issue 27): advisory by default.
+  imdsHopLimitPolicy,
+  eksStandardSupportPolicy,
+  awsTaggedPolicy,
 ];

@@ -80,8 +80,13 @@ function cloudState(
   if (type === "random:index/randomPassword:RandomPassword") state.result = placeholder(`password ${name}`);
   if (type === "random:index/randomId:RandomId") state.hex = placeholder(`random hex of ${name}`);
   if (type === "aws:ec2/securityGroup:SecurityGroup") state.id = placeholder(`ID of security group ${name}`);
+  if (type === "aws:ec2/launchTemplate:LaunchTemplate") state.latestVersion = 1;
   if (type === "eks:index:Cluster") {
     const kubeconfig = placeholder(`kubeconfig of EKS cluster ${name}`);
+    // As pulumi-eks reports them: the given VPC and subnets, else the default VPC's (unknown offline).
+    const privateSubnetIds = inputs.privateSubnetIds as string[] | undefined;
+    const publicSubnetIds = inputs.publicSubnetIds as string[] | undefined;
+    const given = [...(publicSubnetIds ?? []), ...(privateSubnetIds ?? [])];
     Object.assign(state, {
       kubeconfig,
       kubeconfigJson: kubeconfig,
@@ -90,11 +95,17 @@ function cloudState(
       oidcIssuer: placeholder(`OIDC issuer of ${name}`),
       eksCluster: {
         name: placeholder(`EKS cluster name of ${name}`),
-        vpcConfig: { vpcId: placeholder(`VPC of ${name}`) },
+        vpcConfig: {
+          vpcId: inputs.vpcId ?? placeholder(`VPC of ${name}`),
+          clusterSecurityGroupId: placeholder(`EKS cluster security group of ${name}`),
+        },
       },
       nodeSecurityGroupId: placeholder(`node security group of ${name}`),
       core: {
-        subnetIds: [placeholder(`subnet 1 of ${name}`), placeholder(`subnet 2 of ${name}`)],
+        subnetIds:
+          given.length > 0 ? given : [placeholder(`subnet 1 of ${name}`), placeholder(`subnet 2 of ${name}`)],
+        ...(privateSubnetIds ? { privateSubnetIds } : {}),
+        ...(publicSubnetIds ? { publicSubnetIds } : {}),
         oidcProvider: {
           arn: placeholder(`OIDC provider ARN of ${name}`),
           url: placeholder(`OIDC URL of ${name}`),
@@ -103,6 +114,43 @@ function cloudState(
     });
   }
   return state;
+}
+
+/** The partition of a region, by AWS's region-name prefixes: what `aws.getPartition` answers there. */
+export function partitionOfRegion(region: string | undefined): { partition: string; dnsSuffix: string } {
+  const prefixes: [string, string, string][] = [
+    ["cn-", "aws-cn", "amazonaws.com.cn"],
+    ["us-gov-", "aws-us-gov", "amazonaws.com"],
+    ["us-isob-", "aws-iso-b", "sc2s.sgov.gov"],
+    ["us-iso-", "aws-iso", "c2s.ic.gov"],
+  ];
+  const match = prefixes.find(([prefix]) => region?.startsWith(prefix));
+  return match
+    ? { partition: match[1], dnsSuffix: match[2] }
+    : { partition: "aws", dnsSuffix: "amazonaws.com" };
+}
+
+/**
+ * Data sources answered offline: the ones the eks stack reads, as marked placeholders (zones, add-on versions)
+ * or as AWS defines them (the partition of the configured region). Any other invoke echoes its arguments.
+ */
+function cloudInvoke(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  if (token === "aws:index/getPartition:getPartition") {
+    return { ...partitionOfRegion(new pulumi.Config("aws").get("region")), id: "partition" };
+  }
+  if (token === "aws:index/getAvailabilityZones:getAvailabilityZones") {
+    const names = [1, 2, 3, 4].map((n) => placeholder(`availability zone ${n} EKS serves`));
+    return { ...inputs, names, zoneIds: names, id: "zones" };
+  }
+  if (token === "aws:eks/getAddonVersion:getAddonVersion") {
+    const which = inputs.mostRecent ? "most recent" : "default";
+    return {
+      ...inputs,
+      version: placeholder(`${which} ${inputs.addonName} version for Kubernetes ${inputs.kubernetesVersion}`),
+      id: String(inputs.addonName),
+    };
+  }
+  return { ...inputs };
 }
 
 /** The SDK's runtime state (its module ships without type declarations). */
@@ -208,7 +256,7 @@ export async function record<T>(
       id: args.custom ? `${args.name}-id` : undefined,
       state: cloudState(args.type, args.name, args.inputs, scope.stackReferences ?? {}),
     }),
-    call: (args) => ({ ...args.inputs }),
+    call: (args) => cloudInvoke(args.token, args.inputs),
   });
   // setMocks sets the runtime's feature flags; our monitor then replaces its plain one to record parents and edges.
   await pulumi.runtime.setMocks(monitor.mocks, scope.project, scope.stack, scope.preview ?? false);

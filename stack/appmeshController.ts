@@ -1,11 +1,11 @@
 /**
  * The App Mesh controller for dataPlane=appmesh: its Helm release (CRDs included) with SDS turned on and pointed
- * at the SPIRE agent socket. On EKS it gets its AWS permissions through IRSA (irsa.ts).
+ * at the SPIRE agent socket. A render target only since AWS discontinued App Mesh (2026-09-30): cluster=eks
+ * refuses dataPlane=appmesh (stack/eksConfig.ts), so the controller never gets AWS credentials from this stack.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./configSchema";
-import { irsaRole, type Oidc } from "./irsa";
 
 export const CONTROLLER_NAMESPACE = "appmesh-system";
 export const CONTROLLER_SERVICE_ACCOUNT = "appmesh-controller";
@@ -14,22 +14,13 @@ export interface ControllerArgs {
   readonly config: StackConfig;
   readonly provider: k8s.Provider;
   readonly agentSocketPath: pulumi.Input<string>;
-  readonly oidc?: Oidc;
 }
 
 export function appMeshController({
   config,
   provider,
   agentSocketPath,
-  oidc,
 }: ControllerArgs): k8s.helm.v3.Release {
-  // The controller creates App Mesh resources and registers instances in Cloud Map: AWS's managed policies for both.
-  const roleArn = oidc
-    ? irsaRole("appmesh-controller", oidc, CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, {
-        appmesh: "arn:aws:iam::aws:policy/AWSAppMeshFullAccess",
-        cloudmap: "arn:aws:iam::aws:policy/AWSCloudMapFullAccess",
-      })
-    : undefined;
   const region = new pulumi.Config("aws").get("region");
   return new k8s.helm.v3.Release(
     "appmesh-controller",
@@ -43,11 +34,7 @@ export function appMeshController({
       values: {
         ...(region ? { region } : {}),
         sds: { enabled: true, udsPath: agentSocketPath },
-        serviceAccount: {
-          create: true,
-          name: CONTROLLER_SERVICE_ACCOUNT,
-          ...(roleArn ? { annotations: { "eks.amazonaws.com/role-arn": roleArn } } : {}),
-        },
+        serviceAccount: { create: true, name: CONTROLLER_SERVICE_ACCOUNT },
       },
     },
     { provider },

@@ -120,6 +120,11 @@ export function spireArgs(config: StackConfig, wiring: SpireWiring = {}): SpireI
     agentSocketDir: config.spireAgentSocketDir || undefined,
     agentHealthPort: config.spireAgentHealthPort || undefined,
     legacyNodesProxyGrant: config.spireLegacyNodesProxyGrant,
+    // EKS's AL2023 kubelets serve certificates the cluster CA signs; elsewhere they are often self-signed.
+    skipKubeletVerification:
+      config.spireSkipKubeletVerification === "auto"
+        ? config.cluster !== "eks"
+        : config.spireSkipKubeletVerification === "true",
     // With a database the entries live there; spireProtectData then protects the RDS instance (stack/database.ts).
     protectData: config.spireDatastore === "sqlite" ? config.spireProtectData : undefined,
     // App Mesh's injector mounts the agent socket by hostPath; the envoy data plane can use the CSI driver.
@@ -174,6 +179,7 @@ export const configKeyOf: Readonly<Record<string, Readonly<Record<string, string
     workloadApi: "spireWorkloadApi",
     protectData: "spireProtectData",
     legacyNodesProxyGrant: "spireLegacyNodesProxyGrant",
+    skipKubeletVerification: "spireSkipKubeletVerification",
     "datastore.type": "spireDatastore",
     "datastore.connectionString": "spirePostgresConnectionString",
     "datastore.caBundle": "spireDatastoreCaBundle",

@@ -1,15 +1,17 @@
 /**
  * The cluster the stack deploys to and the one kubernetes provider every component receives. With cluster=eks
- * the cluster is created here (with an OIDC provider for IRSA); otherwise a kubeconfig or context from config
- * is used, or the ambient kubeconfig.
+ * the cluster is created here (stack/eks.ts); otherwise a kubeconfig or context from config is used, or the
+ * ambient kubeconfig.
  */
-import * as aws from "@pulumi/aws";
-import * as eks from "@pulumi/eks";
+import type * as eks from "@pulumi/eks";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { StackNetwork } from "./awsNetwork";
 import { isInlineKubeconfig, type StackConfig } from "./configSchema";
-import { irsaRole, type Oidc } from "./irsa";
-import { gp3Class } from "./volumes";
+import { eksStackCluster } from "./eks";
+import type { Oidc } from "./irsa";
+
+export { EKS_STORAGE_CLASS } from "./eks";
 
 export interface StackCluster {
   readonly provider: k8s.Provider;
@@ -20,30 +22,21 @@ export interface StackCluster {
   readonly eksCluster?: eks.Cluster;
   /** EKS only: the StorageClass SPIRE's data volume uses, which must exist first. */
   readonly storageClass?: k8s.storage.v1.StorageClass;
+  /** EKS only: the stack's VPC. */
+  readonly network?: StackNetwork;
 }
-
-/** The encrypted gp3 class of the EBS CSI driver; the eks stack's spireStorageClass names it. */
-export const EKS_STORAGE_CLASS = "gp3-encrypted";
 
 export function stackCluster(config: StackConfig): StackCluster {
   if (config.cluster === "eks") {
-    const cluster = new eks.Cluster("cluster", {
-      version: config.eksVersion,
-      instanceType: config.eksInstanceType,
-      minSize: config.eksMinNodes,
-      desiredCapacity: config.eksDesiredNodes,
-      maxSize: config.eksMaxNodes,
-      createOidcProvider: true,
-    });
+    const { cluster, provider, oidc, storageClass, network } = eksStackCluster(config);
     const kubeconfig = pulumi.secret(cluster.kubeconfigJson);
-    const provider = new k8s.Provider("cluster", { kubeconfig });
-    const oidc = { arn: cluster.oidcProviderArn, url: cluster.oidcProviderUrl };
     return {
       provider,
       commandEnvironment: { SPIRE_MESH_KUBECONFIG: kubeconfig },
       oidc,
       eksCluster: cluster,
-      storageClass: ebsStorage(cluster, oidc, provider, config.spireKeepVolumes),
+      storageClass,
+      network,
     };
   }
   const kubeconfig = config.kubeconfig;
@@ -62,37 +55,4 @@ export function stackCluster(config: StackConfig): StackCluster {
     }),
     commandEnvironment: environment,
   };
-}
-
-/**
- * EKS 1.23+ provisions EBS volumes only through the EBS CSI driver: the managed add-on, with an IRSA role for its
- * controller, and an encrypted gp3 class (the in-tree gp2 class provisions nothing any more).
- */
-function ebsStorage(
-  cluster: eks.Cluster,
-  oidc: Oidc,
-  provider: k8s.Provider,
-  keepVolumes: boolean,
-): k8s.storage.v1.StorageClass {
-  const role = irsaRole("ebs-csi-driver", oidc, "kube-system", "ebs-csi-controller-sa", {
-    ebs: "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
-  });
-  const addon = new aws.eks.Addon("ebs-csi-driver", {
-    clusterName: cluster.eksCluster.name,
-    addonName: "aws-ebs-csi-driver",
-    serviceAccountRoleArn: role,
-  });
-  return new k8s.storage.v1.StorageClass(
-    EKS_STORAGE_CLASS,
-    {
-      metadata: { name: EKS_STORAGE_CLASS },
-      provisioner: "ebs.csi.aws.com",
-      // Tagged with the stack; deleted with its claim unless spireKeepVolumes (stack/volumes.ts).
-      ...gp3Class(keepVolumes),
-      // Bound where the pod lands: an EBS volume lives in one availability zone.
-      volumeBindingMode: "WaitForFirstConsumer",
-      allowVolumeExpansion: true,
-    },
-    { provider, dependsOn: [addon] },
-  );
 }

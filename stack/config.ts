@@ -10,6 +10,7 @@ import { spireSettings } from "../spire/settings";
 import { colorAppArgs, configKeyOf, spireArgs } from "./args";
 import { choices, type Declared, declaredConfig, isInlineKubeconfig, type StackConfig } from "./configSchema";
 import { maxOpenConnsPerServer } from "./database";
+import { eksOnlyProblems, eksProblems } from "./eksConfig";
 
 export type { StackConfig } from "./configSchema";
 export { declaredConfig } from "./configSchema";
@@ -78,16 +79,11 @@ export function readStackConfig(): StackConfig {
         "conflicts with cluster=eks (the kubeconfig comes from the new cluster)",
       );
     if (config.kubeContext) conflict("kubeContext", config.kubeContext, "conflicts with cluster=eks");
-    for (const key of ["eksMinNodes", "eksDesiredNodes", "eksMaxNodes"] as const) {
-      if (!(config[key] >= 1 && config[key] <= 100)) conflict(key, config[key], "must be between 1 and 100");
-    }
-    if (!(config.eksMinNodes <= config.eksDesiredNodes && config.eksDesiredNodes <= config.eksMaxNodes)) {
-      conflict(
-        "eksDesiredNodes",
-        config.eksDesiredNodes,
-        "must satisfy eksMinNodes <= eksDesiredNodes <= eksMaxNodes",
-      );
-    }
+    // --- eksa: the eks stack as a real AWS account takes it ---
+    problems.push(...eksProblems(config));
+  } else {
+    problems.push(...eksOnlyProblems(config));
+    // --- end eksa ---
   }
   // Its contents are credentials: a plain config value sits in Pulumi.<stack>.yaml and in the state in clear text.
   if (

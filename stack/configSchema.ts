@@ -12,11 +12,21 @@ export interface StackConfig {
   readonly cluster: "existing" | "eks";
   readonly kubeconfig: string;
   readonly kubeContext: string;
+  // --- eks stack as a real AWS account takes it (issue 27; helper eksa) ---
   readonly eksVersion: string;
+  readonly eksAllowExtendedSupport: boolean;
   readonly eksInstanceType: string;
-  readonly eksMinNodes: number;
-  readonly eksDesiredNodes: number;
-  readonly eksMaxNodes: number;
+  readonly eksNodeReleaseVersion: string;
+  readonly eksNodesPerZone: number;
+  readonly eksZoneCount: number;
+  readonly eksNatGateway: "single" | "perZone";
+  readonly eksVpcCidr: string;
+  readonly eksPublicAccessCidrs: string;
+  readonly eksDeployRoleArn: string;
+  readonly eksAdminRoleArns: string;
+  readonly eksPreviewRoleArns: string;
+  readonly spireSkipKubeletVerification: "auto" | "true" | "false";
+  // --- end eksa ---
   readonly dataPlane: "envoy" | "appmesh";
   readonly envoyImage: string;
   readonly appmeshControllerChart: string;
@@ -79,6 +89,10 @@ export const choices: Partial<Record<keyof StackConfig, readonly string[]>> = {
   entryRegistration: ["perEntry", "batch"],
   spireDatastore: ["sqlite", "postgres", "rds"],
   spireUpstreamAuthority: ["none", "disk", "awsPca"],
+  // --- eksa ---
+  eksNatGateway: ["single", "perZone"],
+  spireSkipKubeletVerification: ["auto", "true", "false"],
+  // --- end eksa ---
 };
 
 /** A kubeconfig given inline (YAML or JSON) rather than as a path. */

@@ -11,6 +11,7 @@ import type * as eks from "@pulumi/eks";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DATASTORE_CA_FILE } from "../spire/production";
+import { stackTags } from "./awsTags";
 import type { StackConfig } from "./configSchema";
 
 const DB_NAME = "spire";
@@ -35,8 +36,7 @@ export const rdsConnectionString = (
 
 /** Tags on the instance, copied to every snapshot of it, the final one included: whose it is. */
 export const databaseTags = (): Record<string, string> => ({
-  "spire-mesh:project": pulumi.getProject(),
-  "spire-mesh:stack": pulumi.getStack(),
+  ...stackTags(),
   "spire-mesh:purpose": "spire-datastore",
 });
 
@@ -71,6 +71,7 @@ export function spireDatabase(config: StackConfig, cluster: eks.Cluster): SpireD
   const subnets = new aws.rds.SubnetGroup("spire-db", {
     subnetIds,
     description: "SPIRE datastore: the EKS cluster's subnets",
+    tags: databaseTags(),
   });
   const firewall = new aws.ec2.SecurityGroup("spire-db", {
     vpcId: cluster.eksCluster.vpcConfig.vpcId,
@@ -84,6 +85,7 @@ export function spireDatabase(config: StackConfig, cluster: eks.Cluster): SpireD
         securityGroups: [cluster.nodeSecurityGroupId],
       },
     ],
+    tags: databaseTags(),
   });
   // Letters and digits only: the password is substituted into server.conf, where a quote or backslash would
   // end the string (spire/production.ts refuses those).

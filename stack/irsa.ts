@@ -6,6 +6,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { awsPcaSigningTemplateArn } from "../spire/production";
+import { stackTags } from "./awsTags";
 
 export interface Oidc {
   readonly arn: pulumi.Output<string>;
@@ -48,13 +49,14 @@ export function irsaRole(
   oidc: Oidc,
   namespace: string,
   serviceAccount: string,
-  policyArns: Readonly<Record<string, string>>,
+  policyArns: Readonly<Record<string, pulumi.Input<string>>>,
   inlinePolicies: Readonly<Record<string, pulumi.Input<string>>> = {},
 ): pulumi.Output<string> {
   const role = new aws.iam.Role(name, {
     assumeRolePolicy: pulumi
       .all([oidc.arn, oidc.url])
       .apply(([arn, url]) => irsaTrustPolicy(arn, url, namespace, serviceAccount)),
+    tags: stackTags(),
   });
   const grants: pulumi.Output<string>[] = [];
   for (const [suffix, policyArn] of Object.entries(policyArns)) {

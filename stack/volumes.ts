@@ -7,12 +7,11 @@
  * claim is protected (spireProtectData) and every replica's key claim is its own Pulumi resource, so only an
  * explicit destroy (or a scale-down) removes a claim. Who needs the keys after destroy sets spireKeepVolumes.
  */
-import * as pulumi from "@pulumi/pulumi";
+import { stackTags } from "./awsTags";
 
 /** The tags the EBS CSI driver puts on every volume of the class (its tagSpecification_<n> parameters). */
 export const volumeTags = (): Record<string, string> => ({
-  "spire-mesh:project": pulumi.getProject(),
-  "spire-mesh:stack": pulumi.getStack(),
+  ...stackTags(),
   "spire-mesh:purpose": "spire-server-data",
 });
 

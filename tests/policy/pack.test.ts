@@ -8,8 +8,11 @@ import * as path from "node:path";
 import Ajv from "ajv";
 import { parse } from "yaml";
 import {
+  AWS_TAGGED_DEFAULTS,
+  EKS_STANDARD_SUPPORT_DEFAULTS,
   HOST_ACCESS_DEFAULTS,
   IDENTITIES_REGISTERED_DEFAULTS,
+  IMDS_HOP_LIMIT_DEFAULTS,
   isResourcePolicy,
   isStackPolicy,
   MTLS_STRICT_DEFAULTS,
@@ -24,7 +27,7 @@ const REPO = path.resolve(__dirname, "../..");
 const read = (file: string) => fs.readFileSync(path.join(REPO, file), "utf8");
 
 describe("spire-mesh policy pack", () => {
-  it("has seven rules with stable names and default levels, each described", () => {
+  it("has ten rules with stable names and default levels, each described", () => {
     assert.deepEqual(
       policies.map((p) => [p.name, p.enforcementLevel]),
       [
@@ -35,6 +38,9 @@ describe("spire-mesh policy pack", () => {
         ["svid-lifetimes", "mandatory"],
         ["no-key-material", "mandatory"],
         ["rbac-least-privilege", "mandatory"],
+        ["imds-hop-limit", "advisory"],
+        ["eks-standard-support", "advisory"],
+        ["aws-resources-tagged", "advisory"],
       ],
     );
     for (const p of policies) assert.ok(p.description.length > 40, p.name);
@@ -51,6 +57,9 @@ describe("spire-mesh policy pack", () => {
         "images-pinned",
         "no-key-material",
         "rbac-least-privilege",
+        "imds-hop-limit",
+        "eks-standard-support",
+        "aws-resources-tagged",
       ],
     );
   });
@@ -64,6 +73,9 @@ describe("spire-mesh policy pack", () => {
       "svid-lifetimes": SVID_LIFETIMES_DEFAULTS,
       "no-key-material": {},
       "rbac-least-privilege": RBAC_DEFAULTS,
+      "imds-hop-limit": IMDS_HOP_LIMIT_DEFAULTS,
+      "eks-standard-support": EKS_STANDARD_SUPPORT_DEFAULTS,
+      "aws-resources-tagged": AWS_TAGGED_DEFAULTS,
     };
     for (const p of policies) {
       const properties = p.configSchema?.properties ?? {};

@@ -1,4 +1,4 @@
-/** The App Mesh controller: SDS on, pointed at the agent socket; on EKS its AWS access is scoped by IRSA. */
+/** The App Mesh controller (a render target since App Mesh was discontinued): SDS on, pointed at the agent socket. */
 import assert from "node:assert/strict";
 import { irsaTrustPolicy } from "../../stack/irsa";
 import { appMesh, renderStack } from "../support/render";
@@ -13,29 +13,13 @@ describe("App Mesh controller", () => {
     assert.deepEqual(inputs.values.sds, { enabled: true, udsPath: "/run/spire/sockets/agent.sock" });
   });
 
-  it("on EKS gets a role only its ServiceAccount can assume, with App Mesh and Cloud Map policies", async () => {
-    const r = await renderStack("eks", appMesh);
-    const role = r.resources.find((x) => x.type === "aws:iam/role:Role" && x.name === "appmesh-controller");
+  it("gets no AWS role: cluster=eks refuses dataPlane=appmesh, so no stack gives the controller credentials", async () => {
+    const r = await renderStack("dev", appMesh);
     const release = r.resources.find((x) => x.type === "kubernetes:helm.sh/v3:Release");
     assert.ok(release, "the controller release");
-    const values = (release.inputs as { values: { serviceAccount: { annotations: Record<string, string> } } })
-      .values;
-    assert.match(
-      values.serviceAccount.annotations["eks.amazonaws.com/role-arn"],
-      /^<placeholder: ARN of aws:iam\/role:Role/,
-    );
-    const policies = r.resources
-      .filter(
-        (x) =>
-          x.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" && x.name.startsWith("appmesh-"),
-      )
-      .map((x) => (x.inputs as { policyArn: string }).policyArn)
-      .sort();
-    assert.deepEqual(policies, [
-      "arn:aws:iam::aws:policy/AWSAppMeshFullAccess",
-      "arn:aws:iam::aws:policy/AWSCloudMapFullAccess",
-    ]);
-    assert.ok(role, "an IAM role");
+    const values = (release.inputs as { values: { serviceAccount: Record<string, unknown> } }).values;
+    assert.deepEqual(values.serviceAccount, { create: true, name: "appmesh-controller" });
+    assert.ok(!r.resources.some((x) => x.type.startsWith("aws:")), "no AWS resources off EKS");
   });
 
   it("the trust policy pins the issuer's sub to appmesh-system/appmesh-controller and aud to STS", () => {

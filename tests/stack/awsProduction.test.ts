@@ -121,8 +121,8 @@ describe("eks stack on a real AWS account", () => {
       assert.equal(inputs.skipFinalSnapshot, false);
       assert.equal(inputs.copyTagsToSnapshot, true, "the final snapshot carries the instance's tags");
       assert.deepEqual(inputs.tags, {
-        "spire-mesh:project": "spire-mesh",
-        "spire-mesh:stack": "eks",
+        "spire-mesh:stack": "spire-mesh/eks",
+        "spire-mesh:managed-by": "pulumi",
         "spire-mesh:purpose": "spire-datastore",
       });
       assert.deepEqual(one(r, "random:index/randomId:RandomId").inputs, { byteLength: 4 });
@@ -191,9 +191,9 @@ describe("eks stack on a real AWS account", () => {
         .map(([, v]) => v)
         .sort();
       assert.deepEqual(tags, [
-        "spire-mesh:project=spire-mesh",
+        "spire-mesh:managed-by=pulumi",
         "spire-mesh:purpose=spire-server-data",
-        "spire-mesh:stack=eks",
+        "spire-mesh:stack=spire-mesh/eks",
       ]);
     });
   });

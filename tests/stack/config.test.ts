@@ -32,7 +32,7 @@ describe("stack config", () => {
     const error = await configError({
       trustDomian: "typo.example",
       registerGreen: "yes",
-      eksDesiredNodes: "0",
+      eksNodesPerZone: "0",
       cluster: "eks",
       kubeContext: "kind-dev",
       svidTtl: "48h",
@@ -45,7 +45,7 @@ describe("stack config", () => {
     const byField = { get: rules };
     assert.match(byField.get("trustDomian") ?? "", /not a config key/);
     assert.match(byField.get("registerGreen") ?? "", /true or false/);
-    assert.match(byField.get("eksDesiredNodes") ?? "", /between 1 and 100/);
+    assert.match(byField.get("eksNodesPerZone") ?? "", /between 1 and 20/);
     assert.match(byField.get("kubeContext") ?? "", /conflicts with cluster=eks/);
     assert.match(
       byField.get("caTtl") ?? "",

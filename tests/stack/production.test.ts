@@ -129,7 +129,7 @@ describe("stack: production SPIRE", () => {
     assert.match(serverConf(r), /key_file_path = "\/run\/spire\/upstream\/tls\.key"/);
   });
 
-  it("eks with rds: encrypted PostgreSQL in the cluster's subnets, admitting only the node security group", async () => {
+  it("eks with rds: encrypted PostgreSQL in the VPC's private subnets, admitting only the node security group", async () => {
     const r = await renderStack("eks", eksRds);
     const db = r.resources.find((x) => x.type === "aws:rds/instance:Instance");
     const inputs = db?.inputs as Record<string, unknown>;
@@ -138,9 +138,10 @@ describe("stack: production SPIRE", () => {
     assert.equal(inputs.publiclyAccessible, false);
     assert.equal(inputs.password, "[secret]", "the generated password is a secret");
     const group = r.resources.find((x) => x.type === "aws:rds/subnetGroup:SubnetGroup");
+    // The stack VPC's private subnets (tests/stack/eksAccount.test.ts, finding 3).
     assert.deepEqual((found(group).inputs as { subnetIds: string[] }).subnetIds, [
-      "<placeholder: subnet 1 of cluster, known after pulumi up>",
-      "<placeholder: subnet 2 of cluster, known after pulumi up>",
+      "eks-private-0-id",
+      "eks-private-1-id",
     ]);
     const firewall = r.resources.find(
       (x) => x.type === "aws:ec2/securityGroup:SecurityGroup" && x.name === "spire-db",
