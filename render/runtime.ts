@@ -182,8 +182,15 @@ async function resolve(value: unknown): Promise<unknown> {
 
 const repoRoot = path.resolve(__dirname, "..");
 
+/** A function the program invoked (`local.runOutput`, ...); `args` plain, as the SDK unwraps secrets to send them. */
+export interface RecordedInvoke {
+  readonly token: string;
+  readonly args: Record<string, unknown>;
+}
+
 export interface Recording<T> {
   readonly resources: readonly RecordedResource[];
+  readonly invokes: readonly RecordedInvoke[];
   readonly warnings: readonly string[];
   readonly value: T;
 }
@@ -202,12 +209,19 @@ export async function record<T>(
   body: () => T | Promise<T>,
 ): Promise<Recording<T>> {
   const warnings: string[] = [];
+  const invokes: RecordedInvoke[] = [];
   const monitor = new RecordingMonitor({
     newResource: (args) => ({
       id: args.custom ? `${args.name}-id` : undefined,
       state: cloudState(args.type, args.name, args.inputs, scope.stackReferences ?? {}),
     }),
-    call: (args) => ({ ...args.inputs }),
+    call: (args) => {
+      invokes.push({ token: args.token, args: { ...args.inputs } });
+      // What a command prints (a federated installation exports its `bundle show`) is known only once it ran.
+      return args.token === "command:local:run"
+        ? { ...args.inputs, stdout: placeholder(`stdout of ${args.token}`), stderr: "" }
+        : { ...args.inputs };
+    },
   });
   // setMocks sets the runtime's feature flags; our monitor then replaces its plain one to record parents and edges.
   await pulumi.runtime.setMocks(monitor.mocks, scope.project, scope.stack, scope.preview ?? false);
@@ -219,7 +233,7 @@ export async function record<T>(
     const value = await body();
     await waitForRPCs();
     if (monitor.failures.length > 0) throw new Error(`registration failed:\n${monitor.failures.join("\n")}`);
-    return { resources: monitor.recorded, warnings, value };
+    return { resources: monitor.recorded, invokes, warnings, value };
   } finally {
     restoreWarn();
   }
