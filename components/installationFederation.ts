@@ -16,8 +16,10 @@ import { secretEnvironment } from "./commandEnvironment";
 import { kubernetesObject } from "./kubernetesObject";
 
 export interface FederationOutputs {
-  /** This server's bundle in SPIFFE format (public keys and certificates only), for the peers: read on every
-   * `up`, unknown at preview. */
+  /**
+   * This server's bundle in SPIFFE format (public keys and certificates only), for the peers: read on every `up`,
+   * unknown at preview.
+   */
   readonly bundle: pulumi.Output<string>;
   /** The URL peers configure as this domain's bundle endpoint. */
   readonly bundleEndpointUrl: pulumi.Output<string>;
@@ -27,7 +29,7 @@ export interface FederationOutputs {
 
 export interface FederationResourceOptions {
   readonly parent: pulumi.Resource;
-  /** The server: both commands need it Ready. */
+  /** The server: the peers' commands and the bundle read need it Ready. */
   readonly server: pulumi.Resource;
   readonly namespace: pulumi.Resource;
   readonly generation: pulumi.Output<string>;
