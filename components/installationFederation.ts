@@ -1,9 +1,8 @@
 /**
- * The resources a federated SpireInstallation adds: the Service in front of its bundle endpoint, a command that
- * prints its own bundle (exported for the peers), and one command per peer that gives the server the peer's
- * bundle with `bundle set` (first-contact trust for https_spiffe). Thin: the argv and plans are
- * spire/bundles.ts's, the checks spire/federation.ts's; the commands run bin/spire-bundle.js through
- * @pulumi/command like the entries do.
+ * The resources a federated SpireInstallation adds: the Service in front of its bundle endpoint, one command per
+ * peer that gives the server the peer's bundle with `bundle set` (first-contact trust for https_spiffe), and the
+ * read of its own bundle (exported for the peers). Thin: the argv and plans are spire/bundles.ts's, the checks
+ * spire/federation.ts's; both run bin/spire-bundle.js through @pulumi/command like the entries do.
  */
 import * as command from "@pulumi/command";
 import type * as k8s from "@pulumi/kubernetes";
@@ -17,7 +16,10 @@ import { secretEnvironment } from "./commandEnvironment";
 import { kubernetesObject } from "./kubernetesObject";
 
 export interface FederationOutputs {
-  /** This server's bundle in SPIFFE format (public keys and certificates only), for the peers. */
+  /**
+   * This server's bundle in SPIFFE format (public keys and certificates only), for the peers: read on every `up`,
+   * unknown at preview.
+   */
   readonly bundle: pulumi.Output<string>;
   /** The URL peers configure as this domain's bundle endpoint. */
   readonly bundleEndpointUrl: pulumi.Output<string>;
@@ -27,7 +29,7 @@ export interface FederationOutputs {
 
 export interface FederationResourceOptions {
   readonly parent: pulumi.Resource;
-  /** The server: both commands need it Ready. */
+  /** The server: the peers' commands and the bundle read need it Ready. */
   readonly server: pulumi.Resource;
   readonly namespace: pulumi.Resource;
   readonly generation: pulumi.Output<string>;
@@ -53,21 +55,11 @@ export function federationResources(
   const plans = bundlePlans(bundleCommands(serverExecPrefix(s), s.serverSocketPath), {
     deleteWithoutServer: o.deleteWithoutServer,
   });
-  // A new datastore (new server generation) may hold a new CA: the update prints the bundle again.
+  // A new datastore (new server generation) holds no peer bundle: the peers' commands run again.
   const environment = secretEnvironment(
     pulumi
       .all([pulumi.output(o.environment ?? {}), o.generation])
       .apply(([env, generation]) => ({ ...env, SPIRE_MESH_SERVER_GENERATION: generation })),
-  );
-  const show = new command.local.Command(
-    `${name}-bundle`,
-    {
-      interpreter: runnerInterpreter("spire-bundle.js"),
-      create: plans.show,
-      update: plans.show,
-      environment,
-    },
-    opts,
   );
   for (const peer of s.federation.federatesWith) {
     if (peer.profile !== "https_spiffe" || peer.bundle === undefined) continue;
@@ -90,10 +82,30 @@ export function federationResources(
     (st) => st?.loadBalancer?.ingress?.[0]?.hostname ?? st?.loadBalancer?.ingress?.[0]?.ip ?? "",
   );
   return {
-    // Public certificates only (the runner refuses anything else): the secrecy the environment (a kubeconfig)
-    // lends the command's stdout does not apply to it, and the peers read it as a plain output.
-    bundle: pulumi.unsecret(show.stdout),
+    bundle: currentBundle(plans.show, environment, opts),
     bundleEndpointUrl: lbHost.apply((host) => bundleEndpointUrl(s, host) as string),
     bundleEndpointSpiffeId: pulumi.output(serverSpiffeId(s.trustDomain)),
   };
+}
+
+/**
+ * The bundle the server holds now, read on every `up`: a CA rotation adds a root without changing any input, so a
+ * command resource, which runs on create and on input changes only, would keep exporting the bundle of its last
+ * run. Not at preview, where the engine would run the invoke too: a PR preview's read-only kubeconfig has no
+ * exec rights (README "preview"), so there the output is unknown, as any value the update computes.
+ */
+function currentBundle(
+  showPlan: string,
+  environment: pulumi.Output<Record<string, string>> | undefined,
+  opts: pulumi.InvokeOutputOptions,
+): pulumi.Output<string> {
+  if (pulumi.runtime.isDryRun()) return pulumi.output(pulumi.unknown) as pulumi.Output<string>;
+  const read = command.local.runOutput(
+    // Logging "none": the bundle would otherwise be printed on every up; a failure still carries the output.
+    { command: showPlan, interpreter: runnerInterpreter("spire-bundle.js"), environment, logging: "none" },
+    opts,
+  );
+  // Public certificates only (the runner refuses anything else): the secrecy the environment (a kubeconfig)
+  // lends the result does not apply to it, and the peers read it as a plain output.
+  return pulumi.unsecret(read.stdout);
 }

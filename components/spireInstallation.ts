@@ -72,7 +72,8 @@ export class SpireInstallation extends pulumi.ComponentResource {
   public readonly serverGeneration?: pulumi.Output<string>;
   /**
    * Federation: this server's bundle in SPIFFE format (`spire-server bundle show -format spiffe`, public keys
-   * and certificates only), for a peer's `federation.federatesWith[].bundle`. Export it from the stack.
+   * and certificates only), for a peer's `federation.federatesWith[].bundle`. Export it from the stack. Read on
+   * every `up` (so it holds the roots of the latest CA rotation), never at preview, where it is unknown.
    */
   public readonly bundle?: pulumi.Output<string>;
   /** Federation: the URL peers configure as this domain's `bundleEndpointUrl`. */

@@ -18,6 +18,7 @@
  * - outputs are the inputs plus `stdout` and `stderr` (one trailing newline trimmed); when any input is secret,
  *   so are they. Read returns the state unchanged, so `pulumi refresh` never sees drift.
  * - preview runs nothing: the provider does not offer preview, so the engine never calls create or update then.
+ *   The `command:local:run` invoke is another matter: the engine calls it at preview too (commandRun.ts).
  *
  * Inputs the project does not use (dir, logging, assetPaths, archivePaths) are refused at check, so a program
  * that needs them fails loudly here instead of silently behaving differently from the real plugin.

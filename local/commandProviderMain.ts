@@ -1,5 +1,6 @@
-/** Entry point of the stand-in `pulumi-resource-command` plugin (see commandProvider.ts and plugins/). */
+/** Entry point of the stand-in `pulumi-resource-command` plugin (see commandProvider.ts, commandRun.ts and plugins/). */
 import { main } from "@pulumi/pulumi/provider";
 import { commandProvider } from "./commandProvider";
+import { invokeRun } from "./commandRun";
 
-main(commandProvider, process.argv.slice(2));
+main({ ...commandProvider, invoke: invokeRun }, process.argv.slice(2));

@@ -150,6 +150,10 @@ function cloudInvoke(token: string, inputs: Record<string, unknown>): Record<str
       id: String(inputs.addonName),
     };
   }
+  if (token === "command:local:run") {
+    // What a command prints (a federated installation exports its `bundle show`) is known only once it ran.
+    return { ...inputs, stdout: placeholder(`stdout of ${token}`), stderr: "" };
+  }
   return { ...inputs };
 }
 
@@ -231,8 +235,15 @@ async function resolve(value: unknown): Promise<unknown> {
 
 const repoRoot = path.resolve(__dirname, "..");
 
+/** A function the program invoked (`local.runOutput`, ...); `args` plain, as the SDK unwraps secrets to send them. */
+export interface RecordedInvoke {
+  readonly token: string;
+  readonly args: Record<string, unknown>;
+}
+
 export interface Recording<T> {
   readonly resources: readonly RecordedResource[];
+  readonly invokes: readonly RecordedInvoke[];
   readonly warnings: readonly string[];
   readonly value: T;
 }
@@ -251,12 +262,16 @@ export async function record<T>(
   body: () => T | Promise<T>,
 ): Promise<Recording<T>> {
   const warnings: string[] = [];
+  const invokes: RecordedInvoke[] = [];
   const monitor = new RecordingMonitor({
     newResource: (args) => ({
       id: args.custom ? `${args.name}-id` : undefined,
       state: cloudState(args.type, args.name, args.inputs, scope.stackReferences ?? {}),
     }),
-    call: (args) => cloudInvoke(args.token, args.inputs),
+    call: (args) => {
+      invokes.push({ token: args.token, args: { ...args.inputs } });
+      return cloudInvoke(args.token, args.inputs);
+    },
   });
   // setMocks sets the runtime's feature flags; our monitor then replaces its plain one to record parents and edges.
   await pulumi.runtime.setMocks(monitor.mocks, scope.project, scope.stack, scope.preview ?? false);
@@ -268,7 +283,7 @@ export async function record<T>(
     const value = await body();
     await waitForRPCs();
     if (monitor.failures.length > 0) throw new Error(`registration failed:\n${monitor.failures.join("\n")}`);
-    return { resources: monitor.recorded, warnings, value };
+    return { resources: monitor.recorded, invokes, warnings, value };
   } finally {
     restoreWarn();
   }

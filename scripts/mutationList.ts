@@ -86,4 +86,25 @@ export const MUTATIONS: readonly Mutation[] = [
     to: 'resources: ["nodes/pods", "nodes/proxy"],',
     tests: ["tests/local/agentRbac.test.ts"],
   },
+  {
+    name: "the exported bundle read at preview too (exec with the PR's read-only kubeconfig)",
+    file: "components/installationFederation.ts",
+    from: "if (pulumi.runtime.isDryRun()) return pulumi.output(pulumi.unknown) as pulumi.Output<string>;",
+    to: "",
+    tests: ["tests/components/bundleRead.test.ts"],
+  },
+  {
+    name: "the exported bundle never read at up (unknown, as at preview)",
+    file: "components/installationFederation.ts",
+    from: "if (pulumi.runtime.isDryRun()) return",
+    to: "if (true) return",
+    tests: ["tests/components/bundleRead.test.ts"],
+  },
+  {
+    name: "command stand-in's run invoke takes any logging (it never logs)",
+    file: "local/commandRun.ts",
+    from: 'if (args.logging !== "none") {',
+    to: "if (false) {",
+    tests: ["tests/local/commandProvider.test.ts"],
+  },
 ];

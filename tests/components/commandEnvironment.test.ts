@@ -48,7 +48,7 @@ describe("command environments are secret", () => {
     const commands = resources.filter((r) => r.type === "command:local:Command");
     assert.deepEqual(
       commands.map((c) => c.name).sort(),
-      ["bare-entry", "one-entry", "set-entries", "spire-bundle", "spire-federation-east-example"].sort(),
+      ["bare-entry", "one-entry", "set-entries", "spire-federation-east-example"].sort(),
     );
     for (const c of commands) {
       assert.equal(c.inputs.environment, REDACTED, `${c.name} stores its environment as a secret`);

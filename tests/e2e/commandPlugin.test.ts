@@ -1,7 +1,8 @@
 /**
  * The engine-level rules of command:local:Command under the real Pulumi CLI, with the stand-in plugin: what a
  * trigger change replaces and in which order, what a failed update leaves in the state, and that a failed create
- * leaves nothing. The per-call rules are pinned in tests/local/commandProvider.test.ts.
+ * leaves nothing; that the `command:local:run` invoke runs at preview as at up. The per-call rules are pinned in
+ * tests/local/commandProvider.test.ts.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -83,6 +84,22 @@ describe("command:local:Command under the real engine (stand-in plugin)", functi
       "updated",
     ]);
     assert.deepEqual(pending, []);
+  });
+
+  it("the local.run invoke runs whenever the program runs, preview included, and hands stdout to the program", async () => {
+    await setConfig({ addFailing: "false", invoke: "true" });
+    fs.writeFileSync(journal, "");
+    await pulumiOk(stack, ["preview"]);
+    assert.deepEqual(
+      journalLines(),
+      ["run 2"],
+      "the engine invokes at preview: a program that must not exec then skips it",
+    );
+    await pulumiOk(stack, ["up", "--yes", "--skip-preview"]);
+    assert.deepEqual(journalLines(), ["run 2", "run 2"]);
+    const outputs = JSON.parse((await pulumiOk(stack, ["stack", "output", "--json"])).stdout);
+    assert.equal(outputs.ran, "ran 2");
+    await setConfig({ invoke: "false" });
   });
 
   it("destroy runs each delete from the state", async () => {

@@ -240,3 +240,43 @@ export async function changesSince(
   }
   return changes;
 }
+
+/**
+ * A kubeconfig of a ServiceAccount bound to the built-in `view` ClusterRole, as README "preview" recommends for
+ * the PR preview: it reads, writes nothing, and cannot create pods/exec. Create it before the inventory a test
+ * compares against: the ServiceAccount and its binding stay.
+ */
+export async function viewKubeconfig(cluster: E2eCluster): Promise<string> {
+  const [namespace, name] = ["kube-system", "pulumi-preview"];
+  const created = async (path: string, body: unknown) => {
+    const r = await cluster.api.request("POST", path, body);
+    if (r.status !== 201) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  await created(`/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name } });
+  await created("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+    metadata: { name },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+    subjects: [{ kind: "ServiceAccount", name, namespace }],
+  });
+  const token = await created(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: { expirationSeconds: 3600 },
+  });
+  const admin = JSON.parse(fs.readFileSync(cluster.state.kubeconfig, "utf8"));
+  const file = path.join(cluster.workDir, "view-kubeconfig");
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: admin.clusters,
+      users: [{ name, user: { token: token.status.token } }],
+      contexts: [{ name: "loopback", context: { cluster: admin.clusters[0].name, user: name } }],
+      "current-context": "loopback",
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}

@@ -1,10 +1,11 @@
 /**
  * The stand-in command plugin's rules, one test each, as pulumi/pulumi-command 1.x defines them (its
  * local/command*.go on pulumi-go-provider's infer). The engine-level rules (replacement order, failed steps and
- * the state) run under the real CLI in tests/e2e/commandPlugin.test.ts.
+ * the state, the invoke through the engine) run under the real CLI in tests/e2e/commandPlugin.test.ts.
  */
 import * as assert from "node:assert/strict";
 import { check, commandProvider, diff, reveal } from "../../local/commandProvider";
+import { invokeRun, RUN_TOKEN } from "../../local/commandRun";
 
 const SIG = "4dabf18193072939515e22adb298388d";
 const secret = (value: unknown) => ({ [SIG]: "1b47061264138c4ac30d75fd1eb44270", value });
@@ -195,5 +196,60 @@ describe("stand-in command plugin: lifecycle", () => {
       props: state,
       inputs: { create: "x" },
     });
+  });
+});
+
+describe("stand-in command plugin: the command:local:run invoke", () => {
+  it("runs interpreter plus command as one last argument with the environment, and returns the arguments, stdout and stderr", async () => {
+    const args = {
+      command: "a b; echo c",
+      interpreter: printer("WHO"),
+      environment: { WHO: "run" },
+      logging: "none",
+    };
+    const { outputs, failures } = await invokeRun(RUN_TOKEN, args);
+    assert.equal(failures, undefined);
+    assert.deepEqual(JSON.parse(outputs.stdout), { argv: ["a b; echo c"], env: { WHO: "run" } });
+    assert.deepEqual({ ...outputs, stdout: undefined }, { ...args, stdout: undefined, stderr: "" });
+  });
+
+  it("a non-zero exit rejects with the real provider's message and the combined output", async () => {
+    await assert.rejects(
+      invokeRun(RUN_TOKEN, { command: "echo out; echo err >&2; exit 3", logging: "none" }),
+      {
+        message: 'exit status 3: running "echo out; echo err >&2; exit 3":\nout\nerr\n',
+      },
+    );
+  });
+
+  it("refuses, naming them, arguments it does not model: stdin, dir, logging other than none, a missing command", async () => {
+    const marker = `/tmp/spire-mesh-run-${process.pid}`;
+    const { failures, outputs } = await invokeRun(RUN_TOKEN, {
+      stdin: "x",
+      dir: "/tmp",
+      logging: "stdoutAndStderr",
+      interpreter: ["/bin/sh", "-c", `touch ${marker}`],
+    });
+    assert.equal(outputs, undefined);
+    assert.deepEqual(
+      failures?.map((f) => f.property),
+      ["stdin", "dir", "command", "logging"],
+    );
+    assert.match(failures?.[3].reason ?? "", /logging = "stdoutAndStderr": .*models only "none"/);
+    const fs = await import("node:fs");
+    assert.equal(fs.existsSync(marker), false, "a refused invoke runs nothing");
+    const noLogging = await invokeRun(RUN_TOKEN, { command: "true" });
+    assert.deepEqual(
+      noLogging.failures?.map((f) => f.property),
+      ["logging"],
+      "the real provider logs by default; the stand-in does not model it",
+    );
+  });
+
+  it("answers no other function", async () => {
+    await assert.rejects(
+      invokeRun("command:remote:run", { command: "true", logging: "none" }),
+      /unknown function command:remote:run/,
+    );
   });
 });
