@@ -17,6 +17,7 @@ import { declaredConfig } from "../../stack/config";
 import { NODE_METADATA_OPTIONS } from "../../stack/eks";
 import { eksSupportStatus, utcDay } from "../../stack/eksVersions";
 import { appMesh, mountedConfigMap, renderStack } from "../support/render";
+import { testCaBundle } from "../support/testCa";
 
 const REPO = path.resolve(__dirname, "../..");
 const ARN =
@@ -173,6 +174,7 @@ describe("eks stack as a real AWS account takes it (issue 27)", () => {
     it("RDS lands in the private subnets", async () => {
       const r = await renderStack("eks", {
         spireDatastore: "rds",
+        spireDatastoreCaBundle: testCaBundle(),
         spireReplicas: "3",
         spireUpstreamAuthority: "awsPca",
         spireAwsPcaArn: ARN,
