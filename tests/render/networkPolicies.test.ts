@@ -335,6 +335,19 @@ function checkRender(r: RenderResult): Checked {
         `${key}: callers not all known as pods, so the port is open`,
       );
   }
+  // The SPIRE server reaches no pod but DNS: its peers (API server, datastore, federated servers) are outside.
+  for (const server of all.filter(
+    (t) => t.key.startsWith("StatefulSet ") && t.key.endsWith("/spire-server"),
+  )) {
+    const pods = universe
+      .filter((t) => t !== server && t !== DNS)
+      .flatMap((t) =>
+        t.ports
+          .filter((p) => policies.allows("Egress", server.pod, endpoint(t), p.port, p.protocol))
+          .map((p) => edgeKey(t.key, p.port)),
+      );
+    assert.deepEqual(pods, [], `${server.key}: egress to pods of the render`);
+  }
   const external = [...proxies.values()].filter((p) => p.externalPorts.some((x) => x !== 443)).length;
   return { proxies: proxies.size, edges, exact, external, others: all.length - proxies.size };
 }
@@ -372,6 +385,23 @@ describe("rendered NetworkPolicies against the mesh graph", function () {
       { proxies: 1, edges: 0, exact: 0, external: 0 },
     ],
   ];
+  it("eks with RDS: the SPIRE servers reach the EKS API server (443) and the database on its port", async () => {
+    const r = await renderStack("eks", { spireDatastore: "rds", spireReplicas: "2" });
+    const db = r.resources.find((x) => x.type === "aws:rds/instance:Instance");
+    assert.ok(db, "the render has no RDS instance");
+    const dbPort = (db.inputs as Json).port ?? 5432;
+    const policies = policySet(kubernetesObjects(r));
+    const [server] = templates(kubernetesObjects(r)).filter(
+      (t) => t.key === "StatefulSet spire/spire-server",
+    );
+    for (const port of [443, dbPort])
+      assert.ok(
+        policies.allows("Egress", server.pod, EXTERNAL, port),
+        `the server cannot reach port ${port}`,
+      );
+    checkRender(r);
+  });
+
   for (const [name, render, floors] of cases) {
     it(name, async () => {
       const checked = checkRender(await render());
