@@ -9,6 +9,7 @@ import {
 } from "../mesh/colorApp";
 import { colorAppMesh, colorAppNamespace, colorAppObjects } from "../mesh/colorAppObjects";
 import type { EntrySetMember } from "../spire/entrySet";
+import { defaultDenyPolicy } from "../spire/networkPolicy";
 import { kubernetesObject } from "./kubernetesObject";
 import { MeshWorkload, type RoutedBackend } from "./meshWorkload";
 import { MtlsVirtualGateway } from "./mtlsVirtualGateway";
@@ -75,6 +76,8 @@ export class ColorApp extends pulumi.ComponentResource {
       dependsOn: pulumi.Resource[] = [],
     ) => kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
     const namespace = make("namespace", colorAppNamespace(spec, settings.workloadApi));
+    // Its namespace is ours: nothing in or out of any pod there but what each workload's own policy allows.
+    make("default-deny", defaultDenyPolicy(spec.namespace), [namespace]);
     const meshObject = colorAppMesh(spec);
     // App Mesh resolves virtual nodes by mesh, so the mesh comes before them.
     const mesh = meshObject ? make("mesh", meshObject) : undefined;

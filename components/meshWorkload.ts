@@ -1,10 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Checker } from "../core/validation";
+import { Checker, isDnsLabel } from "../core/validation";
 import { DataPlane } from "../mesh/envoySidecar";
 import { type EgressServiceArgs, meshNodePlan } from "../mesh/meshNode";
+import type { EgressPeer, PodGroup } from "../mesh/networkPolicy";
 import { type RemoteBackend, remoteEgress } from "../mesh/remoteBackend";
 import { type HealthCheckArgs, TlsMode, type VirtualNodeArgs } from "../mesh/virtualNode";
-import { type WorkloadArgs, workloadEntry, workloadObjects, workloadSpec } from "../mesh/workload";
+import {
+  type WorkloadArgs,
+  type WorkloadTraffic,
+  workloadEntry,
+  workloadObjects,
+  workloadSpec,
+} from "../mesh/workload";
 import { deriveEntryId, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
@@ -18,6 +25,7 @@ import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 import { claimNames } from "./workloadNames";
 
+export type { PodGroup } from "../mesh/networkPolicy";
 export type { RemoteBackend } from "../mesh/remoteBackend";
 export type { Container, WorkloadArgs } from "../mesh/workload";
 
@@ -39,14 +47,29 @@ export interface RoutedBackend {
 /** What a workload calls: another workload (its Service), a virtual service routing to several, or a remote one. */
 export type Backend = MeshWorkload | RoutedBackend | RemoteBackend;
 
+/**
+ * A caller in this cluster that is created after what it calls (it needs its backends first): its SPIFFE ID, and
+ * where its pods run, so the NetworkPolicy admits exactly them.
+ */
+export interface LocalCaller {
+  readonly identity: string;
+  readonly pods: PodGroup;
+}
+
+/** A caller: a workload, a local caller created later, or a SPIFFE ID alone (its pods unknown here). */
+export type Caller = MeshWorkload | LocalCaller | string;
+
 export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace">, MeshMemberArgs {
   /** Kubernetes name of its Deployment and virtual node. Default: the component's name. */
   readonly name?: string;
   readonly namespace: string;
   /** The SPIRE that gives it its identity: its agents' alias parents the entry, its socket reaches the sidecar. */
   readonly installation: SpireInstallation;
-  /** Who may call it: other workloads, or SPIFFE IDs. With callers the listener is STRICT. */
-  readonly callers?: readonly (MeshWorkload | string)[];
+  /**
+   * Who may call it: other workloads, local callers, or SPIFFE IDs. With callers the listener is STRICT, and its
+   * NetworkPolicy admits only their pods when every caller's pods are known (a SPIFFE ID alone opens the port).
+   */
+  readonly callers?: readonly Caller[];
   /** What it calls. Each must admit it among its callers. */
   readonly backends?: readonly Backend[];
   /**
@@ -66,6 +89,9 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
 
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
 const isRemote = (x: Backend): x is RemoteBackend => !isWorkload(x) && !("routes" in x);
+const isLocalCaller = (x: unknown): x is LocalCaller =>
+  typeof x === "object" && x !== null && !isWorkload(x) && "pods" in x;
+const podsOf = (n: VirtualNodeArgs): PodGroup => ({ namespace: n.namespace, podLabels: n.podSelector });
 
 /**
  * One meshed service in one component: the user's containers in a Deployment with the Envoy sidecar (or the App
@@ -115,25 +141,56 @@ export class MeshWorkload extends pulumi.ComponentResource {
         foreign.add(name);
     }
     const callers: string[] = [];
+    // The callers' pods, while every caller's are known.
+    let callerPods: PodGroup[] | undefined = [];
     for (const [i, caller] of (args.callers ?? []).entries()) {
-      const id = isWorkload(caller) ? caller.identityValue : caller;
+      const id = isWorkload(caller) ? caller.identityValue : isLocalCaller(caller) ? caller.identity : caller;
+      const field = isLocalCaller(caller) ? `callers[${i}].identity` : `callers[${i}]`;
       const valid = c.check(
-        isWorkload(caller) || (typeof caller === "string" && caller.startsWith("spiffe://")),
-        `callers[${i}]`,
-        isWorkload(caller) ? caller.identityValue : caller,
-        "must be a MeshWorkload or a SPIFFE ID",
+        isWorkload(caller) || (typeof id === "string" && id.startsWith("spiffe://")),
+        field,
+        id,
+        "must be a MeshWorkload, a local caller or a SPIFFE ID",
       );
       if (valid && !isWorkload(caller)) {
-        const td = c.attempt(`callers[${i}]`, caller, () =>
-          checkWorkloadId(caller, federatedMemberDomain(caller, settings.trustDomain, federated)),
+        const td = c.attempt(field, id, () =>
+          checkWorkloadId(id, federatedMemberDomain(id, settings.trustDomain, federated)),
         );
         if (td && td.trustDomain !== settings.trustDomain) foreign.add(td.trustDomain);
       }
+      if (isLocalCaller(caller)) {
+        c.check(
+          isDnsLabel(caller.pods?.namespace),
+          `callers[${i}].pods.namespace`,
+          caller.pods?.namespace,
+          "must be a Kubernetes namespace name",
+        );
+        c.check(
+          Object.keys(caller.pods?.podLabels ?? {}).length > 0,
+          `callers[${i}].pods.podLabels`,
+          caller.pods?.podLabels,
+          "must hold at least one label (an empty selector would admit every pod of the namespace)",
+        );
+      }
       c.check(!callers.includes(id), `callers[${i}]`, id, "repeats a caller");
       callers.push(id);
+      const pods = isWorkload(caller)
+        ? podsOf(caller.nodeArgs)
+        : isLocalCaller(caller)
+          ? caller.pods
+          : undefined;
+      callerPods = pods && callerPods ? [...callerPods, pods] : undefined;
     }
+    // Egress: a local backend's target pods at their app port; a remote one's port, at any address.
+    const backendPeers: EgressPeer[] = [];
     const egress = (args.backends ?? []).map((b, i) => {
-      if (!isRemote(b)) return egressOf(b, identity, w.namespace, c, `backends[${i}]`);
+      if (!isRemote(b)) {
+        const local = egressOf(b, identity, w.namespace, c, `backends[${i}]`);
+        for (const r of local.routes)
+          backendPeers.push({ pods: podsOf(r.target), port: r.target.port ?? 8080 });
+        return local;
+      }
+      backendPeers.push({ port: b.port ?? 8080 });
       const td = c.attempt(`backends[${i}].identity`, b.identity, () =>
         checkWorkloadId(b.identity, federatedMemberDomain(b.identity, settings.trustDomain, federated)),
       );
@@ -155,6 +212,12 @@ export class MeshWorkload extends pulumi.ComponentResource {
     c.done();
     const servers = [...new Set(egress.flatMap((e) => e.routes.map((r) => r.target.identity as string)))];
     const dataPlane = args.dataPlane ?? DataPlane.Envoy;
+    const tlsMode = args.tlsMode ?? (callers.length > 0 ? TlsMode.Strict : undefined);
+    // Only a STRICT listener's callers bound who may connect at all; otherwise any source may.
+    const traffic: WorkloadTraffic = {
+      ...(tlsMode === TlsMode.Strict && callerPods ? { callers: callerPods } : {}),
+      backends: backendPeers,
+    };
     const nodeArgs: VirtualNodeArgs = {
       name: w.name,
       namespace: w.namespace,
@@ -163,7 +226,7 @@ export class MeshWorkload extends pulumi.ComponentResource {
       identity,
       port: w.port,
       protocol: w.protocol,
-      tlsMode: args.tlsMode ?? (callers.length > 0 ? TlsMode.Strict : undefined),
+      tlsMode,
       allowedCallers: callers,
       backends: egress.map((e) => e.virtualService),
       allowedServers: servers,
@@ -233,12 +296,12 @@ export class MeshWorkload extends pulumi.ComponentResource {
             },
             { parent: this },
           );
-    const objects = workloadObjects(w, dataPlane, this.virtualNode.podAdditions);
+    const objects = workloadObjects(w, dataPlane, traffic, this.virtualNode.podAdditions);
     const make = (suffix: string, object: typeof objects.service, dependsOn: pulumi.Resource[] = []) =>
       kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });
     const account = make("service-account", objects.serviceAccount);
     make("service", objects.service);
-    if (objects.networkPolicy) make("network-policy", objects.networkPolicy);
+    make("network-policy", objects.networkPolicy);
     // The pods mount the agent's socket (CSI driver or hostPath) and their bootstrap, and on appmesh the
     // injector looks their virtual node up at admission: all of it first.
     make("deployment", objects.deployment, [account, this.virtualNode, args.installation]);

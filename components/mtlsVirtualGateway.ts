@@ -164,7 +164,7 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
     for (const route of o.gatewayRoutes)
       make(`route-${route.metadata.name}`, route, gateway ? [gateway] : []);
     make("service", o.service);
-    if (o.networkPolicy) make("network-policy", o.networkPolicy);
+    make("network-policy", o.networkPolicy);
     make("deployment", o.deployment, [
       account,
       ...(config ? [config] : []),

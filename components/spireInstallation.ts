@@ -174,6 +174,7 @@ export class SpireInstallation extends pulumi.ComponentResource {
     const serverConfig = inNamespace("server-config", m.serverConfigMap);
     const service = inNamespace("server-service", m.serverService);
     inNamespace("server-network-policy", m.serverNetworkPolicy);
+    inNamespace("default-deny", m.defaultDeny);
     // The CA keys and the datastore: protected by default, so neither destroy nor a replacement removes them.
     const serverData =
       m.serverData && make("server-data", m.serverData, [namespace], { protect: settings.protectData });

@@ -9,6 +9,7 @@ import { checkWorkloadId, parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
 import { ServiceType } from "./gateway";
 import { checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
+import type { PodGroup } from "./networkPolicy";
 import { callerIdentities, type MeshGraph } from "./serviceGraph";
 
 /** ColorApp's ingress gateway, when it has one. */
@@ -254,9 +255,19 @@ export function colorAppGraph(s: ColorAppSpec): MeshGraph {
   };
 }
 
-/** Who may call each colour: taken from the graph (front routes to them through the virtual service). */
-export const colorCallers = (s: ColorAppSpec, color: string): string[] =>
-  callerIdentities(colorAppGraph(s), color);
+/**
+ * Who may call each colour, taken from the graph (front, and the gateway, route to them through the virtual
+ * service), with the pods each caller runs in: the colour's NetworkPolicy admits exactly those.
+ */
+export function colorCallers(s: ColorAppSpec, color: string): { identity: string; pods: PodGroup }[] {
+  const members = [...workloads(s), ...(s.gateway ? [s.gateway] : [])];
+  return callerIdentities(colorAppGraph(s), color).map((identity) => {
+    const caller = members.find((m) => m.identity === identity);
+    if (!caller)
+      throw new Error(`ColorApp: the graph names a caller ${identity} that is not one of its members`);
+    return { identity, pods: { namespace: s.namespace, podLabels: caller.podLabels } };
+  });
+}
 
 export const routeName = (s: ColorAppSpec, color: string) => `${s.virtualService}-route-${color}`;
 

@@ -1,8 +1,8 @@
 /**
  * An ingress gateway as Kubernetes objects, on either data plane. envoy: a Deployment running Envoy alone (the
- * pod's only container, named `envoy`) from its bootstrap ConfigMap, a Service and a NetworkPolicy. appmesh: a
- * VirtualGateway and its GatewayRoutes, and the Deployment whose `envoy` container the App Mesh controller
- * configures. Both: its own ServiceAccount, and the registration entry's selectors. Pure.
+ * pod's only container, named `envoy`) from its bootstrap ConfigMap and a Service. appmesh: a VirtualGateway and
+ * its GatewayRoutes, and the Deployment whose `envoy` container the App Mesh controller configures. Both: its
+ * own ServiceAccount, a NetworkPolicy in both directions, and the registration entry's selectors. Pure.
  */
 import type { EntrySpec } from "../spire/entries";
 import type { K8sObject } from "../spire/k8s";
@@ -18,6 +18,7 @@ import {
 import { type GatewayArgs, type GatewaySpec, gatewaySpec } from "./gateway";
 import { gatewayBootstrap } from "./gatewayBootstrap";
 import { EDGE_TLS_DIR } from "./gatewayListener";
+import { meshedPodPolicy, openPortsOf, proxyEgress } from "./networkPolicy";
 import { validation } from "./virtualNode";
 
 /** On the GatewayRoutes, and what its VirtualGateway selects them by: two gateways never share a route. */
@@ -28,9 +29,9 @@ export interface GatewayObjects {
   readonly serviceAccount: K8sObject;
   readonly deployment: K8sObject;
   readonly service: K8sObject;
+  readonly networkPolicy: K8sObject;
   /** envoy only. */
   readonly configMap?: K8sObject;
-  readonly networkPolicy?: K8sObject;
   /** appmesh only. */
   readonly virtualGateway?: K8sObject;
   readonly gatewayRoutes: readonly K8sObject[];
@@ -65,6 +66,25 @@ const edgeVolume = (g: GatewaySpec) =>
 const edgeMount = (g: GatewaySpec) =>
   g.listener.edgeTlsSecret ? [{ name: "edge-tls", mountPath: EDGE_TLS_DIR }] : [];
 
+/**
+ * The entry point of the mesh: its listener admits anyone (it is the edge), as does envoy's readiness port; out,
+ * only DNS and the pods behind its routes.
+ */
+function gatewayNetworkPolicy(g: GatewaySpec): K8sObject {
+  const targets = g.backends.flatMap((b) => b.routes.map((r) => r.target));
+  return meshedPodPolicy({
+    name: g.name,
+    namespace: g.namespace,
+    podLabels: g.podLabels,
+    meshPort: g.listener.port,
+    openPorts: openPortsOf(g.dataPlane),
+    egress: proxyEgress(
+      g.dataPlane,
+      targets.map((t) => ({ pods: { namespace: t.namespace, podLabels: t.podSelector }, port: t.port })),
+    ),
+  });
+}
+
 function common(g: GatewaySpec, pod: Record<string, unknown>, podAnnotations?: Record<string, string>) {
   const labels = { ...g.podLabels };
   return {
@@ -93,6 +113,7 @@ function common(g: GatewaySpec, pod: Record<string, unknown>, podAnnotations?: R
         },
       },
     },
+    networkPolicy: gatewayNetworkPolicy(g),
     service: {
       apiVersion: "v1",
       kind: "Service",
@@ -126,24 +147,6 @@ function envoyObjects(g: GatewaySpec, bootstrap: Record<string, unknown>): Gatew
   return {
     ...common(g, pod, annotations),
     configMap,
-    // The entry point of the mesh: its listener and the kubelet's readiness port admit anyone, nothing else does.
-    networkPolicy: {
-      apiVersion: "networking.k8s.io/v1",
-      kind: "NetworkPolicy",
-      metadata: { name: g.name, namespace: g.namespace },
-      spec: {
-        podSelector: { matchLabels: { ...g.podLabels } },
-        policyTypes: ["Ingress"],
-        ingress: [
-          {
-            ports: [
-              { protocol: "TCP", port: g.listener.port },
-              { protocol: "TCP", port: envoyPorts.readiness },
-            ],
-          },
-        ],
-      },
-    },
     gatewayRoutes: [],
   };
 }

@@ -10,6 +10,14 @@ import { type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
 import { workloadSelectors } from "../spire/registrations";
 import { envoyPorts } from "./envoyBootstrap";
 import { DataPlane, type PodAdditions } from "./envoySidecar";
+import {
+  type EgressPeer,
+  meshedPodPolicy,
+  meshPortOf,
+  openPortsOf,
+  type PodGroup,
+  proxyEgress,
+} from "./networkPolicy";
 import { ListenerProtocol } from "./virtualNode";
 
 /** A Kubernetes container spec, as the user writes it. */
@@ -180,11 +188,23 @@ export interface WorkloadObjects {
   readonly serviceAccount: K8sObject;
   readonly deployment: K8sObject;
   readonly service: K8sObject;
-  /** envoy only. */
-  readonly networkPolicy?: K8sObject;
+  readonly networkPolicy: K8sObject;
 }
 
-export function workloadObjects(w: WorkloadSpec, dataPlane: DataPlane, mesh?: PodAdditions): WorkloadObjects {
+/** Who reaches a workload and what it reaches, as pods: its NetworkPolicy's sources and destinations. */
+export interface WorkloadTraffic {
+  /** Its callers' pods. Unset when some caller is not known as pods (or it has none): any source. */
+  readonly callers?: readonly PodGroup[];
+  /** Its backends at their app ports: their pods, or a port outside the cluster. */
+  readonly backends: readonly EgressPeer[];
+}
+
+export function workloadObjects(
+  w: WorkloadSpec,
+  dataPlane: DataPlane,
+  traffic: WorkloadTraffic,
+  mesh?: PodAdditions,
+): WorkloadObjects {
   const envoy = dataPlane === DataPlane.Envoy;
   const annotations = { ...w.podAnnotations, ...(mesh?.annotations ?? {}) };
   const labels = { ...w.podLabels };
@@ -240,28 +260,17 @@ export function workloadObjects(w: WorkloadSpec, dataPlane: DataPlane, mesh?: Po
         selector: labels,
       },
     },
-    // Only the sidecar's mesh and readiness ports admit traffic: an app that binds 0.0.0.0 is still unreachable.
-    ...(envoy
-      ? {
-          networkPolicy: {
-            apiVersion: "networking.k8s.io/v1",
-            kind: "NetworkPolicy",
-            metadata: { name: w.name, namespace: w.namespace },
-            spec: {
-              podSelector: { matchLabels: labels },
-              policyTypes: ["Ingress"],
-              ingress: [
-                {
-                  ports: [
-                    { protocol: "TCP", port: envoyPorts.ingress },
-                    { protocol: "TCP", port: envoyPorts.readiness },
-                  ],
-                },
-              ],
-            },
-          },
-        }
-      : {}),
+    // Both directions: its callers' pods on its mesh port (anyone when they are not known as pods), and DNS
+    // and its backends out. An app that binds 0.0.0.0 is still unreachable.
+    networkPolicy: meshedPodPolicy({
+      name: w.name,
+      namespace: w.namespace,
+      podLabels: labels,
+      meshPort: meshPortOf(dataPlane, w.port),
+      callers: traffic.callers,
+      openPorts: openPortsOf(dataPlane),
+      egress: proxyEgress(dataPlane, traffic.backends),
+    }),
   };
 }
 

@@ -44,12 +44,18 @@ export const MUTATIONS: readonly Mutation[] = [
     tests: ["tests/components/meshWorkload.test.ts", "tests/mesh/walkthroughParity.test.ts"],
   },
   {
-    name: "NetworkPolicy admits every port",
+    name: "NetworkPolicy admits any source on a STRICT sidecar's port",
+    file: "mesh/networkPolicy.ts",
+    from: "const open = a.callers === undefined ? [a.meshPort, ...(a.openPorts ?? [])] : [...(a.openPorts ?? [])];",
+    to: "const open = [a.meshPort, ...(a.openPorts ?? [])];",
+    tests: ["tests/render/networkPolicies.test.ts"],
+  },
+  {
+    name: "a meshed workload's NetworkPolicy loses its egress rules",
     file: "mesh/workload.ts",
-    from: '                  ports: [\n                    { protocol: "TCP", port: envoyPorts.ingress },',
-    to: '                  ports: [\n                    { protocol: "TCP", port: 1, endPort: 65535 },',
-    tests: ["tests/mesh/envoyDataPlane.test.ts"],
-    grep: "NetworkPolicy",
+    from: "egress: proxyEgress(dataPlane, traffic.backends),",
+    to: "egress: [],",
+    tests: ["tests/render/networkPolicies.test.ts"],
   },
   {
     name: "STRICT listener stops requiring a client certificate",

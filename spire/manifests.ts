@@ -2,7 +2,7 @@
  * The Kubernetes objects of a SPIRE 1.13 install: the walkthrough's spire_setup.yaml brought up to date
  * (k8s_psat with a projected token, health probes, security contexts, ClusterIP instead of NodePort), hardened:
  * the server passes Pod Security `restricted`, its data volume is a claim of its own, only the agent (and the
- * CSI driver, csiDriver.ts) needs host access, and a NetworkPolicy opens only the server's two ports.
+ * CSI driver, csiDriver.ts) needs host access, and NetworkPolicies deny by default and open only the server's ports.
  */
 import {
   kubernetesAgentPlatform,
@@ -20,6 +20,7 @@ import {
   type K8sObject,
   restrictedContainerSecurity,
 } from "./k8s";
+import { defaultDenyPolicy, spireServerNetworkPolicy } from "./networkPolicy";
 import {
   datastoreCaConfigMap,
   datastoreSecret,
@@ -44,6 +45,7 @@ export interface SpireManifests {
   /** Several replicas: one voluntary eviction at a time. */
   readonly serverDisruptionBudget?: K8sObject;
   readonly serverNetworkPolicy: K8sObject;
+  readonly defaultDeny: K8sObject;
   readonly serverServiceAccount: K8sObject;
   readonly agentServiceAccount: K8sObject;
   readonly serverBundleRole: K8sObject;
@@ -133,28 +135,14 @@ export function spireManifests(s: SpireSettings): SpireManifests {
     datastoreSecret: datastoreSecret(s),
     datastoreCaConfigMap: datastoreCaConfigMap(s),
     serverDisruptionBudget: serverDisruptionBudget(s),
-    // Agents run on the host network, which NetworkPolicy cannot select portably: the server admits its gRPC port
-    // (agents, which then attest) and its health port (the kubelet's probes), nothing else.
-    serverNetworkPolicy: {
-      apiVersion: "networking.k8s.io/v1",
-      kind: "NetworkPolicy",
-      metadata: { name: s.serverName, namespace: ns },
-      spec: {
-        podSelector: { matchLabels: serverLabels },
-        policyTypes: ["Ingress"],
-        ingress: [
-          {
-            ports: [
-              { protocol: "TCP", port: s.serverPort },
-              { protocol: "TCP", port: s.serverHealthPort },
-              ...(s.telemetry ? [{ protocol: "TCP", port: s.telemetry.serverPort }] : []),
-              // Federation: peers in other clusters fetch the bundle (public certificates only).
-              ...federation.ports.map((p) => ({ protocol: "TCP", port: p.containerPort })),
-            ],
-          },
-        ],
-      },
-    },
+    // Agents run on the host network, which NetworkPolicy cannot select portably (nor do policies apply to them):
+    // the server's ports admit any source; its egress is DNS, the API server, its datastore and federated peers.
+    serverNetworkPolicy: spireServerNetworkPolicy(
+      s,
+      federation.ports.map((p) => p.containerPort),
+    ),
+    // Our namespace: its other pods (the CSI driver, which talks over Unix sockets only) get no network at all.
+    defaultDeny: defaultDenyPolicy(ns),
     serverServiceAccount: {
       apiVersion: "v1",
       kind: "ServiceAccount",

@@ -268,7 +268,30 @@ describe("MeshWorkload", () => {
     it("a caller that is neither a workload nor a SPIFFE ID", async () => {
       const p = await problemOf((i) => workload(i, "bad", { callers: ["front"] }));
       assert.equal(p.field, "callers[0]");
-      assert.match(p.message, /callers\[0\] = "front": must be a MeshWorkload or a SPIFFE ID/);
+      assert.match(
+        p.message,
+        /callers\[0\] = "front": must be a MeshWorkload, a local caller or a SPIFFE ID/,
+      );
+    });
+
+    it("a local caller whose pods have no labels (its selector would admit the whole namespace)", async () => {
+      const caller = {
+        identity: "spiffe://howto-k8s-mtls-sds-based.aws/front",
+        pods: { namespace: "shop", podLabels: {} },
+      };
+      const p = await problemOf((i) => workload(i, "bad", { callers: [caller] }));
+      assert.equal(p.field, "callers[0].pods.podLabels");
+      assert.match(p.rule, /at least one label/);
+    });
+
+    it("a local caller in a namespace that is not a Kubernetes name", async () => {
+      const caller = {
+        identity: "spiffe://howto-k8s-mtls-sds-based.aws/front",
+        pods: { namespace: "Shop_1", podLabels: { app: "front" } },
+      };
+      const p = await problemOf((i) => workload(i, "bad", { callers: [caller] }));
+      assert.equal(p.field, "callers[0].pods.namespace");
+      assert.equal(p.value, "Shop_1");
     });
 
     it("a caller ID outside the trust domain", async () => {

@@ -27,6 +27,7 @@ describe("SpireInstallation (dev stack render)", () => {
       "DaemonSet/spiffe-csi-driver",
       "DaemonSet/spire-agent",
       "Namespace/spire",
+      "NetworkPolicy/default-deny",
       "NetworkPolicy/spire-server",
       "PersistentVolumeClaim/spire-server-data",
       "Role/spire-server-configmap-role",
@@ -64,7 +65,7 @@ describe("SpireInstallation (dev stack render)", () => {
     const r = await renderStack("dev");
     const [component] = resourcesOfType(r, installType);
     const children = r.resources.filter((x) => x.parent === component.urn);
-    assert.equal(children.length, 20);
+    assert.equal(children.length, 21);
     for (const child of children) assert.match(child.name, /^spire-/);
   });
 

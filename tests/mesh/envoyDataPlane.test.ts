@@ -87,24 +87,23 @@ describe("envoy data plane (dev stack default)", () => {
     }
   });
 
-  it("a NetworkPolicy per meshed workload admits only the sidecar's mesh and readiness ports", async () => {
+  it("a NetworkPolicy per meshed workload isolates it both ways, under the namespace's default-deny", async () => {
+    // What the policies allow is checked against the graph in tests/render/networkPolicies.test.ts.
     const r = await renderStack("dev");
     const policies = kubernetesObjects(r).filter(
       (o) => o.kind === "NetworkPolicy" && o.metadata.namespace === NS,
     );
-    assert.deepEqual(policies.map((p) => p.metadata.name).sort(), ["blue", "front", "green", "red"]);
-    for (const p of policies) {
+    assert.deepEqual(policies.map((p) => p.metadata.name).sort(), [
+      "blue",
+      "default-deny",
+      "front",
+      "green",
+      "red",
+    ]);
+    for (const p of policies.filter((x) => x.metadata.name !== "default-deny")) {
       const deployment = findObject(r, "Deployment", p.metadata.name, NS);
       assert.deepEqual(p.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels);
-      assert.deepEqual(p.spec.policyTypes, ["Ingress"]);
-      assert.deepEqual(p.spec.ingress, [
-        {
-          ports: [
-            { protocol: "TCP", port: 15000 },
-            { protocol: "TCP", port: 15021 },
-          ],
-        },
-      ]);
+      assert.deepEqual(p.spec.policyTypes, ["Ingress", "Egress"]);
     }
     // The server admits its gRPC and health ports only.
     const server = findObject(r, "NetworkPolicy", "spire-server", "spire");
