@@ -18,8 +18,11 @@
  */
 
 const { bootstrapDecision, heldBundle } = require("./lib/bundleFreshness");
-const { checkPublicBundle } = require("./lib/publicBundle");
+const { builtSpireModule } = require("./lib/built");
 const { NOT_FOUND, OK, run, runDelete } = require("./lib/serverCli");
+
+/** @type {typeof import("../spire/publicBundle")} */
+const { checkPublicBundle } = builtSpireModule("publicBundle");
 
 /** The status of the single result of a set/delete call. */
 function statusOf(/** @type {any} */ output) {

@@ -6,11 +6,11 @@
  * spire/entrySet.ts, comes on stdin (an argument of that size would pass Linux's 128 KiB limit) and must match
  * that hash, so a provider that drops stdin fails here instead of converging on nothing.
  *
- *   create, update: converge the server on the plan. One `entry show` says what is there; then one
- *     `entry create` for the entries missing, one `entry update` for those that differ in any field (those our
- *     entries never set included, lib/entryShape.js), and (update only) one
- *     `entry delete` for the entries the previous run registered (its stdout, PULUMI_COMMAND_STDOUT) that the
- *     plan no longer has. Entries already right are left alone. A partial failure leaves the server where the
+ *   create, update: converge the server on the plan. One `entry show` says what is there; spire/entryDiff.ts
+ *     says what differs; then one `entry create` for the entries missing, one `entry update` for those that
+ *     differ in any field (those our entries never set included), and (update only) one `entry delete` for
+ *     the entries the previous run registered (its stdout, PULUMI_COMMAND_STDOUT) that the plan no longer has.
+ *     Entries already right are left alone. A partial failure leaves the server where the
  *     next run converges from it, since every run starts from what the server shows.
  *   delete: one `entry delete` of every entry; absent ones count as deleted; with deleteWithoutServer, so does
  *     a server whose pod or namespace is gone.
@@ -18,13 +18,17 @@
  * Fails naming each entry that failed, by SPIFFE ID, with the fields it differed in. Stdout: the registered
  * entry IDs, what was done, and which fields the updated entries differed in; nothing else in it grows with the
  * set, since the next run gets it as an environment variable.
- * Processes and Kubernetes access: lib/serverCli.js.
+ * Processes and Kubernetes access: lib/serverCli.js. What to create, update and remove: spire/entryDiff.ts
+ * (its build, dist/spire/entryDiff.js).
  */
 
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
-const { differences } = require("./lib/entryShape");
+const { builtSpireModule } = require("./lib/built");
 const { NOT_FOUND, OK, run, runDelete } = require("./lib/serverCli");
+
+/** @type {typeof import("../spire/entryDiff")} */
+const { declaredEntry, diffEntries, shownEntry } = builtSpireModule("entryDiff");
 
 /** How many updated entries the output names per differing field; the rest are counted. */
 const NAMED_PER_FIELD = 10;
@@ -87,49 +91,33 @@ function differedFields(updated) {
 }
 
 async function converge(/** @type {any} */ plan, /** @type {boolean} */ removePrevious) {
-  const shown = /** @type {any} */ (await run(plan.commands.show)).entries ?? [];
-  const onServer = new Map(shown.map((/** @type {any} */ e) => [e.id, e]));
-  const create = [];
-  const update = [];
-  /** @type {Map<number, string[]>} */
-  const differed = new Map();
-  let unchanged = 0;
-  for (const [i, expect] of plan.expect.entries()) {
-    const current = onServer.get(expect.entryId);
-    const fields = current ? differences(current, expect) : [];
-    if (!current) create.push(i);
-    else if (fields.length > 0) {
-      update.push(i);
-      differed.set(i, fields);
-    } else unchanged++;
-  }
-  const wanted = new Set(plan.expect.map((/** @type {any} */ e) => e.entryId));
-  const remove = removePrevious ? previousIds().filter((id) => !wanted.has(id) && onServer.has(id)) : [];
-  const spiffeIdOf = (/** @type {number} */ i) => plan.expect[i].spiffeId;
+  const shown = /** @type {any[]} */ ((await run(plan.commands.show)).entries ?? []).map(shownEntry);
+  const diff = diffEntries(shown, plan.expect.map(declaredEntry), removePrevious ? previousIds() : []);
+  const { create, update, remove } = diff;
+  // The batch calls take the plan's registration JSON (plan.data), index for index with plan.expect.
+  const indexOf = new Map(plan.expect.map((/** @type {any} */ e, /** @type {number} */ i) => [e.entryId, i]));
+  const dataOf = (/** @type {{ entryId: string }} */ e) => plan.data[indexOf.get(e.entryId)];
   const failures = [
     // AlreadyExists here means a similar entry under another ID, registered outside this set.
     ...(await batch(
       plan.commands.create,
-      { entries: create.map((i) => plan.data[i]) },
+      { entries: create.map(dataOf) },
       create.length,
-      (k) => spiffeIdOf(create[k]),
+      (k) => create[k].spiffeId,
       (code) => code === OK,
     )),
     ...(await batch(
       plan.commands.update,
-      { entries: update.map((i) => plan.data[i]) },
+      { entries: update.map((u) => dataOf(u.entry)) },
       update.length,
-      (k) => `${spiffeIdOf(update[k])} (differing in ${differed.get(update[k])?.join(", ")})`,
+      (k) => `${update[k].entry.spiffeId} (differing in ${update[k].fields.join(", ")})`,
       (code) => code === OK,
     )),
     ...(await batch(
       plan.commands.delete,
-      { ids: remove },
+      { ids: remove.map((e) => e.entryId) },
       remove.length,
-      (k) => {
-        const e = /** @type {any} */ (onServer.get(remove[k]));
-        return `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`;
-      },
+      (k) => remove[k].spiffeId,
       (code) => code === OK || code === NOT_FOUND,
     )),
   ];
@@ -137,12 +125,12 @@ async function converge(/** @type {any} */ plan, /** @type {boolean} */ removePr
     throw new Error(`${failures.length} of the set's entries failed:\n  ${failures.join("\n  ")}`);
   }
   return {
-    entryIds: [...wanted].sort(),
+    entryIds: [...indexOf.keys()].sort(),
     created: create.length,
     updated: update.length,
     deleted: remove.length,
-    unchanged,
-    differed: differedFields(update.map((i) => ({ spiffeId: spiffeIdOf(i), fields: differed.get(i) ?? [] }))),
+    unchanged: diff.unchanged.length,
+    differed: differedFields(update.map((u) => ({ spiffeId: u.entry.spiffeId, fields: u.fields }))),
   };
 }
 

@@ -6,16 +6,19 @@
  * no shell and entry values must not be re-parsed. The plan is built by spire/entries.ts.
  *
  *   create: entry create; on AlreadyExists, compare `entry show` with the plan and `entry update` if it differs
- *           in any field, those our entries never set included (lib/entryShape.js): the outcome names them.
+ *           in any field, those our entries never set included (spire/entryDiff.ts): the outcome names them.
  *   update: entry update; if the entry vanished out of band, create it again.
  *   delete: entry delete; an entry that is already gone counts as deleted; with deleteWithoutServer, so does an
  *           entry whose server pod or namespace is gone.
  *
- * Processes and Kubernetes access: lib/serverCli.js.
+ * Processes and Kubernetes access: lib/serverCli.js. The comparison: spire/entryDiff.ts (its build in dist/).
  */
 
-const { differences } = require("./lib/entryShape");
+const { builtSpireModule } = require("./lib/built");
 const { ALREADY_EXISTS, NOT_FOUND, OK, run, runDelete } = require("./lib/serverCli");
+
+/** @type {typeof import("../spire/entryDiff")} */
+const { declaredEntry, outdatedFields, shownEntry } = builtSpireModule("entryDiff");
 
 /** The status of the single result of a create/update/delete call. */
 function statusOf(/** @type {any} */ output) {
@@ -46,7 +49,7 @@ async function createStep(/** @type {any} */ plan) {
         "SPIFFE ID and selectors was created outside this stack; delete it (spire-server entry delete) and retry",
     );
   }
-  const differed = differences(existing, plan.expect);
+  const differed = outdatedFields(shownEntry(existing), declaredEntry(plan.expect));
   if (differed.length === 0) return { outcome: "unchanged" };
   const updated = statusOf(await run(plan.update));
   if (updated.code !== OK) {

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
+import { type EntryOutcome, entryOutcome } from "../spire/entryOutcome";
 import { entryTarget } from "../spire/entryTarget";
 import { runnerInterpreter } from "../spire/runners";
 import { secretEnvironment } from "./commandEnvironment";
@@ -64,8 +65,15 @@ export function commandEnvironment(
  * out of band only when the entry's inputs change (update recreates a missing entry).
  */
 export class SpireEntry extends pulumi.ComponentResource {
+  /** The entry's ID, known once the command registered it: a preview of a new entry shows it unknown. */
   public readonly entryId: pulumi.Output<string>;
+  /** The SPIFFE ID, known once the entry is registered, like `entryId`. */
   public readonly spiffeId: pulumi.Output<string>;
+  /**
+   * What the last create or update did: "created", "updated" (with the fields the server's entry differed in,
+   * when a create found it changed) or "unchanged". Undefined where no runner reported (a render).
+   */
+  public readonly outcome: pulumi.Output<EntryOutcome | undefined>;
   /** The SPIFFE ID as a plain value, for components that check identities at construction. */
   public readonly spiffeIdValue: string;
   /** The argv of each lifecycle step, for review. */
@@ -98,7 +106,7 @@ export class SpireEntry extends pulumi.ComponentResource {
     // re-creates the entry, which a plain `pulumi up` would otherwise never notice was lost.
     const environment = commandEnvironment(args.environment, args.installation, args.reassertOn);
 
-    new command.local.Command(
+    const registration = new command.local.Command(
       `${name}-entry`,
       {
         interpreter: runnerInterpreter("spire-entry.js"),
@@ -113,13 +121,23 @@ export class SpireEntry extends pulumi.ComponentResource {
     );
 
     this.spiffeIdValue = entry.spiffeId;
-    this.entryId = pulumi.output(entry.entryId);
-    this.spiffeId = pulumi.output(entry.spiffeId);
+    // Gated on the command's ID, which resolves when its create or update has run (pulumi-eks's ServiceRole
+    // waits for its attachments so): whatever reads these runs after the entry exists.
+    this.entryId = registration.id.apply(() => entry.entryId);
+    this.spiffeId = registration.id.apply(() => entry.spiffeId);
+    // The stdout is a secret whenever the environment is (it may hold a kubeconfig); entryOutcome keeps only an
+    // outcome word and SPIRE field names from it, nothing secret, so the outcome is plain.
+    this.outcome = pulumi.unsecret(registration.stdout.apply(entryOutcome));
     this.commands = pulumi.output<Record<string, string[]>>({
       create: [...commands.create],
       update: [...commands.update],
       delete: [...commands.delete],
     });
-    this.registerOutputs({ entryId: this.entryId, spiffeId: this.spiffeId, commands: this.commands });
+    this.registerOutputs({
+      entryId: this.entryId,
+      spiffeId: this.spiffeId,
+      commands: this.commands,
+      outcome: this.outcome,
+    });
   }
 }

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { type EntrySetOutcome, entrySetOutcome } from "../spire/entryOutcome";
 import { type EntrySetMember, entrySetCommand, entrySetCommands, resolveEntrySet } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
 import { runnerInterpreter } from "../spire/runners";
@@ -39,8 +40,15 @@ export interface SpireEntrySetArgs {
  * ID and fail the update, and the next `up` converges from whatever the server holds.
  */
 export class SpireEntrySet extends pulumi.ComponentResource {
+  /** The entries' IDs, known once the command registered them: a preview of a new set shows them unknown. */
   public readonly entryIds: pulumi.Output<string[]>;
+  /** The SPIFFE IDs, known once the entries are registered, like `entryIds`. */
   public readonly spiffeIds: pulumi.Output<string[]>;
+  /**
+   * What the last create or update did: how many entries it created, updated, deleted and left unchanged, and
+   * how many updated entries differed in each field. Undefined where no runner reported (a render).
+   */
+  public readonly outcome: pulumi.Output<EntrySetOutcome | undefined>;
   /** The SPIFFE IDs as plain values, for components that check identities at construction. */
   public readonly spiffeIdValues: readonly string[];
 
@@ -58,7 +66,7 @@ export class SpireEntrySet extends pulumi.ComponentResource {
     });
     super("spire-mesh:index:SpireEntrySet", name, {}, opts);
 
-    new command.local.Command(
+    const registration = new command.local.Command(
       `${name}-entries`,
       {
         interpreter: runnerInterpreter("spire-entry-set.js"),
@@ -76,8 +84,12 @@ export class SpireEntrySet extends pulumi.ComponentResource {
     );
 
     this.spiffeIdValues = entries.map((e) => e.spiffeId);
-    this.entryIds = pulumi.output(entries.map((e) => e.entryId));
-    this.spiffeIds = pulumi.output([...this.spiffeIdValues]);
-    this.registerOutputs({ entryIds: this.entryIds, spiffeIds: this.spiffeIds });
+    // Gated on the command's ID, which resolves when its create or update has run (see SpireEntry).
+    this.entryIds = registration.id.apply(() => entries.map((e) => e.entryId));
+    this.spiffeIds = registration.id.apply(() => [...this.spiffeIdValues]);
+    // The stdout is a secret whenever the environment is; entrySetOutcome keeps only counts and SPIRE field
+    // names from it (not the entry IDs and SPIFFE IDs it also lists), nothing secret, so the outcome is plain.
+    this.outcome = pulumi.unsecret(registration.stdout.apply(entrySetOutcome));
+    this.registerOutputs({ entryIds: this.entryIds, spiffeIds: this.spiffeIds, outcome: this.outcome });
   }
 }

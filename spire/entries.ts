@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { Checker, parseDuration } from "../core/validation";
+import type { DeclaredEntry } from "./entryDiff";
 import { checkEntryId, checkMemberId, checkWorkloadId, parseTrustDomain } from "./spiffeId";
 
 export interface EntrySpec {
@@ -26,18 +27,12 @@ export interface EntrySpec {
   readonly federatesWith?: readonly string[];
 }
 
-/** What the server stores for an entry; the shape commands compare against `entry show -output json`. */
-export interface ResolvedEntry {
-  readonly entryId: string;
-  readonly spiffeId: string;
-  readonly parentId: string;
-  readonly selectors: readonly { readonly type: string; readonly value: string }[];
-  /** Seconds; 0 means the server default. */
-  readonly x509SvidTtl: number;
-  readonly dnsNames: readonly string[];
-  /** Trust domain names, sorted (the server shows them bare). */
-  readonly federatesWith: readonly string[];
-}
+/**
+ * What a plan declares for an entry: the fields of spire/entryDiff.ts's Entry that our entries set (the runners
+ * compare it with `entry show -output json` there). x509SvidTtl 0 means the server default; federatesWith holds
+ * trust domain names, sorted.
+ */
+export type ResolvedEntry = DeclaredEntry;
 
 export interface EntryContext {
   readonly trustDomain: string;

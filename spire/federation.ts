@@ -8,11 +8,10 @@
  * entries show `federates_with` as bare trust-domain names.
  */
 import { isIP } from "node:net";
-import * as path from "node:path";
-import { packageRoot } from "../app/packageRoot";
 import { type Checker, isDnsSubdomain, isPort, parseDuration, ValidationError } from "../core/validation";
 import { block, type HclBlock } from "./hcl";
 import type { PassThrough } from "./production";
+import { checkPublicBundle } from "./publicBundle";
 import { parseSpiffeId, parseTrustDomain } from "./spiffeId";
 
 export type BundleEndpointProfile = "https_spiffe" | "https_web";
@@ -313,17 +312,6 @@ export function federationSettings(
     },
     federatesWith: peers,
   };
-}
-
-/**
- * Throws unless `text` is a SPIFFE bundle with public keys only. The check lives in bin/lib/publicBundle.js,
- * which the bundle runner also uses on the value it sends: one rule in one place.
- */
-export function checkPublicBundle(text: string): void {
-  const check = require(path.join(packageRoot(), "bin", "lib", "publicBundle.js")) as {
-    checkPublicBundle(text: string): void;
-  };
-  check.checkPublicBundle(text);
 }
 
 /** Where the https_web serving certificate is mounted in the server pod. */
