@@ -1,5 +1,5 @@
 /**
- * The spire-mesh rules, in the order of the README's table. Kept apart from index.ts, which constructs the
+ * The spire-mesh rules, in the order of the table in docs/policies.md. Kept apart from index.ts, which constructs the
  * PolicyPack (and so starts its gRPC server): tests and other packs import this module instead.
  */
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";

@@ -26,7 +26,7 @@ import { CASES, type Interrupted, interruptedUp } from "./interruptedUp";
 import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStatus } from "./support";
 
 /**
- * The documented exceptions to Pod Security `restricted` (README, "Pod Security"): what the real API server
+ * The documented exceptions to Pod Security `restricted` (docs/security.md, "Pod Security"): what the real API server
  * reports for the only two workloads that need the host.
  */
 const PRIVILEGED_EXCEPTIONS: Record<string, string[]> = {

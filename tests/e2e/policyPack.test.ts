@@ -3,7 +3,7 @@
  * the pack launched by the engine and answering over gRPC, enforcement decided by the engine. The old Node.js
  * language host built here cannot launch a pack directory, so the pack is given as its launcher executable
  * (policy/run-policy-pack), the launch path ../shared/reference/real-engine.md section 4 records; current CLIs take
- * the directory (README "Policies").
+ * the directory (docs/policies.md).
  *
  * The dev stack passes with green registered and with the walkthrough's pack config, and fails on green without
  * it: identities-registered turns the walkthrough's warning into a gate. A small fixture program

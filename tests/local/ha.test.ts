@@ -2,7 +2,7 @@
  * SPIRE in HA, for real: two spire-server 1.13.3 processes from the rendered postgres server.conf (paths remapped,
  * the connection string from the environment through -expandEnv) on one throwaway PostgreSQL, agents behind a
  * Service stand-in or pinned to one server, and the dev stack's workloads behind their TLS sidecars. Every figure
- * the README quotes is printed here.
+ * docs/production.md quotes is printed here.
  */
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -483,7 +483,7 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
     });
   });
 
-  describe("telemetry: the metrics the README's table names, scraped from a real server and agent", () => {
+  describe("telemetry: the metrics docs/production.md's table names, scraped from a real server and agent", () => {
     it("exposes SVIDs signed, the entry cache, agent syncs and datastore latency under those exact names", async () => {
       const connectionString = pg.createDatabase("spire_metrics");
       const spire = await startSpire({

@@ -115,8 +115,8 @@ describe("spire-mesh policy pack", () => {
     }
   });
 
-  it("is documented in the README's rule table: every rule, its default level and its config keys", () => {
-    const section = read("README.md").split("\n## Policies\n")[1]?.split("\n## ")[0] ?? "";
+  it("is documented in the rule table of docs/policies.md: every rule, its default level and its config keys", () => {
+    const section = read("docs/policies.md").split("\n## Policies\n")[1]?.split("\n## ")[0] ?? "";
     const rows = section
       .split("\n")
       .filter((l) => /^\| `[a-z-]+` /.test(l))
