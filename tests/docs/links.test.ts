@@ -15,7 +15,10 @@ const trackedMarkdown = () =>
 describe("Markdown links", () => {
   it("resolve: every relative link names an existing file and an existing heading", () => {
     const files = trackedMarkdown();
-    assert.ok(files.includes("README.md") && files.length >= 5, `too few Markdown files: ${files.join(", ")}`);
+    assert.ok(
+      files.includes("README.md") && files.length >= 5,
+      `too few Markdown files: ${files.join(", ")}`,
+    );
     const { checked, broken } = brokenLinks(REPO, files);
     assert.ok(checked >= 20, `only ${checked} relative links were checked`);
     assert.deepEqual(broken, []);
@@ -46,7 +49,11 @@ describe("Markdown links", () => {
 
   it("slug headings as GitHub does", () => {
     assert.deepEqual(
-      [...headingAnchors("# Multi-cluster: SPIFFE federation with stack references\n## `pulumi up`, offline\n")],
+      [
+        ...headingAnchors(
+          "# Multi-cluster: SPIFFE federation with stack references\n## `pulumi up`, offline\n",
+        ),
+      ],
       ["multi-cluster-spiffe-federation-with-stack-references", "pulumi-up-offline"],
     );
   });

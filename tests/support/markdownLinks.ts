@@ -46,7 +46,10 @@ export function linkTargets(markdown: string): string[] {
 }
 
 /** Checks the relative links of `files` (paths relative to `root`); external links are not fetched. */
-export function brokenLinks(root: string, files: readonly string[]): { checked: number; broken: BrokenLink[] } {
+export function brokenLinks(
+  root: string,
+  files: readonly string[],
+): { checked: number; broken: BrokenLink[] } {
   const broken: BrokenLink[] = [];
   let checked = 0;
   for (const file of files) {
