@@ -60,11 +60,9 @@ const listen = (server: net.Server, port: number | string, host?: string) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  return new Promise<net.Server>((resolve, reject) => {
-    server.once("error", reject);
-    const listening = () => resolve(server);
-    if (host === undefined) server.listen(port, listening);
-    else server.listen(port as number, host, listening);
+  return new Promise<net.Server>((resolve) => {
+    if (host === undefined) server.listen(port, () => resolve(server));
+    else server.listen(port as number, host, () => resolve(server));
   });
 };
 /** Envoy's admin streams its answers: chunked, without a Content-Length. */
