@@ -5,7 +5,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ColorApp, SpireEntry, SpireEntrySet, SpireInstallation } from "./components";
 import { colorAppSpec } from "./mesh/colorApp";
-import { envoyPorts } from "./mesh/envoyBootstrap";
 import { verificationCommands } from "./mesh/verification";
 import { appMeshController } from "./stack/appmeshController";
 import { colorAppArgs, spireArgs } from "./stack/args";
@@ -85,7 +84,6 @@ const checks = verificationCommands({
   colors: demo.colorWorkloads,
   frontHost: `${demo.front.service}.${demo.namespace}.svc.cluster.local:${demo.port}`,
   routeHeader: demo.routeHeader,
-  adminPort: envoyPorts.admin,
   curlImage: "public.ecr.aws/k8m1l3p1/alpine/curler:latest",
   dataPlane: demo.dataPlane,
   ...(demo.gateway

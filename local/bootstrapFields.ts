@@ -39,7 +39,8 @@ const only = (...values: (string | number | boolean)[]): EnumOf => ({ enum: valu
 
 const address: Message = {
   socket_address: { address: LEAF, port_value: LEAF },
-  pipe: { path: LEAF },
+  // mode: the admin socket's, which the sidecar sets after binding as Envoy does (a connecting pipe ignores it).
+  pipe: { path: LEAF, mode: LEAF },
 };
 
 const sdsSecret: Message = {

@@ -2,7 +2,7 @@
  * Reads a rendered Envoy bootstrap into what the local TLS sidecar executes: which SDS secrets to wait for, the
  * ingress listener's filter chains (which one a TLS or a plaintext connection takes, each chain's TLS context,
  * protocol and target), the egress listeners' routes, each backend cluster's endpoint, SAN list, protocol,
- * health check and panic threshold, and the readiness route. Pure.
+ * health check and panic threshold, the admin socket, and the readiness route to it. Pure.
  *
  * The sidecar stands in for Envoy, so it must never silently ignore a field Envoy would act on. Every message
  * is checked against an explicit allow-list of the fields the sidecar models (bootstrapFields.ts); what that
@@ -11,6 +11,7 @@
  */
 import { checkModeledFields } from "./bootstrapFields";
 import {
+  adminPipe,
   demand,
   durationMs,
   IPV4,
@@ -130,7 +131,9 @@ export interface SidecarPlan {
   /** `ip:port` of the local app, as rendered (none behind a gateway), and whether Envoy speaks HTTP/2 to it. */
   readonly app?: string;
   readonly appHttp2: boolean;
-  /** The kubelet's readiness listener: its routes, each to Envoy's own admin interface. */
+  /** Envoy's admin interface: a Unix socket, chmod-ed to `mode` once bound. */
+  readonly admin: { readonly socket: string; readonly mode: number };
+  /** The kubelet's readiness listener: its routes, each to the admin interface over its socket. */
   readonly readiness: { readonly port: number } & VirtualHostPlan;
   readonly egress: readonly EgressPlan[];
   readonly clusters: readonly ClusterPlan[];
@@ -198,8 +201,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     "must be the agent's unix socket (pipe.path)",
   );
 
-  const admin = socketAddress(bootstrap.admin?.address, "bootstrap.admin.address");
-  requireBind("bootstrap.admin.address.socket_address.address", admin.ip, "admin");
+  const admin = adminPipe(bootstrap.admin?.address, "bootstrap.admin.address");
 
   const kinds = ["ingress", "egress", "readiness"] as const;
   const ofKind = (kind: string) =>
@@ -227,8 +229,8 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       `must hold exactly one lds_${kind}_* listener`,
     );
   }
-  // Envoy cannot bind two listeners (or a listener and the admin) to overlapping addresses on one port.
-  const bound: { ip: string; port: number; at: string }[] = [{ ...admin, at: "bootstrap.admin.address" }];
+  // Envoy cannot bind two listeners to overlapping addresses on one port.
+  const bound: { ip: string; port: number; at: string }[] = [];
   for (const [i, l] of listeners.entries()) {
     const a = socketAddress(l.address, `${L(i)}.address`);
     const clash = bound.find(
@@ -359,7 +361,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     );
   }
 
-  // Readiness: the kubelet's routes, each to the admin interface, which the sidecar answers itself.
+  // Readiness: the kubelet's routes, each to the admin interface over its socket.
   const { l: readiness, i: readinessAt } = ofKind("readiness")[0];
   const readinessAddress = socketAddress(readiness.address, `${L(readinessAt)}.address`);
   requireBind(`${L(readinessAt)}.address.socket_address.address`, readinessAddress.ip, "pod");
@@ -377,10 +379,10 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     use(r.cluster, "admin", `${at}.route.cluster`);
     const a = byName(r.cluster).load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address;
     demand(
-      a?.socket_address?.address === admin.ip && a?.socket_address?.port_value === admin.port,
+      a?.pipe?.path === admin.path && a.socket_address === undefined,
       `${at}.route.cluster`,
       r.cluster,
-      `must be the admin interface (${admin.ip}:${admin.port}), which is what the sidecar answers`,
+      `must be the admin interface (pipe ${admin.path}), which is what the sidecar serves`,
     );
     demand(
       !r.prefixRewrite && !r.hostRewrite,
@@ -456,6 +458,8 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       );
       if (role[0] === "sds") continue;
       demand(type === "STATIC", `${C(i)}.type`, type, `must be STATIC for the ${role[0]} cluster`);
+      // Its pipe endpoint was checked with the readiness routes.
+      if (role[0] === "admin") continue;
       const a = socketAddress(
         endpoint,
         `${C(i)}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address`,
@@ -553,6 +557,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     },
     ...(app ? { app } : {}),
     appHttp2: appCluster !== undefined && isHttp2Cluster(byName(appCluster)),
+    admin: { socket: admin.path, mode: admin.mode },
     readiness: { port: readinessAddress.port, ...readinessHost },
     egress,
     clusters: planned,

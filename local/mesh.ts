@@ -10,6 +10,7 @@ import * as path from "node:path";
 import type { RenderResult } from "../render/runtime";
 import { isKubernetesObject, kubernetesObject } from "../render/write";
 import { entryCommands, entryPlans, type ResolvedEntry } from "../spire/entries";
+import { adminGet, newAdminSocketPath } from "./adminSocket";
 import { freePort } from "./ports";
 import { track } from "./processes";
 import type { Placement } from "./sidecar";
@@ -41,7 +42,7 @@ export interface LocalMesh {
   readonly workloads: Readonly<Record<string, LocalWorkload>>;
   /** `http://127.0.0.1:<port>` of a workload's mesh ingress (what its Service targets). */
   ingressUrl(workload: string): string;
-  /** GET on a sidecar's admin interface (`/stats`, `/certs`, `/clusters`). */
+  /** GET on a sidecar's admin interface (`/stats`, `/certs`, `/clusters`), over its Unix socket. */
   admin(workload: string, adminPath: string): Promise<string>;
   /**
    * Replaces a workload's sidecar with one running another render's bootstrap, under the same uid and ports:
@@ -61,7 +62,7 @@ function objects(render: RenderResult): Json[] {
 }
 
 /** Until `child` prints `line`; a loaded machine takes long to start node with ts-node, hence the bound. */
-async function waitForLine(
+export async function waitForLine(
   label: string,
   child: ChildProcess,
   line: RegExp,
@@ -138,6 +139,7 @@ export async function startLocalMesh(
 
   for (const [i, d] of deployments.entries()) {
     const name = d.metadata.name as string;
+    const uid = FIRST_UID + i;
     const bootstrap = renderedBootstrap(render, name);
     const egress: Record<string, string> = {};
     for (const [j, l] of bootstrap.static_resources.listeners.entries()) {
@@ -151,7 +153,8 @@ export async function startLocalMesh(
       ingressPort: await freePort(),
       ...(appPort ? { app: `127.0.0.1:${appPort}` } : {}),
       readinessPort: await freePort(),
-      adminPort: await freePort(),
+      // In a directory of the sidecar's uid, as the pod's admin volume is the Envoy container's alone.
+      adminSocket: newAdminSocketPath(uid),
       egress,
       endpoints: {},
     };
@@ -162,7 +165,7 @@ export async function startLocalMesh(
           x.transport_socket?.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].name,
       )
       .find((n: string | undefined) => n);
-    byName.set(name, { name, identity: certName, uid: FIRST_UID + i, bootstrap, placement, appPort });
+    byName.set(name, { name, identity: certName, uid, bootstrap, placement, appPort });
   }
   // Services: a backend cluster's `service:port` is that service's workload's mesh ingress.
   const endpointsOf = (bootstrap: Json) => {
@@ -245,8 +248,9 @@ export async function startLocalMesh(
   await Promise.all([...byName.values()].map(startSidecar));
 
   const admin = async (name: string, adminPath: string) => {
-    const response = await fetch(`http://127.0.0.1:${byName.get(name)?.placement.adminPort}${adminPath}`);
-    return response.text();
+    const w = byName.get(name);
+    if (!w) throw new Error(`no workload ${name} in the local mesh`);
+    return (await adminGet(w.placement.adminSocket, adminPath)).body;
   };
   return {
     workloads: Object.fromEntries(byName),
@@ -284,6 +288,9 @@ export async function startLocalMesh(
     },
     stop: async () => {
       for (const child of children) child.kill("SIGKILL");
+      for (const w of byName.values()) {
+        fs.rmSync(path.dirname(w.placement.adminSocket), { recursive: true, force: true });
+      }
     },
   };
 }

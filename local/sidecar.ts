@@ -5,9 +5,11 @@
  * arrived. Then: the ingress mode (STRICT, PERMISSIVE or plaintext, chosen by sniffing for a TLS ClientHello as
  * tls_inspector does) with the exact SAN list, TLS 1.2-1.3 and ALPN as rendered; HTTP/1.1, HTTP/2 (gRPC
  * trailers included) or TCP to the app; egress by the router's headers to per-backend mTLS clusters with their
- * own SAN check; the active health checks; the kubelet's exact readiness route; and Envoy-shaped /stats, /certs,
- * /clusters and /ready on an admin port. Which bootstrap fields it models is bootstrapFields.ts.
+ * own SAN check; the active health checks; the kubelet's exact readiness route, to the admin over its socket; and
+ * Envoy-shaped /stats, /certs, /clusters and /ready on the admin Unix socket, with the rendered mode. Which
+ * bootstrap fields it models is bootstrapFields.ts.
  */
+import * as fs from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
@@ -39,7 +41,8 @@ export interface Placement {
   /** `127.0.0.1:<port>` of this workload's app; none behind a gateway. */
   readonly app?: string;
   readonly readinessPort: number;
-  readonly adminPort: number;
+  /** The admin socket to bind instead of the rendered pipe path; its directory must be the sidecar's to write. */
+  readonly adminSocket: string;
   /** Rendered egress listener name -> local `ip:port`. */
   readonly egress: Readonly<Record<string, string>>;
   /** Rendered cluster endpoint (`service:port`) -> the local `ip:port` of that service's sidecar. */
@@ -49,14 +52,23 @@ export interface Placement {
 /** Every connection a sidecar accepted, so stopping it closes them all (server.close() leaves them open). */
 const accepted = new WeakMap<net.Server, Set<net.Socket>>();
 
-const listen = (server: net.Server, port: number, host: string) => {
+/** On a loopback `port` of `host`, or on a Unix socket path (no host). */
+const listen = (server: net.Server, port: number | string, host?: string) => {
   const sockets = new Set<net.Socket>();
   accepted.set(server, sockets);
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  return new Promise<net.Server>((resolve) => server.listen(port, host, () => resolve(server)));
+  return new Promise<net.Server>((resolve) => {
+    if (host === undefined) server.listen(port, () => resolve(server));
+    else server.listen(port as number, host, () => resolve(server));
+  });
+};
+/** Envoy's admin streams its answers: chunked, without a Content-Length. */
+const streamed = (res: http.ServerResponse, body: string) => {
+  res.write(body);
+  res.end();
 };
 const internalPort = (server: net.Server) => (server.address() as net.AddressInfo).port;
 
@@ -475,8 +487,8 @@ export class Sidecar {
 
   /** Envoy's server state as its admin /ready reports it. */
   private readyAnswer(res: http.ServerResponse): void {
-    if (this.live) res.end("LIVE\n");
-    else res.writeHead(503).end("INITIALIZING\n");
+    if (this.live) streamed(res, "LIVE\n");
+    else streamed(res.writeHead(503), "INITIALIZING\n");
   }
 
   /** Envoy's admin interface: the pages the sidecar keeps (and /peers, a stand-in page of its own). */
@@ -488,26 +500,32 @@ export class Sidecar {
         .filter(([k]) => !filter || k.includes(filter))
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([k, v]) => `${k}: ${v}`);
-      res.end(`${lines.join("\n")}\n`);
-    } else if (path === "/certs") res.end(JSON.stringify(certsJson(this.plan, this.identities), null, 2));
+      streamed(res, `${lines.join("\n")}\n`);
+    } else if (path === "/certs")
+      streamed(res, JSON.stringify(certsJson(this.plan, this.identities), null, 2));
     else if (path === "/clusters") {
-      res.end(clustersText(this.plan, this.place.agentSocket, this.openStreams, this.health));
+      streamed(res, clustersText(this.plan, this.place.agentSocket, this.openStreams, this.health));
     } else if (path === "/ready") this.readyAnswer(res);
     else if (path === "/peers")
-      res.end(
+      streamed(
+        res,
         JSON.stringify({ peers: [...this.peers].sort(), tlsErrors: Object.fromEntries(this.tlsErrors) }),
       );
     else res.writeHead(404).end();
   }
 
+  /** As Envoy binds a pipe: a stale file at the path is unlinked, and the rendered mode is set once bound. */
   private async startAdmin(): Promise<void> {
+    const socket = this.place.adminSocket;
+    fs.rmSync(socket, { force: true });
     const server = http.createServer((req, res) => this.adminAnswer(req, res));
-    this.servers.push(await listen(server, this.place.adminPort, "127.0.0.1"));
+    this.servers.push(await listen(server, socket));
+    fs.chmodSync(socket, this.plan.admin.mode);
   }
 
   /**
    * The kubelet's listener: Envoy's routing over the rendered routes (a `path` match ignores the query string,
-   * a `:path` header match does not), each to the admin interface, which answers as it would; else 404.
+   * a `:path` header match does not), each to the admin cluster, whose endpoint is the admin socket; else 404.
    */
   private async startReadiness(): Promise<void> {
     const server = http.createServer((req, res) => {
@@ -517,8 +535,15 @@ export class Sidecar {
         path: req.url ?? "/",
         header: (h) => req.headers[h],
       });
-      if (route) this.adminAnswer(req, res);
-      else res.writeHead(404).end();
+      if (!route) return void res.writeHead(404).end();
+      const s = this.clusterStats(route.cluster);
+      proxyHttp1(
+        req,
+        res,
+        (o) => http.request({ ...o, socketPath: this.place.adminSocket, agent: false }),
+        s.ok,
+        s.fail,
+      );
     });
     this.servers.push(await listen(server, this.place.readinessPort, "127.0.0.1"));
   }

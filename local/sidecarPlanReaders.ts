@@ -58,11 +58,40 @@ export function socketAddress(a: Json, path: string): { ip: string; port: number
   return { ip: text(address, `${path}.socket_address.address`), port };
 }
 
+/**
+ * The admin interface's address: a file socket with an explicit mode, which the sidecar binds at its placement's
+ * path and chmods as Envoy does. A TCP admin is refused: every container of a pod shares its loopback.
+ */
+export function adminPipe(a: Json, path: string): { path: string; mode: number } {
+  demand(
+    a?.pipe !== undefined && a.socket_address === undefined,
+    path,
+    a,
+    "must be a pipe (a Unix socket): a TCP admin port is open to every container of the pod, and the sidecar " +
+      "serves admin on a socket only",
+  );
+  const socket = text(a.pipe.path, `${path}.pipe.path`);
+  demand(
+    socket.startsWith("/"),
+    `${path}.pipe.path`,
+    socket,
+    "must be an absolute file path: an abstract socket (@) is open to the whole network namespace, which the " +
+      "sidecar does not model",
+  );
+  const mode = a.pipe.mode;
+  demand(
+    Number.isInteger(mode) && mode > 0 && mode <= 0o777,
+    `${path}.pipe.mode`,
+    mode,
+    "must be a mode in 1-0777: unset, Envoy leaves the socket's permissions to its umask, which the sidecar " +
+      "does not model",
+  );
+  return { path: socket, mode };
+}
+
 /** Where a listener may bind: the sidecar stands in for these addresses with its placement's loopback ports. */
-export function requireBind(path: string, ip: string, kind: "pod" | "loopback" | "admin"): void {
+export function requireBind(path: string, ip: string, kind: "pod" | "loopback"): void {
   if (kind === "pod") demand(ip === "0.0.0.0", path, ip, "must be 0.0.0.0: every pod interface, as modelled");
-  if (kind === "admin")
-    demand(ip === "127.0.0.1", path, ip, "must be 127.0.0.1: the admin port is loopback only");
   if (kind === "loopback") {
     demand(
       IPV4.test(ip) && ip.startsWith("127."),

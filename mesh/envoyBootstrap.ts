@@ -11,13 +11,26 @@ export const SDS_CLUSTER = "static_cluster_sds_unix_socket";
 export interface EnvoyPorts {
   /** Mesh traffic into the pod (App Mesh's ingress port). */
   readonly ingress: number;
-  /** Admin interface, bound to loopback only. */
-  readonly admin: number;
   /** Plaintext listener the kubelet's readiness probe calls. */
   readonly readiness: number;
 }
 
-export const envoyPorts: EnvoyPorts = { ingress: 15000, admin: 9901, readiness: 15021 };
+/** Envoy's only TCP ports in the pod; its admin interface has none (ENVOY_ADMIN). */
+export const envoyPorts: EnvoyPorts = { ingress: 15000, readiness: 15021 };
+
+/**
+ * Envoy's admin interface (/quitquitquit, /runtime_modify, /config_dump, ...) is a Unix socket, never a TCP port:
+ * every container of a pod shares its loopback, so a port on 127.0.0.1 is open to the app. The socket lives in a
+ * volume only the Envoy container mounts, and its mode lets only Envoy's uid connect (connect(2) needs write
+ * permission on the socket file). Envoy chmods the socket right after binding it.
+ */
+export const ENVOY_ADMIN = {
+  /** The pod volume (an emptyDir) that holds the socket; no other container may mount it. */
+  volume: "envoy-admin",
+  dir: "/run/envoy-admin",
+  socket: "/run/envoy-admin/admin.sock",
+  mode: 0o600,
+} as const;
 
 export interface EgressRoute {
   /** Route name, e.g. color-route-blue. */
@@ -414,14 +427,14 @@ export function sdsCluster(socketPath: string) {
   return staticCluster(SDS_CLUSTER, { pipe: { path: socketPath } }, http2Upstream);
 }
 
-export const adminCluster = (adminPort: number) =>
-  staticCluster(ADMIN_CLUSTER, socketAddress("127.0.0.1", adminPort));
+/** The readiness route's way to the admin interface: its socket (a pipe endpoint needs a STATIC cluster). */
+export const adminCluster = () => staticCluster(ADMIN_CLUSTER, { pipe: { path: ENVOY_ADMIN.socket } });
 
 /**
- * What every bootstrap of ours starts with: its node (for SDS) and the admin interface on loopback only.
+ * What every bootstrap of ours starts with: its node (for SDS) and the admin interface on its Unix socket.
  * `federated`: whether its peers span several trust domains (validated with SPIRE's ALL secret).
  */
-export function bootstrapHead(nodeId: string, meshName: string, adminPort: number, federated = false) {
+export function bootstrapHead(nodeId: string, meshName: string, federated = false) {
   return {
     node: {
       id: nodeId,
@@ -431,7 +444,7 @@ export function bootstrapHead(nodeId: string, meshName: string, adminPort: numbe
       // ALL secret only with it (and answers an error to an Envoy that disables it).
       metadata: { disable_spiffe_cert_validation: !federated },
     },
-    admin: { address: socketAddress("127.0.0.1", adminPort) },
+    admin: { address: { pipe: { path: ENVOY_ADMIN.socket, mode: ENVOY_ADMIN.mode } } },
   };
 }
 
@@ -441,7 +454,7 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
   const targets = new Map(b.egress.flatMap((e) => e.routes.map((r) => [r.target.name, r.target] as const)));
   const self = { identity: n.identity as string, trustSecret: validationSecret(n) };
   return {
-    ...bootstrapHead(`${n.name}.${n.namespace}`, b.meshName, b.ports.admin, n.federatesWith.length > 0),
+    ...bootstrapHead(`${n.name}.${n.namespace}`, b.meshName, n.federatesWith.length > 0),
     static_resources: {
       listeners: [
         ingressListener(b, appCluster),
@@ -455,7 +468,7 @@ export function envoyBootstrap(b: BootstrapInput): Record<string, unknown> {
           socketAddress("127.0.0.1", n.port),
           usesHttp2(n.protocol) ? http2Upstream : {},
         ),
-        adminCluster(b.ports.admin),
+        adminCluster(),
         ...[...targets.values()].map((target) => egressClusterFor(b.meshName, self, target)),
       ],
     },

@@ -12,7 +12,7 @@ import {
   type K8sObject,
   restrictedContainerSecurity,
 } from "../spire/k8s";
-import { type BootstrapInput, envoyBootstrap } from "./envoyBootstrap";
+import { type BootstrapInput, ENVOY_ADMIN, envoyBootstrap } from "./envoyBootstrap";
 
 export enum DataPlane {
   /** Self-managed Envoy sidecars with App Mesh's mTLS semantics; works on any cluster. */
@@ -72,7 +72,8 @@ export interface EnvoyContainerInput {
 
 /**
  * The Envoy container, named `envoy` so SPIRE's `k8s:container-name:envoy` selectors give it the SVID: the
- * bootstrap and the agent socket mounted read-only, readiness from Envoy's own /ready, restricted security.
+ * bootstrap and the agent socket mounted read-only, its admin socket's directory writable and its own, readiness
+ * from Envoy's own /ready, restricted security.
  * A sidecar runs it as a native sidecar; a gateway as its pod's only container.
  */
 export function envoyContainer(c: EnvoyContainerInput): Record<string, unknown> {
@@ -100,12 +101,16 @@ export function envoyContainer(c: EnvoyContainerInput): Record<string, unknown> 
     volumeMounts: [
       { name: "envoy-bootstrap", mountPath: "/etc/envoy", readOnly: true },
       { name: "spire-agent-socket", mountPath: socketDirOf(c.sdsSocketPath), readOnly: true },
+      { name: ENVOY_ADMIN.volume, mountPath: ENVOY_ADMIN.dir },
       ...(c.extraMounts ?? []).map((m) => ({ ...m, readOnly: true })),
     ],
   };
 }
 
-/** The pod volumes the Envoy container mounts: its bootstrap ConfigMap and the agent socket directory. */
+/**
+ * The pod volumes the Envoy container mounts: its bootstrap ConfigMap, the agent socket directory, and the
+ * directory of its admin socket (in memory: a socket needs no disk; no other container mounts it).
+ */
 export function envoyVolumes(
   configMapName: string,
   sdsSocketPath: string,
@@ -117,6 +122,7 @@ export function envoyVolumes(
       ? csiWorkloadApiVolume("spire-agent-socket", workloadApi.csiDriver)
       : // The agent DaemonSet creates this directory; Directory (not OrCreate) makes a missing agent visible.
         { name: "spire-agent-socket", hostPath: { path: socketDirOf(sdsSocketPath), type: "Directory" } },
+    { name: ENVOY_ADMIN.volume, emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
   ];
 }
 

@@ -3,7 +3,7 @@
  * listener per its mode, its routes (GatewayRoute semantics: prefix and optional header, the matched prefix
  * rewritten to "/" and the host to the virtual service's name, as App Mesh does by default) resolved through
  * each virtual service's router to one upstream cluster per target, over mTLS with the gateway's SVID and an
- * exact SAN check, health checked; admin on loopback and the kubelet's readiness route. Pure.
+ * exact SAN check, health checked; admin on its Unix socket and the kubelet's readiness route. Pure.
  */
 import {
   adminCluster,
@@ -66,7 +66,7 @@ export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
       }
     : undefined;
   return {
-    ...bootstrapHead(`${g.name}.${g.namespace}`, g.meshName, envoyPorts.admin),
+    ...bootstrapHead(`${g.name}.${g.namespace}`, g.meshName),
     static_resources: {
       listeners: [
         downstreamListener(
@@ -85,7 +85,7 @@ export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
       ],
       clusters: [
         sdsCluster(g.sdsSocketPath),
-        adminCluster(envoyPorts.admin),
+        adminCluster(),
         ...[...targets.values()].map((target) => egressClusterFor(g.meshName, self, target)),
       ],
     },

@@ -10,8 +10,8 @@ import { TlsMode } from "./virtualNode";
 export const GATEWAY_PORT = 8088;
 /** Where an edge certificate's Secret is mounted in the gateway's Envoy (kubernetes.io/tls keys), beside the bootstrap. */
 export const EDGE_TLS_DIR = "/etc/edge-tls";
-/** Envoy's own ports in the gateway pod; the listener may use neither. */
-export const GATEWAY_RESERVED_PORTS = [envoyPorts.admin, envoyPorts.readiness];
+/** Envoy's own port in the gateway pod (its admin is a Unix socket); the listener may not use it. */
+export const GATEWAY_RESERVED_PORTS = [envoyPorts.readiness];
 
 export interface GatewayListenerArgs {
   /** Default 8088. */
@@ -49,7 +49,7 @@ export function checkGatewayListener(
       !GATEWAY_RESERVED_PORTS.includes(port),
       at("port"),
       port,
-      `clashes with the gateway Envoy's own ports (${envoyPorts.admin} admin, ${envoyPorts.readiness} readiness)`,
+      `clashes with the gateway Envoy's readiness port (${envoyPorts.readiness})`,
     );
   }
   const mode = l.tlsMode;

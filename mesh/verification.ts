@@ -1,11 +1,45 @@
 /**
  * The walkthrough's verification steps (Steps 4-6) as ready-to-run commands for this stack's names. They address
  * `deploy/<name>` so no pod name has to be looked up first; the FRONT_POD-style lookups are given too. App Mesh's
- * Envoy image has curl and its admin port is reachable inside the pod; the upstream Envoy image has no curl and
- * our admin listens on loopback only, so on the envoy data plane the same paths are read through a port-forward.
+ * Envoy image has curl and its admin port is reachable inside the pod. On the envoy data plane the admin
+ * interface is a Unix socket only the Envoy container mounts and only Envoy's uid may open, and the upstream
+ * Envoy image has no curl: the same paths are read inside that container with the image's perl (adminReaderArgv).
  */
 import type { Workload } from "./colorApp";
+import { ENVOY_ADMIN } from "./envoyBootstrap";
 import { DataPlane } from "./envoySidecar";
+
+/** App Mesh's Envoy serves its admin interface on this port (ENVOY_ADMIN_ACCESS_PORT's default). */
+const APPMESH_ADMIN_PORT = 9901;
+
+/**
+ * GET one admin path over the admin socket and print the body, chunked transfer decoded (Envoy streams admin
+ * answers); exits 1 unless the answer is 200. Perl because envoyproxy/envoy (Ubuntu) ships perl-base, which is
+ * Essential there and holds IO::Socket::UNIX, but no curl, and `kubectl exec -c envoy` runs as Envoy's uid: the
+ * one the socket's mode admits.
+ */
+const ADMIN_READER = String.raw`
+  my ($socket, $path) = @ARGV;
+  my $s = IO::Socket::UNIX->new(Peer => $socket) or die "$socket: $!\n";
+  print $s "GET $path HTTP/1.1\r\nHost: envoy\r\nConnection: close\r\n\r\n";
+  local $/; my $answer = <$s> // q{}; my ($head, $body) = split /\r\n\r\n/, $answer, 2; $body //= q{};
+  if ($head =~ /^transfer-encoding:\s*chunked/im) { my $out = q{};
+  while ($body =~ s/^([0-9a-fA-F]+)[^\n]*\n// and my $n = hex $1) {
+  $out .= substr($body, 0, $n, q{}); $body =~ s/^\r\n//; } $body = $out; }
+  print $body; exit($head =~ m{^HTTP/1\.[01] 200 } ? 0 : 1);`
+  .trim()
+  .split(/\s*\n\s*/)
+  .join(" ");
+
+/** The argv that reads `adminPath` from the admin socket at `socket` (ENVOY_ADMIN.socket in the pod). */
+export const adminReaderArgv = (socket: string, adminPath: string) => [
+  "perl",
+  "-MIO::Socket::UNIX",
+  "-e",
+  ADMIN_READER,
+  socket,
+  adminPath,
+];
 
 export interface VerificationInput {
   readonly namespace: string;
@@ -13,8 +47,6 @@ export interface VerificationInput {
   readonly colors: readonly Workload[];
   readonly frontHost: string;
   readonly routeHeader: string;
-  /** Envoy admin port inside the pod. */
-  readonly adminPort: number;
   /** Image of the throwaway curl pod (the walkthrough's curler). */
   readonly curlImage: string;
   readonly dataPlane: DataPlane;
@@ -47,14 +79,15 @@ export interface VerificationCommands {
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/** One shell word: as is when it needs no quoting, else single-quoted. */
+const word = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : q(s));
 
 export function verificationCommands(v: VerificationInput): VerificationCommands {
-  const local = v.adminPort + 10000;
   const admin = (w: Workload, path: string) =>
-    v.dataPlane === DataPlane.AppMesh
-      ? `kubectl exec -n ${v.namespace} deploy/${w.name} -c envoy -- curl -s http://localhost:${v.adminPort}${path}`
-      : `(kubectl port-forward -n ${v.namespace} deploy/${w.name} ${local}:${v.adminPort} >/dev/null & pf=$!; ` +
-        `sleep 2; curl -s http://localhost:${local}${path}; kill $pf)`;
+    `kubectl exec -n ${v.namespace} deploy/${w.name} -c envoy -- ` +
+    (v.dataPlane === DataPlane.AppMesh
+      ? `curl -s http://localhost:${APPMESH_ADMIN_PORT}${path}`
+      : adminReaderArgv(ENVOY_ADMIN.socket, path).map(word).join(" "));
   const all = [v.front, ...v.colors];
   // The walkthrough finds front by app=front and each colour by version=<colour>.
   const podLabel = (w: Workload) =>

@@ -8,7 +8,7 @@ import { Checker, isDnsLabel, isPort, isReplicaCount, REPLICAS_RULE } from "../c
 import type { EntrySpec } from "../spire/entries";
 import { type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
 import { workloadSelectors } from "../spire/registrations";
-import { envoyPorts } from "./envoyBootstrap";
+import { ENVOY_ADMIN, envoyPorts } from "./envoyBootstrap";
 import { DataPlane, type PodAdditions } from "./envoySidecar";
 import {
   type EgressPeer,
@@ -64,7 +64,7 @@ export interface WorkloadSpec {
 }
 
 /** The sidecar's own ports; the app may use none of them. */
-const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness, envoyPorts.admin];
+const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness];
 
 export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec {
   const c = new Checker(subject);
@@ -107,6 +107,15 @@ export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec 
         `${field}.ports[${j}].containerPort`,
         p.containerPort,
         `clashes with the sidecar's ports (${SIDECAR_PORTS.join(", ")})`,
+      );
+    }
+    const mounts = (container?.volumeMounts ?? []) as readonly { name?: string }[];
+    for (const [j, m] of mounts.entries()) {
+      c.check(
+        m?.name !== ENVOY_ADMIN.volume,
+        `${field}.volumeMounts[${j}].name`,
+        m?.name,
+        "must not mount the sidecar's admin socket volume: only Envoy may reach its admin interface",
       );
     }
   }

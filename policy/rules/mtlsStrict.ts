@@ -81,10 +81,12 @@ function isPodLocal(listener: Json): boolean {
   return ip !== undefined && (/^127\.\d+\.\d+\.\d+$/.test(ip) || ip === "::1");
 }
 
-/** `address:port` of a socket address, for comparing a cluster's endpoint with the admin interface. */
+/** `address:port` of a socket address or `pipe:<path>` of a Unix socket, to compare an endpoint with the admin. */
 const addressKey = (address: Json): string | undefined => {
   const socket = obj(obj(address)?.socket_address);
-  return socket ? `${str(socket.address)}:${socket.port_value}` : undefined;
+  if (socket) return `${str(socket.address)}:${socket.port_value}`;
+  const pipe = str(obj(obj(address)?.pipe)?.path);
+  return pipe === undefined ? undefined : `pipe:${pipe}`;
 };
 
 /**

@@ -301,7 +301,7 @@ describe("MeshWorkload", () => {
     });
 
     it("an app port on the sidecar's ports", async () => {
-      for (const port of [15000, 15021, 9901]) {
+      for (const port of [15000, 15021]) {
         const p = await problemOf((i) => workload(i, "bad", { port }));
         assert.equal(p.field, "port");
         assert.match(p.rule, /clashes with the sidecar's ports/);
@@ -310,6 +310,13 @@ describe("MeshWorkload", () => {
         workload(i, "bad", { containers: [{ ...app(), ports: [{ containerPort: 15000 }] }] }),
       );
       assert.equal(p.field, "containers[0].ports[0].containerPort");
+    });
+
+    it("an app container mounting the sidecar's admin socket volume", async () => {
+      const mounting = { ...app(), volumeMounts: [{ name: "envoy-admin", mountPath: "/admin" }] };
+      const p = await problemOf((i) => workload(i, "bad", { containers: [app("helper"), mounting] }));
+      assert.deepEqual([p.field, p.value], ["containers[1].volumeMounts[0].name", "envoy-admin"]);
+      assert.match(p.rule, /only Envoy may reach its admin interface/);
     });
 
     it("a user container named envoy", async () => {

@@ -349,7 +349,7 @@ describe("local sidecar: the bootstrap fields it models", () => {
       (b) => {
         readinessRoutes(b)[0].route.cluster = cluster(b, "cds_ingress_").name;
       },
-      /routes\[0\]\.route\.cluster: "cds_ingress_\S+" must be the admin interface \(127\.0\.0\.1:9901\)|is used as app and admin/,
+      /routes\[0\]\.route\.cluster: "cds_ingress_\S+" must be the admin interface \(pipe \/run\/envoy-admin\/admin\.sock\)/,
     ],
     [
       "an SDS config naming another cluster",
@@ -416,12 +416,38 @@ describe("local sidecar: the bootstrap fields it models", () => {
       /listeners\[1\]\.address\.socket_address\.address: "0\.0\.0\.0" must be a 127\.0\.0\.0\/8 address/,
     ],
     [
-      "an admin interface open to the pod network",
+      "an admin interface on a TCP port, even loopback's (every container of the pod shares it)",
       blue,
       (b) => {
-        b.admin.address.socket_address.address = "0.0.0.0";
+        b.admin.address = { socket_address: { address: "127.0.0.1", port_value: 9901 } };
       },
-      /bootstrap\.admin\.address\.socket_address\.address: "0\.0\.0\.0" must be 127\.0\.0\.1/,
+      /bootstrap\.admin\.address: \{"socket_address":\{"address":"127\.0\.0\.1","port_value":9901\}\} must be a pipe \(a Unix socket\)/,
+    ],
+    [
+      "an admin interface on an abstract socket (open to the whole network namespace)",
+      blue,
+      (b) => {
+        b.admin.address.pipe.path = "@envoy-admin";
+      },
+      /bootstrap\.admin\.address\.pipe\.path: "@envoy-admin" must be an absolute file path/,
+    ],
+    [
+      "an admin socket without a mode (its permissions would be the umask's)",
+      blue,
+      (b) => {
+        delete b.admin.address.pipe.mode;
+      },
+      /bootstrap\.admin\.address\.pipe\.mode: undefined must be a mode in 1-0777/,
+    ],
+    [
+      "a readiness route to a TCP admin cluster while admin is on its socket",
+      blue,
+      (b) => {
+        cluster(b, "envoy_admin").load_assignment.endpoints[0].lb_endpoints[0].endpoint.address = {
+          socket_address: { address: "127.0.0.1", port_value: 9901 },
+        };
+      },
+      /routes\[0\]\.route\.cluster: "envoy_admin" must be the admin interface \(pipe \/run\/envoy-admin\/admin\.sock\)/,
     ],
     [
       "an app cluster off the pod's loopback",

@@ -6,6 +6,7 @@
  * red over mTLS.
  */
 import * as assert from "node:assert/strict";
+import { adminGet, newAdminSocketPath } from "../../local/adminSocket";
 import { sidecarPlan } from "../../local/bootstrapPlan";
 import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../../local/mesh";
 import { holdIdentity, outcome, probe } from "../../local/meshClient";
@@ -62,14 +63,14 @@ describe("the local mesh on real SPIRE: the ingress gateway's security", functio
       agentSocket: spire.agentSocket,
       ingressPort: await freePort(),
       readinessPort: await freePort(),
-      adminPort: await freePort(),
+      adminSocket: newAdminSocketPath(),
       egress: {},
       endpoints,
     };
     const sidecar = new Sidecar(sidecarPlan(bootstrap), place);
     await sidecar.start();
     await sidecar.whenLive;
-    const admin = async (p: string) => (await fetch(`http://127.0.0.1:${place.adminPort}${p}`)).text();
+    const admin = async (p: string) => (await adminGet(place.adminSocket, p)).body;
     return { sidecar, url: `http://127.0.0.1:${place.ingressPort}`, admin };
   }
 

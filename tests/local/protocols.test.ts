@@ -9,6 +9,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
+import { adminGet, newAdminSocketPath } from "../../local/adminSocket";
 import { sidecarPlan } from "../../local/bootstrapPlan";
 import { freePort } from "../../local/ports";
 import { Sidecar } from "../../local/sidecar";
@@ -75,8 +76,8 @@ interface Pair {
   readonly egress: string;
   readonly client: Sidecar;
   readonly server: Sidecar;
-  readonly serverAdmin: number;
-  readonly clientAdmin: number;
+  readonly serverAdmin: string;
+  readonly clientAdmin: string;
   stop(): void;
 }
 
@@ -108,13 +109,13 @@ async function startPair(protocol: ListenerProtocol): Promise<Pair> {
   const serverPlan = meshNodePlan({ ...server, dataPlane: DataPlane.Envoy });
   const app = await startApp(protocol);
   const serverIngress = await freePort();
-  const ports = { serverAdmin: await freePort(), clientAdmin: await freePort() };
+  const ports = { serverAdmin: newAdminSocketPath(), clientAdmin: newAdminSocketPath() };
   const serverSidecar = new Sidecar(sidecarPlan(serverPlan.envoy?.bootstrap), {
     agentSocket: spire.agentSocket,
     ingressPort: serverIngress,
     app: `127.0.0.1:${app.port}`,
     readinessPort: await freePort(),
-    adminPort: ports.serverAdmin,
+    adminSocket: ports.serverAdmin,
     egress: {},
     endpoints: {},
   });
@@ -130,7 +131,7 @@ async function startPair(protocol: ListenerProtocol): Promise<Pair> {
     ingressPort: await freePort(),
     app: `127.0.0.1:${await freePort()}`,
     readinessPort: await freePort(),
-    adminPort: ports.clientAdmin,
+    adminSocket: ports.clientAdmin,
     egress: { [egressListener?.name as string]: egress },
     endpoints: { [`${hostname}:8080`]: `127.0.0.1:${serverIngress}` },
   });
@@ -150,7 +151,7 @@ async function startPair(protocol: ListenerProtocol): Promise<Pair> {
 }
 
 let spire: SpireHarness;
-const admin = async (port: number, path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+const admin = async (socket: string, path: string) => (await adminGet(socket, path)).body;
 
 async function eventually<T>(what: string, attempt: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -7,6 +7,7 @@
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as path from "node:path";
+import { newAdminSocketPath } from "../../local/adminSocket";
 import { sidecarPlan } from "../../local/bootstrapPlan";
 import { type LocalMesh, registerLocally, startLocalMesh, statValue } from "../../local/mesh";
 import { type Credentials, holdIdentity, outcome, probe } from "../../local/meshClient";
@@ -109,7 +110,7 @@ describe("the local mesh on real SPIRE: security", function () {
       ingressPort,
       app: `127.0.0.1:${appPort}`,
       readinessPort: await freePort(),
-      adminPort: await freePort(),
+      adminSocket: newAdminSocketPath(),
       egress: {},
       endpoints: {},
     });

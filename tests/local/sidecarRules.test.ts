@@ -10,6 +10,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as http from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
+import { adminGet, newAdminSocketPath } from "../../local/adminSocket";
 import { sidecarPlan } from "../../local/bootstrapPlan";
 import { statValue } from "../../local/mesh";
 import { type Credentials, holdIdentity, outcome, probe } from "../../local/meshClient";
@@ -105,7 +106,7 @@ describe("the local sidecar on real SPIRE: Envoy's TLS and load-balancing rules"
       agentSocket: spire.agentSocket,
       ingressPort: await freePort(),
       readinessPort: await freePort(),
-      adminPort: await freePort(),
+      adminSocket: newAdminSocketPath(),
       egress: {},
       endpoints: {},
       ...place,
@@ -114,8 +115,8 @@ describe("the local sidecar on real SPIRE: Envoy's TLS and load-balancing rules"
     stops.push(() => sidecar.stop());
     await sidecar.start();
     await sidecar.whenLive;
-    const stats = async () => (await fetch(`http://127.0.0.1:${placement.adminPort}/stats`)).text();
-    const admin = async (p: string) => (await fetch(`http://127.0.0.1:${placement.adminPort}${p}`)).text();
+    const admin = async (p: string) => (await adminGet(placement.adminSocket, p)).body;
+    const stats = () => admin("/stats");
     return { placement, stats, admin, tls: `https://127.0.0.1:${placement.ingressPort}/` };
   }
 

@@ -379,11 +379,11 @@ const cases: BadCase[] = [
     /trust domain/,
   ),
   app(
-    "a gateway port on Envoy's admin port",
-    { gateway: { listener: { port: 9901 } } },
+    "a gateway port on Envoy's readiness port",
+    { gateway: { listener: { port: 15021 } } },
     "gateway.listener.port",
-    "9901",
-    /clashes with the gateway Envoy's own ports/,
+    "15021",
+    /clashes with the gateway Envoy's readiness port/,
   ),
 ];
 

@@ -172,6 +172,20 @@ describe("rendered Envoy bootstraps against Envoy's API", () => {
       /upstream/i,
     ],
     [
+      "an admin socket mode beyond 0777",
+      (b) => {
+        b.admin.address.pipe.mode = 0o1000;
+      },
+      /admin\.address\.pipe\.mode: value must be less than or equal to 511/,
+    ],
+    [
+      "an admin socket without a path",
+      (b) => {
+        b.admin.address.pipe.path = "";
+      },
+      /admin\.address\.pipe\.path: value length must be at least 1 runes/,
+    ],
+    [
       "a missing required field",
       (b) => {
         delete b.static_resources.clusters.find((c: Json) => c.name === "static_cluster_sds_unix_socket")

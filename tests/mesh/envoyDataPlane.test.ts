@@ -235,14 +235,71 @@ describe("envoy data plane (dev stack default)", () => {
     }
   });
 
-  it("admin listens on 127.0.0.1:9901 and the kubelet gets a separate readiness listener", async () => {
+  it("admin is a Unix socket only Envoy's uid opens, in a volume no other container mounts; no TCP admin anywhere", async () => {
+    const r = await renderStack("dev", { gateway: "true" });
+    const meshed = kubernetesObjects(r).filter(
+      (o) =>
+        o.kind === "Deployment" &&
+        [...(o.spec.template.spec.initContainers ?? []), ...o.spec.template.spec.containers].some(
+          (c: Json) => c.name === "envoy",
+        ),
+    );
+    assert.deepEqual(
+      meshed.map((d) => d.metadata.name).sort(),
+      ["blue", "front", "gateway", "green", "red"],
+      "every Envoy pod of the render is checked",
+    );
+    for (const d of meshed) {
+      const name = d.metadata.name;
+      const pod = d.spec.template.spec;
+      const b = JSON.parse(
+        mountedConfigMap(r, "Deployment", name, NS, "envoy-bootstrap").data["bootstrap.json"],
+      );
+      // 0o600: only the socket's owner (Envoy's uid) may connect; connect(2) needs write permission.
+      assert.deepEqual(
+        b.admin,
+        { address: { pipe: { path: "/run/envoy-admin/admin.sock", mode: 0o600 } } },
+        name,
+      );
+      assert.doesNotMatch(JSON.stringify(b), /"port_value":9901/, `${name}: nothing binds or dials 9901`);
+      // The socket's directory is a volume of its own: an emptyDir, mounted writable by Envoy and by no one else.
+      const volume = pod.volumes.find((v: Json) => v.name === "envoy-admin");
+      assert.deepEqual(
+        volume,
+        { name: "envoy-admin", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+        name,
+      );
+      const mounting = [...(pod.initContainers ?? []), ...pod.containers].filter((c: Json) =>
+        (c.volumeMounts ?? []).some((m: Json) => m.name === "envoy-admin"),
+      );
+      assert.deepEqual(
+        mounting.map((c: Json) => [c.name, c.securityContext.runAsUser]),
+        [["envoy", 101]],
+        `${name}: only the envoy container (uid 101) mounts the admin volume`,
+      );
+      const mount = mounting[0].volumeMounts.find((m: Json) => m.name === "envoy-admin");
+      assert.deepEqual(mount, { name: "envoy-admin", mountPath: "/run/envoy-admin" }, name);
+      // The kubelet's probe reaches admin through the readiness listener, whose only cluster dials the socket.
+      const readiness = listener(b, "lds_readiness_");
+      assert.equal(readiness.address.socket_address.port_value, 15021);
+      const routes = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+      assert.deepEqual(
+        routes.map((route: Json) => route.route),
+        [{ cluster: "envoy_admin" }],
+        `${name}: nothing but /ready is routed`,
+      );
+      const admin = clusterNamed(b, "envoy_admin");
+      assert.equal(admin.type, "STATIC", "a pipe endpoint needs a STATIC cluster");
+      assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address, {
+        pipe: { path: "/run/envoy-admin/admin.sock" },
+      });
+    }
+  });
+
+  it("the kubelet's readiness listener routes exactly GET /ready", async () => {
     const b = await bootstrapOf("blue");
-    assert.deepEqual(b.admin.address.socket_address, { address: "127.0.0.1", port_value: 9901 });
-    const readiness = listener(b, "lds_readiness_");
-    assert.equal(readiness.address.socket_address.port_value, 15021);
-    const [route, ...others] =
-      readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
-    assert.deepEqual(others, [], "nothing but /ready is routed");
+    const [route] = listener(b, "lds_readiness_").filter_chains[0].filters[0].typed_config.route_config
+      .virtual_hosts[0].routes;
     // Only GET on exactly /ready (the :path header carries any query string), answered by Envoy's own readiness.
     assert.deepEqual(route.match, {
       path: "/ready",
@@ -250,12 +307,6 @@ describe("envoy data plane (dev stack default)", () => {
         { name: ":method", string_match: { exact: "GET" } },
         { name: ":path", string_match: { exact: "/ready" } },
       ],
-    });
-    assert.deepEqual(route.route, { cluster: "envoy_admin" });
-    const admin = b.static_resources.clusters.find((c: Json) => c.name === "envoy_admin");
-    assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
-      address: "127.0.0.1",
-      port_value: 9901,
     });
   });
 

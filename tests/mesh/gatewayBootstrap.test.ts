@@ -141,7 +141,7 @@ describe("gateway bootstraps", () => {
       new Set(upstream.map((c: Json) => c.name)),
       "every route leads to one of them, and nothing else has a cluster",
     );
-    assert.deepEqual(b.admin.address.socket_address, { address: "127.0.0.1", port_value: 9901 });
+    assert.deepEqual(b.admin.address, { pipe: { path: "/run/envoy-admin/admin.sock", mode: 0o600 } });
   });
 
   it("STRICT admits exactly its callers; an edge listener presents the mounted Secret and asks for no certificate", () => {

@@ -1,5 +1,6 @@
 /** The stack's outputs: identities, pod lookups and the walkthrough's Step 4-6 checks as ready-to-run commands. */
 import assert from "node:assert/strict";
+import { adminReaderArgv } from "../../mesh/verification";
 import { appMesh, renderStack } from "../support/render";
 
 type Verify = {
@@ -27,16 +28,23 @@ describe("stack outputs (dev)", () => {
     });
   });
 
-  it("envoy data plane: reads the sidecar's loopback-only admin port through a port-forward", () => {
+  it("envoy data plane: reads the admin socket inside the envoy container, as Envoy's uid, with the image's perl", () => {
     const verify = outputs.verify as Verify;
+    // The reader's argv, shell-quoted: tests/local/adminSocket.test.ts runs this argv against a sidecar's socket.
+    const [perl, module, e, script, socket, adminPath] = adminReaderArgv(
+      "/run/envoy-admin/admin.sock",
+      "/certs",
+    );
+    assert.doesNotMatch(script, /'/, "the script needs no escaped quote inside its single quotes");
     assert.equal(
       verify.certs.front,
-      `(kubectl port-forward -n ${ns} deploy/front 19901:9901 >/dev/null & pf=$!; sleep 2; curl -s http://localhost:19901/certs; kill $pf)`,
+      `kubectl exec -n ${ns} deploy/front -c envoy -- ${perl} ${module} ${e} '${script}' ${socket} ${adminPath}`,
     );
     assert.match(
       verify.sdsClusterHealth,
-      /curl -s http:\/\/localhost:19901\/clusters; kill \$pf\) \| grep -E '\(static_cluster_sds/,
+      /^kubectl exec -n \S+ deploy\/front -c envoy -- perl .* \/run\/envoy-admin\/admin\.sock \/clusters \| grep -E '\(static_cluster_sds/,
     );
+    assert.doesNotMatch(JSON.stringify(verify), /9901|port-forward/);
   });
 
   it("appmesh: gives Step 4's SDS cluster check, /certs and cluster health on the envoy sidecar's admin port", async () => {
@@ -101,9 +109,9 @@ describe("stack outputs (dev)", () => {
         "kubectl run curler-gateway-red -n default --rm -i --restart=Never --image=public.ecr.aws/k8m1l3p1/alpine/curler:latest -- " +
           `curl -s -H 'color_header: red' http://${gatewayHost}/color`,
       );
-      assert.equal(
+      assert.match(
         verify.gatewayHandshakes,
-        `(kubectl port-forward -n ${ns} deploy/gateway 19901:9901 >/dev/null & pf=$!; sleep 2; curl -s http://localhost:19901/stats; kill $pf) | grep ssl.handshake`,
+        /^kubectl exec -n \S+ deploy\/gateway -c envoy -- perl .* \/run\/envoy-admin\/admin\.sock \/stats \| grep ssl\.handshake$/,
       );
     });
 
