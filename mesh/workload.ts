@@ -63,8 +63,11 @@ export interface WorkloadSpec {
   readonly drainSeconds: number;
 }
 
-/** The sidecar's own ports; the app may use none of them. */
-const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness];
+/** App Mesh's injected Envoy still serves its admin on TCP 9901 (ours uses a Unix socket). */
+const APPMESH_ENVOY_ADMIN_PORT = 9901;
+
+/** The sidecar's own ports, on either data plane; the app may use none of them. */
+const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness, APPMESH_ENVOY_ADMIN_PORT];
 
 export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec {
   const c = new Checker(subject);

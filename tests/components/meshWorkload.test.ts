@@ -300,8 +300,8 @@ describe("MeshWorkload", () => {
       assert.match(p.rule, /trust domain/);
     });
 
-    it("an app port on the sidecar's ports", async () => {
-      for (const port of [15000, 15021]) {
+    it("an app port on the sidecar's ports (9901: the admin of App Mesh's injected Envoy)", async () => {
+      for (const port of [15000, 15021, 9901]) {
         const p = await problemOf((i) => workload(i, "bad", { port }));
         assert.equal(p.field, "port");
         assert.match(p.rule, /clashes with the sidecar's ports/);
