@@ -8,14 +8,14 @@ import { isImageRef } from "../spire/settings";
 import { checkWorkloadId, parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
 import { ServiceType } from "./gateway";
-import { checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
+import { checkExposure, checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
 import { callerIdentities, type MeshGraph } from "./serviceGraph";
 
 /** ColorApp's ingress gateway, when it has one. */
 export interface ColorAppGatewayArgs {
   /** Default: port 8088, plaintext (an edge, like front: its clients are outside the mesh). */
   readonly listener?: GatewayListenerArgs;
-  /** Default ClusterIP. */
+  /** Default ClusterIP. LoadBalancer and NodePort need listener.tlsMode STRICT or listener.allowPlaintextExternal. */
   readonly serviceType?: ServiceType;
   /** Default 1. */
   readonly replicas?: number;
@@ -183,6 +183,9 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
         "gateway.",
       )
     : undefined;
+  if (gatewayArgs && listener) {
+    checkExposure(c, listener, gatewayArgs.serviceType ?? ServiceType.ClusterIP, "gateway.");
+  }
   c.done();
 
   const td = `spiffe://${trustDomain}`;
