@@ -268,18 +268,21 @@ describe("the gateway's edge rules through the loopback sidecar, on real SPIRE",
 
   it("beyond maxConnections a connection is closed on accept; readiness still answers; a freed slot is taken again", async () => {
     const g = await gateway({ maxConnections: 2 });
-    // Two keep-alive connections, each proven accepted by an answered request, hold both slots.
-    const held = await Promise.all(
-      [0, 1].map(
-        () =>
-          new Promise<net.Socket>((resolve, reject) => {
-            const socket = net.connect(g.port, "127.0.0.1", () =>
-              socket.write("GET /ledger HTTP/1.1\r\nHost: edge\r\n\r\n"),
-            );
-            socket.once("data", (d) => (String(d).startsWith("HTTP/1.1 200") ? resolve(socket) : reject(d)));
-            socket.on("error", reject);
-          }),
-      ),
+    // Two connections, each holding a request the target answers only after 20 s: both are open, and both were
+    // accepted (the target saw their requests), so they hold both slots.
+    const seenBefore = echo.seen.length;
+    const held = [0, 1].map(() => {
+      const socket = net.connect(g.port, "127.0.0.1", () =>
+        socket.write("GET /ledger HTTP/1.1\r\nHost: edge\r\nx-test-delay-ms: 20000\r\n\r\n"),
+      );
+      socket.on("error", () => {});
+      return socket;
+    });
+    await waitUntil(
+      "both held requests to reach the target",
+      () => echo.seen.length - seenBefore,
+      (n) => n === 2,
+      { timeoutMs: 30_000 },
     );
     const refused = await rawExchange(g.port, "GET /ledger HTTP/1.1\r\nHost: edge\r\n\r\n", 10_000);
     assert.equal(refused.data, "", "closed without an answer");
