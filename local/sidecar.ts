@@ -261,12 +261,18 @@ export class Sidecar {
           if (res.headersSent) return void res.destroy();
           res.writeHead(408, { connection: "close" }).end("stream timeout");
         };
+        let done = false;
         const onActivity = () => {
           clearTimeout(timer);
-          if (h.streamIdleTimeoutMs > 0 && !res.writableFinished)
-            timer = setTimeout(idle, h.streamIdleTimeoutMs);
+          // Unref'd: a stream's timer is no reason for the process to stay.
+          if (h.streamIdleTimeoutMs > 0 && !done) timer = setTimeout(idle, h.streamIdleTimeoutMs).unref();
         };
-        res.on("close", () => clearTimeout(timer));
+        res.on("close", () => {
+          done = true;
+          clearTimeout(timer);
+          // The client went away mid-stream: Envoy resets the upstream stream too.
+          if (!res.writableFinished) upstream?.destroy();
+        });
         onActivity();
         upstream = handle(req, res, { onActivity, onResponse });
       },

@@ -278,23 +278,33 @@ describe("the gateway's edge rules through the loopback sidecar, on real SPIRE",
       socket.on("error", () => {});
       return socket;
     });
-    await waitUntil(
-      "both held requests to reach the target",
-      () => echo.seen.length - seenBefore,
-      (n) => n === 2,
-      { timeoutMs: 30_000 },
-    );
-    const refused = await rawExchange(g.port, "GET /ledger HTTP/1.1\r\nHost: edge\r\n\r\n", 10_000);
-    assert.equal(refused.data, "", "closed without an answer");
-    assert.equal(await g.stat(`${LISTENER}.downstream_global_cx_overflow`), 1);
-    const ready = await fetch(`http://127.0.0.1:${g.readinessPort}/ready`);
-    assert.deepEqual([ready.status, await ready.text()], [200, "LIVE\n"], "readiness ignores the cap");
-    held[0].destroy();
-    await waitUntil(
-      "the freed slot to take a new connection",
-      async () => status(await send(g.port, "/ledger")),
-      (s) => s === 200,
-    );
-    held[1].destroy();
+    try {
+      await waitUntil(
+        "both held requests to reach the target",
+        () => echo.seen.length - seenBefore,
+        (n) => n === 2,
+        { timeoutMs: 30_000 },
+      );
+      const refused = await rawExchange(g.port, "GET /ledger HTTP/1.1\r\nHost: edge\r\n\r\n", 10_000);
+      assert.equal(refused.data, "", "closed without an answer");
+      assert.equal(await g.stat(`${LISTENER}.downstream_global_cx_overflow`), 1);
+      const ready = await send(g.readinessPort, "/ready");
+      assert.deepEqual(
+        typeof ready === "string" ? ready : [ready.status, ready.body],
+        [200, "LIVE\n"],
+        "readiness ignores the cap",
+      );
+      held[0].destroy();
+      await waitUntil(
+        "the freed slot to take a new connection",
+        async () => status(await send(g.port, "/ledger")),
+        (s) => s === 200,
+        { timeoutMs: 30_000 },
+      );
+      held[1].destroy();
+    } finally {
+      // Also on failure: an open socket would keep the test process alive.
+      for (const socket of held) socket.destroy();
+    }
   });
 });
