@@ -93,6 +93,8 @@ const routeConfig: Message = {
         name: LEAF,
         match: {
           prefix: LEAF,
+          // Modelled: the path equals it, or continues with "/" after it.
+          path_separated_prefix: LEAF,
           path: LEAF,
           headers: [{ name: LEAF, string_match: { exact: LEAF } }],
         },
@@ -111,12 +113,30 @@ const networkFilter: Message = {
         {
           // Stat names only; the sidecar keeps Envoy-shaped counters of its own.
           stat_prefix: LEAF,
+          // Modelled (sidecarHcm.ts): who the client is, X-Forwarded-For/-Proto, x-envoy-external-address, and
+          // which client x-envoy-* headers Envoy strips (no address is internal: internal_address_config is
+          // refused, and Envoy >= 1.36 trusts none by default).
+          use_remote_address: only(true, false),
+          xff_num_trusted_hops: LEAF,
+          // Modelled: dot segments removed, slashes merged, escaped slashes refused (400) before routing.
+          normalize_path: only(true, false),
+          merge_slashes: only(true, false),
+          path_with_escaped_slashes_action: only("KEEP_UNCHANGED", "REJECT_REQUEST"),
+          // Modelled on HTTP/1.1: 408 for headers not complete in time; 408 (or a reset) for an idle stream.
+          request_headers_timeout: LEAF,
+          stream_idle_timeout: LEAF,
           route_config: routeConfig,
           // The router only: any filter before it would act on the request.
           http_filters: one({
             name: LEAF,
             typed_config: {
-              anyOf: { "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router": {} },
+              anyOf: {
+                "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router": {
+                  // Modelled: without it the router adds x-envoy-expected-rq-timeout-ms upstream and
+                  // x-envoy-upstream-service-time to the response.
+                  suppress_envoy_headers: only(true, false),
+                },
+              },
             },
           }),
         },
@@ -131,6 +151,8 @@ const networkFilter: Message = {
 const listener: Message = {
   name: LEAF,
   address,
+  // Modelled: a listener that ignores it still accepts at the overload manager's connection cap.
+  ignore_global_conn_limit: only(true, false),
   listener_filters: one({
     name: LEAF,
     typed_config: {
@@ -200,7 +222,20 @@ const cluster: Message = {
 const bootstrap: Message = {
   // The SDS request's node; the agent ignores what it does not use.
   node: { id: LEAF, cluster: LEAF, metadata: LEAF },
-  admin: { address },
+  // The plan demands true when there is a connection cap: the sidecar's admin interface counts no connection.
+  admin: { address, ignore_global_conn_limit: only(true, false) },
+  // Modelled: the one proactive monitor, Envoy's global downstream connection cap (closed on accept beyond it).
+  overload_manager: {
+    resource_monitors: one({
+      name: only("envoy.resource_monitors.global_downstream_max_connections"),
+      typed_config: {
+        anyOf: {
+          "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig":
+            { max_active_downstream_connections: LEAF },
+        },
+      },
+    }),
+  },
   static_resources: { listeners: [listener], clusters: [cluster] },
 };
 

@@ -14,7 +14,9 @@ import {
   adminPipe,
   demand,
   durationMs,
+  httpPlan,
   IPV4,
+  isDefaultHttp,
   isHttp2Cluster,
   isTcpProxy,
   positiveInt,
@@ -68,10 +70,31 @@ export interface ClusterPlan {
   readonly healthyPanicThresholdPercent: number;
 }
 
+/** What an HTTP connection manager and its router do to a request before and around routing. */
+export interface HttpPlan {
+  /** Envoy's `http.<statPrefix>.` counters. */
+  readonly statPrefix: string;
+  /** The client is the connection's peer (or the trusted hops' X-Forwarded-For entry): an edge. */
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  readonly normalizePath: boolean;
+  readonly mergeSlashes: boolean;
+  /** %2F, %2f, %5C or %5c in the path: 400. */
+  readonly rejectEscapedSlashes: boolean;
+  /** Headers not complete within it: 408. None: no limit. */
+  readonly requestHeadersTimeoutMs?: number;
+  /** No activity either way for this long: 408 before the response, a reset after; 0 disables. */
+  readonly streamIdleTimeoutMs: number;
+  /** The router adds no x-envoy-* headers. */
+  readonly suppressEnvoyHeaders: boolean;
+}
+
 export interface RoutePlan {
   readonly name: string;
   /** Envoy's route match: the path (query and fragment removed) starts with `prefix`, or equals `path`. */
   readonly prefix?: string;
+  /** The path equals it or continues with "/" after it (/color: /color, /color/x, never /colorX). */
+  readonly pathSeparatedPrefix?: string;
   readonly path?: string;
   /** Exact header values, all of which must match (`:path` is the whole request target, query included). */
   readonly headers: readonly { readonly name: string; readonly value: string }[];
@@ -95,6 +118,12 @@ export interface EgressPlan {
   readonly protocol: WireProtocol;
   readonly domains: readonly string[];
   readonly routes: readonly RoutePlan[];
+  /** Its connection manager (none for tcp). */
+  readonly http?: HttpPlan;
+  /** Envoy's listener stat root, `listener.<ip>_<port>`. */
+  readonly statRoot: string;
+  /** Accepts beyond the overload manager's connection cap, and counts toward none. */
+  readonly ignoreGlobalConnLimit: boolean;
 }
 
 /** One ingress filter chain: its TLS context (none: plaintext), protocol, and where it sends requests. */
@@ -106,6 +135,8 @@ export interface ChainPlan {
   readonly requireClientCertificate: boolean;
   /** A gateway's chain: routes to mesh clusters (mTLS). None: the app. */
   readonly gateway?: VirtualHostPlan;
+  /** Its connection manager (none for tcp). */
+  readonly http?: HttpPlan;
 }
 
 export interface SidecarPlan {
@@ -127,14 +158,21 @@ export interface SidecarPlan {
     /** The chain a connection tls_inspector saw as TLS takes, and the one any other takes; none: closed. */
     readonly onTls?: ChainPlan;
     readonly onPlaintext?: ChainPlan;
+    readonly ignoreGlobalConnLimit: boolean;
   };
+  /** The overload manager's cap on open downstream connections, over every listener that does not ignore it. */
+  readonly maxConnections?: number;
   /** `ip:port` of the local app, as rendered (none behind a gateway), and whether Envoy speaks HTTP/2 to it. */
   readonly app?: string;
   readonly appHttp2: boolean;
   /** Envoy's admin interface: a Unix socket, chmod-ed to `mode` once bound. */
   readonly admin: { readonly socket: string; readonly mode: number };
   /** The kubelet's readiness listener: its routes, each to the admin interface over its socket. */
-  readonly readiness: { readonly port: number } & VirtualHostPlan;
+  readonly readiness: {
+    readonly port: number;
+    readonly statRoot: string;
+    readonly ignoreGlobalConnLimit: boolean;
+  } & VirtualHostPlan;
   readonly egress: readonly EgressPlan[];
   readonly clusters: readonly ClusterPlan[];
 }
@@ -315,6 +353,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       return { ...base, protocol: "tcp" };
     }
     const host = virtualHost(filter, `${path}.filters[0]`);
+    const http = httpPlan(filter, `${path}.filters[0]`);
     const routesAt = `${path}.filters[0].typed_config.route_config.virtual_hosts[0].routes`;
     const mtls = host.routes.filter((r) => byName(r.cluster)?.transport_socket !== undefined);
     if (mtls.length === 0) {
@@ -332,7 +371,14 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
         'to the app must be one route, prefix "/", no header, no rewrite, domain "*" (what the sidecar models)',
       );
       toApp(r.cluster, `${routesAt}[0].route.cluster`);
-      return { ...base, protocol: isHttp2Cluster(byName(r.cluster)) ? "http2" : "http1" };
+      const protocol = isHttp2Cluster(byName(r.cluster)) ? ("http2" as const) : ("http1" as const);
+      demand(
+        protocol === "http1" || isDefaultHttp(http),
+        `${path}.filters[0].typed_config`,
+        http,
+        "must keep Envoy's defaults on an HTTP/2 chain: the sidecar models the connection manager's options on HTTP/1.1",
+      );
+      return { ...base, protocol, http };
     }
     // A gateway's: every route to a mesh cluster over mTLS, HTTP/1.1 end to end.
     for (const [i, r] of host.routes.entries()) {
@@ -344,7 +390,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
         "must be an HTTP/1.1 mTLS cluster, as every gateway route (the sidecar's gateway router is HTTP/1.1)",
       );
     }
-    return { ...base, protocol: "http1", gateway: host };
+    return { ...base, protocol: "http1", gateway: host, http };
   };
   // tls_inspector marks a ClientHello "tls" and anything else "raw_buffer"; a chain without a match takes what
   // no chain matches exactly. Without the inspector every connection is raw_buffer.
@@ -373,6 +419,12 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     "must be HTTP",
   );
   const readinessHost = virtualHost(readinessFilter, `${L(readinessAt)}.filter_chains[0].filters[0]`);
+  demand(
+    isDefaultHttp(httpPlan(readinessFilter, `${L(readinessAt)}.filter_chains[0].filters[0]`)),
+    `${L(readinessAt)}.filter_chains[0].filters[0].typed_config`,
+    "connection manager options",
+    "must keep Envoy's defaults: the sidecar's readiness listener hands requests to the admin as sent",
+  );
   const readinessRoutes = `${L(readinessAt)}.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes`;
   for (const [i, r] of readinessHost.routes.entries()) {
     const at = `${readinessRoutes}[${i}]`;
@@ -406,6 +458,8 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
         protocol: "tcp" as const,
         domains: [],
         routes: [{ name: cluster, prefix: "/", headers: [], cluster }],
+        statRoot: `listener.${a.ip}_${a.port}`,
+        ignoreGlobalConnLimit: l.ignore_global_conn_limit === true,
       };
     }
     const host = virtualHost(filter, at);
@@ -422,12 +476,22 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       host.routes.map((r) => r.cluster),
       "must all go to clusters of one protocol (HTTP/1.1 or HTTP/2): the sidecar serves one per listener",
     );
+    const http = httpPlan(filter, at);
+    demand(
+      !http2.has(true) || isDefaultHttp(http),
+      `${at}.typed_config`,
+      http,
+      "must keep Envoy's defaults on an HTTP/2 listener: the sidecar models the connection manager's options on HTTP/1.1",
+    );
     return {
       listener: l.name,
       address: `${a.ip}:${a.port}`,
       protocol: http2.has(true) ? ("http2" as const) : ("http1" as const),
       domains: host.domains,
       routes: host.routes,
+      http,
+      statRoot: `listener.${a.ip}_${a.port}`,
+      ignoreGlobalConnLimit: l.ignore_global_conn_limit === true,
     };
   });
 
@@ -540,6 +604,29 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     "must speak HTTP/2 (SDS is gRPC)",
   );
 
+  // The overload manager's connection cap. The sidecar's admin interface counts no connection, so Envoy's must not.
+  const monitor = bootstrap.overload_manager?.resource_monitors?.[0];
+  const capAt =
+    "bootstrap.overload_manager.resource_monitors[0].typed_config.max_active_downstream_connections";
+  const cap = monitor?.typed_config?.max_active_downstream_connections;
+  const maxConnections = monitor === undefined ? undefined : Number(cap);
+  if (maxConnections !== undefined) {
+    demand(
+      (typeof cap === "string" || typeof cap === "number") &&
+        Number.isSafeInteger(maxConnections) &&
+        maxConnections > 0,
+      capAt,
+      cap,
+      "must be a positive integer (int64: a number or a decimal string)",
+    );
+    demand(
+      bootstrap.admin?.ignore_global_conn_limit === true,
+      "bootstrap.admin.ignore_global_conn_limit",
+      bootstrap.admin?.ignore_global_conn_limit,
+      "must be true with a connection cap: the sidecar's admin interface counts toward none",
+    );
+  }
+
   return {
     nodeId: bootstrap.node?.id,
     nodeCluster: bootstrap.node?.cluster,
@@ -554,11 +641,18 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       tlsInspector,
       ...(onTls ? { onTls } : {}),
       ...(onPlaintext ? { onPlaintext } : {}),
+      ignoreGlobalConnLimit: ingress.ignore_global_conn_limit === true,
     },
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
     ...(app ? { app } : {}),
     appHttp2: appCluster !== undefined && isHttp2Cluster(byName(appCluster)),
     admin: { socket: admin.path, mode: admin.mode },
-    readiness: { port: readinessAddress.port, ...readinessHost },
+    readiness: {
+      port: readinessAddress.port,
+      statRoot: `listener.${readinessAddress.ip}_${readinessAddress.port}`,
+      ignoreGlobalConnLimit: readiness.ignore_global_conn_limit === true,
+      ...readinessHost,
+    },
     egress,
     clusters: planned,
   };

@@ -16,10 +16,20 @@ import * as https from "node:https";
 import * as net from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import * as tls from "node:tls";
-import type { ChainPlan, ClusterPlan, SidecarPlan, TlsPlan, VirtualHostPlan } from "./bootstrapPlan";
+import type {
+  ChainPlan,
+  ClusterPlan,
+  HttpPlan,
+  RoutePlan,
+  SidecarPlan,
+  TlsPlan,
+  VirtualHostPlan,
+} from "./bootstrapPlan";
 import { type SdsStream, streamSecrets } from "./sdsClient";
 import { certsJson, clustersText } from "./sidecarAdmin";
+import { mutateRequestHeaders, normalizeTarget } from "./sidecarHcm";
 import { balance, type HostHealth, newHostHealth, recordCheck, runHealthCheck } from "./sidecarHealth";
+import { HTTP_DEFAULTS } from "./sidecarPlanReaders";
 import {
   type Identity,
   limitConnect,
@@ -71,6 +81,20 @@ const streamed = (res: http.ServerResponse, body: string) => {
   res.end();
 };
 const internalPort = (server: net.Server) => (server.address() as net.AddressInfo).port;
+/** Node reports an IPv4 peer of a dual-stack socket as ::ffff:a.b.c.d; Envoy as a.b.c.d. */
+const peerAddress = (socket: net.Socket) => (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+
+/** What a connection manager hears of the exchange it proxies: bytes moving, and the response's start. */
+interface StreamEvents {
+  readonly onActivity: () => void;
+  readonly onResponse: () => void;
+}
+/** Handles one HTTP/1.1 request; returns the upstream request, which an idle stream's timeout aborts. */
+type Http1Handler = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  stream: StreamEvents,
+) => http.ClientRequest | undefined;
 
 export class Sidecar {
   private readonly stats = new Map<string, number>();
@@ -88,6 +112,8 @@ export class Sidecar {
   private live = false;
   /** The listener stat root Envoy uses: the rendered address. */
   private readonly ingressStat: string;
+  /** Open downstream connections on listeners under the overload manager's cap. */
+  private activeConnections = 0;
 
   constructor(
     private readonly plan: SidecarPlan,
@@ -187,7 +213,7 @@ export class Sidecar {
    * the mesh (HTTP/1.1, as its targets must be http); a sidecar's goes to the app in the chain's protocol.
    */
   private appServer(chain: ChainPlan): net.Server {
-    if (chain.gateway) return this.httpRouter(chain.gateway);
+    if (chain.gateway) return this.httpRouter(chain.gateway, chain.http ?? HTTP_DEFAULTS);
     const app = split(this.place.app ?? "");
     if (chain.protocol === "tcp") {
       // tcp_proxy carries a half-close through: one side may finish sending and still receive.
@@ -200,11 +226,101 @@ export class Sidecar {
         proxyHttp2(stream, headers, this.appHttp2Session());
       });
     }
-    return http.createServer((req, res) =>
-      proxyHttp1(req, res, (options) =>
-        http.request({ ...options, host: app.host, port: app.port, agent: false }),
+    return this.http1(chain.http ?? HTTP_DEFAULTS, (req, res, stream) =>
+      proxyHttp1(
+        req,
+        res,
+        (options) => http.request({ ...options, host: app.host, port: app.port, agent: false }),
+        { onActivity: stream.onActivity, onStatus: stream.onResponse },
       ),
     );
+  }
+
+  /**
+   * An HTTP/1.1 server as Envoy's connection manager runs one: the header timeout (408), the path normalized or
+   * refused (400) and the headers rewritten before routing, the stream idle timeout (408 before the response, a
+   * reset after), and the router's x-envoy-upstream-service-time unless suppressed.
+   */
+  private http1(h: HttpPlan, handle: Http1Handler): http.Server {
+    const stat = (name: string) => this.count(`http.${h.statPrefix}.${name}`);
+    const headersMs = h.requestHeadersTimeoutMs ?? 0;
+    const server = http.createServer(
+      {
+        requestTimeout: 0,
+        headersTimeout: headersMs,
+        // Node checks the header deadline at this period: a tenth of it, so the 408 comes close to the deadline.
+        connectionsCheckingInterval: headersMs > 0 ? Math.min(1000, Math.max(10, headersMs / 10)) : 30_000,
+      },
+      (req, res) => {
+        const target = normalizeTarget(req.url ?? "/", h);
+        if (target === "reject") {
+          stat("downstream_rq_failed_path_normalization");
+          return void res.writeHead(400).end("Bad Request");
+        }
+        req.url = target;
+        const socket = req.socket as tls.TLSSocket;
+        mutateRequestHeaders(req.headers, h, peerAddress(socket), socket.encrypted === true);
+        const started = Date.now();
+        const onResponse = () => {
+          if (!h.suppressEnvoyHeaders)
+            res.setHeader("x-envoy-upstream-service-time", String(Date.now() - started));
+        };
+        let timer: NodeJS.Timeout | undefined;
+        let upstream: http.ClientRequest | undefined;
+        const idle = () => {
+          stat("downstream_rq_idle_timeout");
+          upstream?.destroy();
+          if (res.headersSent) return void res.destroy();
+          res.writeHead(408, { connection: "close" }).end("stream timeout");
+        };
+        let done = false;
+        const onActivity = () => {
+          clearTimeout(timer);
+          // Unref'd: a stream's timer is no reason for the process to stay.
+          if (h.streamIdleTimeoutMs > 0 && !done) timer = setTimeout(idle, h.streamIdleTimeoutMs).unref();
+        };
+        res.on("close", () => {
+          done = true;
+          clearTimeout(timer);
+          // The client went away mid-stream: Envoy resets the upstream stream too.
+          if (!res.writableFinished) upstream?.destroy();
+        });
+        onActivity();
+        upstream = handle(req, res, { onActivity, onResponse });
+      },
+    );
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      const timedOut = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+      if (timedOut) stat("downstream_rq_header_timeout");
+      if (socket.writable) {
+        socket.write(
+          timedOut
+            ? "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 22\r\n\r\nrequest header timeout"
+            : "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+        );
+      }
+      socket.destroy();
+    });
+    return server;
+  }
+
+  /**
+   * The overload manager's cap, as Envoy applies it on accept: beyond it a connection to a listener under the
+   * cap is closed at once and counted as `downstream_global_cx_overflow`.
+   */
+  private capConnections(server: net.Server, statRoot: string, ignore: boolean): net.Server {
+    const max = this.plan.maxConnections;
+    if (max === undefined || ignore) return server;
+    server.prependListener("connection", (socket: net.Socket) => {
+      if (this.activeConnections >= max) {
+        this.count(`${statRoot}.downstream_global_cx_overflow`);
+        socket.destroy();
+        return;
+      }
+      this.activeConnections++;
+      socket.once("close", () => this.activeConnections--);
+    });
+    return server;
   }
 
   /**
@@ -277,6 +393,7 @@ export class Sidecar {
     for (const s of internal.values()) this.servers.push(s);
     const halfOpen = [onTls, onPlaintext].some((c) => c?.protocol === "tcp");
     const front = net.createServer({ allowHalfOpen: halfOpen }, (socket) => {
+      if (socket.destroyed) return; // refused at the connection cap
       socket.on("error", () => socket.destroy());
       const take = (chain: ChainPlan | undefined, first?: Buffer) => {
         if (!chain) {
@@ -294,6 +411,7 @@ export class Sidecar {
       // A TLS record starts with content type 22 (handshake); Envoy's inspector parses the ClientHello.
       socket.once("data", (first: Buffer) => take(first[0] === 0x16 ? onTls : onPlaintext, first));
     });
+    this.capConnections(front, this.ingressStat, this.plan.ingress.ignoreGlobalConnLimit);
     this.servers.push(await listen(front, this.place.ingressPort, "127.0.0.1"));
   }
 
@@ -349,11 +467,11 @@ export class Sidecar {
   }
 
   /** HTTP/1.1 routes to mTLS clusters: a sidecar's egress listener, or a gateway's listener. */
-  private httpRouter(host: VirtualHostPlan): http.Server {
-    return http.createServer((req, res) => {
+  private httpRouter(host: VirtualHostPlan, h: HttpPlan): http.Server {
+    return this.http1(h, (req, res, stream) => {
       const authority = String(req.headers.host ?? "");
       const path = req.url ?? "/";
-      const route = pickRoute(host, {
+      const route: RoutePlan | undefined = pickRoute(host, {
         host: authority,
         method: req.method ?? "GET",
         path,
@@ -361,11 +479,14 @@ export class Sidecar {
       });
       if (!route) return void res.writeHead(404).end();
       const cluster = this.plan.clusters.find((c) => c.name === route.cluster);
-      if (this.unavailable(cluster, route.cluster)) return void res.writeHead(503).end("no healthy upstream");
+      if (this.unavailable(cluster, route.cluster)) {
+        res.writeHead(503).end("no healthy upstream");
+        return undefined;
+      }
       const { host: upstreamHost, port, options } = this.upstream(cluster as ClusterPlan);
       const to = rewritten(route, path, authority);
       const s = this.clusterStats(route.cluster);
-      proxyHttp1(
+      return proxyHttp1(
         req,
         res,
         (o) => {
@@ -389,8 +510,14 @@ export class Sidecar {
           r.on("error", (e) => this.tlsErrors.set(route.cluster, e.message));
           return r;
         },
-        s.ok,
-        s.fail,
+        {
+          onStatus: (status) => {
+            stream.onResponse();
+            s.ok(status);
+          },
+          onError: s.fail,
+          onActivity: stream.onActivity,
+        },
       );
     });
   }
@@ -443,8 +570,9 @@ export class Sidecar {
           proxyHttp2(stream, forward, this.http2Upstream(cluster as ClusterPlan), s.ok, s.fail);
         });
       } else {
-        server = this.httpRouter(egress);
+        server = this.httpRouter(egress, egress.http ?? HTTP_DEFAULTS);
       }
+      this.capConnections(server, egress.statRoot, egress.ignoreGlobalConnLimit);
       const placed = this.place.egress;
       if (!Object.hasOwn(placed, egress.listener)) throw new Error(`no placement for ${egress.listener}`);
       const local = split(placed[egress.listener]);
@@ -537,14 +665,12 @@ export class Sidecar {
       });
       if (!route) return void res.writeHead(404).end();
       const s = this.clusterStats(route.cluster);
-      proxyHttp1(
-        req,
-        res,
-        (o) => http.request({ ...o, socketPath: this.place.adminSocket, agent: false }),
-        s.ok,
-        s.fail,
-      );
+      proxyHttp1(req, res, (o) => http.request({ ...o, socketPath: this.place.adminSocket, agent: false }), {
+        onStatus: s.ok,
+        onError: s.fail,
+      });
     });
+    this.capConnections(server, this.plan.readiness.statRoot, this.plan.readiness.ignoreGlobalConnLimit);
     this.servers.push(await listen(server, this.place.readinessPort, "127.0.0.1"));
   }
 

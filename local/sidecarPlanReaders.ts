@@ -2,7 +2,7 @@
  * Readers of single bootstrap messages for the sidecar's plan (bootstrapPlan.ts): each returns what the plan
  * needs, or refuses the value with its path, the value and the rule. Pure.
  */
-import type { RoutePlan, TlsPlan, VirtualHostPlan } from "./bootstrapPlan";
+import type { HttpPlan, RoutePlan, TlsPlan, VirtualHostPlan } from "./bootstrapPlan";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
 type Json = any;
@@ -149,15 +149,23 @@ export const isTcpProxy = (filter: Json) => filter.typed_config["@type"].endsWit
 function routePlan(r: Json, path: string): RoutePlan {
   const m = r.match ?? {};
   demand(
-    (m.prefix === undefined) !== (m.path === undefined),
+    [m.prefix, m.path, m.path_separated_prefix].filter((x) => x !== undefined).length === 1,
     `${path}.match`,
     m,
-    "needs exactly one of prefix and path",
+    "needs exactly one of prefix, path_separated_prefix and path",
+  );
+  const separated = m.path_separated_prefix;
+  demand(
+    separated === undefined || /^[^?#]+[^?#/]$/.test(separated),
+    `${path}.match.path_separated_prefix`,
+    separated,
+    "must have no ? or # and not end in / (Envoy refuses it)",
   );
   const name = r.name ?? "";
   return {
     name,
     ...(m.prefix !== undefined ? { prefix: text(m.prefix, `${path}.match.prefix`) } : {}),
+    ...(separated !== undefined ? { pathSeparatedPrefix: separated } : {}),
     ...(m.path !== undefined ? { path: text(m.path, `${path}.match.path`) } : {}),
     headers: (m.headers ?? []).map((h: Json, i: number) => ({
       name: text(h.name, `${path}.match.headers[${i}].name`).toLowerCase(),
@@ -195,3 +203,56 @@ export function virtualHost(filter: Json, path: string): VirtualHostPlan {
     routes: (host.routes ?? []).map((r: Json, i: number) => routePlan(r, `${hostPath}.routes[${i}]`)),
   };
 }
+
+/** Envoy's defaults for what an HTTP connection manager does to requests, where the bootstrap sets nothing. */
+export const HTTP_DEFAULTS: HttpPlan = {
+  statPrefix: "",
+  useRemoteAddress: false,
+  xffNumTrustedHops: 0,
+  normalizePath: false,
+  mergeSlashes: false,
+  rejectEscapedSlashes: false,
+  streamIdleTimeoutMs: 300_000,
+  suppressEnvoyHeaders: false,
+};
+
+/** An HTTP connection manager's request handling (and its router's headers), Envoy's defaults where unset. */
+export function httpPlan(filter: Json, path: string): HttpPlan {
+  const c = filter.typed_config;
+  const at = `${path}.typed_config`;
+  const hops = c.xff_num_trusted_hops ?? 0;
+  demand(Number.isInteger(hops) && hops >= 0, `${at}.xff_num_trusted_hops`, hops, "must be a count");
+  const headersTimeout =
+    c.request_headers_timeout === undefined
+      ? 0
+      : durationMs(c.request_headers_timeout, `${at}.request_headers_timeout`, true);
+  const idle =
+    c.stream_idle_timeout === undefined
+      ? HTTP_DEFAULTS.streamIdleTimeoutMs
+      : durationMs(c.stream_idle_timeout, `${at}.stream_idle_timeout`, true);
+  // Envoy arms the idle timer when the stream starts, before its headers are in; the sidecar arms it once they
+  // are, which is the same only while the header timeout fires first.
+  demand(
+    idle === 0 || (headersTimeout > 0 && headersTimeout < idle) || c.stream_idle_timeout === undefined,
+    `${at}.stream_idle_timeout`,
+    c.stream_idle_timeout,
+    "must be longer than request_headers_timeout (the sidecar starts it once the headers are in)",
+  );
+  return {
+    statPrefix: text(c.stat_prefix, `${at}.stat_prefix`),
+    useRemoteAddress: c.use_remote_address === true,
+    xffNumTrustedHops: hops,
+    normalizePath: c.normalize_path === true,
+    mergeSlashes: c.merge_slashes === true,
+    rejectEscapedSlashes: c.path_with_escaped_slashes_action === "REJECT_REQUEST",
+    ...(headersTimeout > 0 ? { requestHeadersTimeoutMs: headersTimeout } : {}),
+    streamIdleTimeoutMs: idle,
+    suppressEnvoyHeaders: c.http_filters?.[0]?.typed_config?.suppress_envoy_headers === true,
+  };
+}
+
+/** True when the connection manager does only what Envoy does by default (what the HTTP/2 paths model). */
+export const isDefaultHttp = (h: HttpPlan) =>
+  (Object.keys(HTTP_DEFAULTS) as (keyof HttpPlan)[]).every(
+    (k) => k === "statPrefix" || h[k] === HTTP_DEFAULTS[k],
+  ) && h.requestHeadersTimeoutMs === undefined;

@@ -98,18 +98,28 @@ export function upstreamTls(plan: TlsPlan, id: Identity, onSanFailure: () => voi
   };
 }
 
-/** HTTP/1.1: one request to `target` (plain or TLS), response piped back. */
+/** What a proxied HTTP/1.1 exchange reports: the upstream's status, a failure, and any bytes moving. */
+export interface Http1Hooks {
+  readonly onStatus?: (status: number) => void;
+  readonly onError?: () => void;
+  readonly onActivity?: () => void;
+}
+
+/** HTTP/1.1: one request to `target` (plain or TLS), response piped back. Returns the upstream request. */
 export function proxyHttp1(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   open: (options: http.RequestOptions) => http.ClientRequest,
-  onStatus: (status: number) => void = () => {},
-  onError: () => void = () => {},
-): void {
+  hooks: Http1Hooks = {},
+): http.ClientRequest {
+  const { onStatus = () => {}, onError = () => {}, onActivity = () => {} } = hooks;
   const upstream = open({ method: req.method, path: req.url, headers: req.headers });
+  req.on("data", onActivity);
   upstream.on("response", (r) => {
+    onActivity();
     onStatus(r.statusCode ?? 502);
     res.writeHead(r.statusCode ?? 502, r.headers);
+    r.on("data", onActivity);
     r.pipe(res);
   });
   upstream.on("error", () => {
@@ -118,6 +128,7 @@ export function proxyHttp1(
     else res.destroy();
   });
   req.pipe(upstream);
+  return upstream;
 }
 
 const hopHeaders = new Set([":method", ":path", ":scheme", ":authority", ":status"]);

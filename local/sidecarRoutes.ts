@@ -32,15 +32,20 @@ export function pickRoute(host: VirtualHostPlan, request: RouteRequest): RoutePl
   if (!host.domains.some((d) => d === "*" || d.toLowerCase() === name)) return undefined;
   const path = pathOnly(request.path);
   return host.routes.find(
-    (r) =>
-      (r.prefix !== undefined ? path.startsWith(r.prefix) : path === r.path) &&
-      r.headers.every((h) => headerValue(request, h.name) === h.value),
+    (r) => pathMatches(r, path) && r.headers.every((h) => headerValue(request, h.name) === h.value),
   );
+}
+
+function pathMatches(r: RoutePlan, path: string): boolean {
+  if (r.prefix !== undefined) return path.startsWith(r.prefix);
+  const separated = r.pathSeparatedPrefix;
+  if (separated !== undefined) return path === separated || path.startsWith(`${separated}/`);
+  return path === r.path;
 }
 
 /** Path and Host as the upstream sees them: prefix_rewrite replaces the matched prefix (or path), host_rewrite the Host. */
 export function rewritten(route: RoutePlan, path: string, host: string): { path: string; host: string } {
-  const matched = route.prefix ?? route.path ?? "";
+  const matched = route.prefix ?? route.pathSeparatedPrefix ?? route.path ?? "";
   return {
     path: route.prefixRewrite === undefined ? path : route.prefixRewrite + path.slice(matched.length),
     host: route.hostRewrite ?? host,

@@ -8,7 +8,7 @@ import { isImageRef } from "../spire/settings";
 import { checkWorkloadId, parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
 import { ServiceType } from "./gateway";
-import { checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
+import { checkExposure, checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
 import type { PodGroup } from "./networkPolicy";
 import { callerIdentities, type MeshGraph } from "./serviceGraph";
 
@@ -16,7 +16,7 @@ import { callerIdentities, type MeshGraph } from "./serviceGraph";
 export interface ColorAppGatewayArgs {
   /** Default: port 8088, plaintext (an edge, like front: its clients are outside the mesh). */
   readonly listener?: GatewayListenerArgs;
-  /** Default ClusterIP. */
+  /** Default ClusterIP. LoadBalancer and NodePort need listener.tlsMode STRICT or listener.allowPlaintextExternal. */
   readonly serviceType?: ServiceType;
   /** Default 1. */
   readonly replicas?: number;
@@ -184,6 +184,9 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
         "gateway.",
       )
     : undefined;
+  if (gatewayArgs && listener) {
+    checkExposure(c, listener, gatewayArgs.serviceType ?? ServiceType.ClusterIP, "gateway.");
+  }
   c.done();
 
   const td = `spiffe://${trustDomain}`;

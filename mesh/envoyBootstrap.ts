@@ -139,16 +139,23 @@ export function commonTls(
   };
 }
 
-const router = { name: "envoy.filters.http.router", typed_config: { "@type": t.router } };
+/** An HTTP connection manager's own options and its router's, beyond the route table (an edge's hardening). */
+export interface HttpOptions {
+  readonly connectionManager?: Record<string, unknown>;
+  readonly router?: Record<string, unknown>;
+}
 
-export function httpConnectionManager(statPrefix: string, routeConfig: object) {
+export function httpConnectionManager(statPrefix: string, routeConfig: object, options: HttpOptions = {}) {
   return {
     name: "envoy.filters.network.http_connection_manager",
     typed_config: {
       "@type": t.hcm,
       stat_prefix: statPrefix,
+      ...options.connectionManager,
       route_config: routeConfig,
-      http_filters: [router],
+      http_filters: [
+        { name: "envoy.filters.http.router", typed_config: { "@type": t.router, ...options.router } },
+      ],
     },
   };
 }

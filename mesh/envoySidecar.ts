@@ -21,6 +21,9 @@ export enum DataPlane {
   AppMesh = "appmesh",
 }
 
+/** App Mesh's injected Envoy serves its admin on this TCP port (ENVOY_ADMIN_ACCESS_PORT's default); ours, on a Unix socket. */
+export const APPMESH_ADMIN_PORT = 9901;
+
 export const ENVOY_IMAGE = "envoyproxy/envoy:v1.39.5";
 /** The image's envoy user; iptables-free, so no special UID is needed beyond running unprivileged. */
 const ENVOY_UID = 101;

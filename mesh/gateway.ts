@@ -9,7 +9,12 @@ import { isImageRef } from "../spire/settings";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
 import type { EgressService } from "./envoyBootstrap";
 import { DataPlane, ENVOY_IMAGE, type WorkloadApiVolume } from "./envoySidecar";
-import { checkGatewayListener, type GatewayListener, type GatewayListenerArgs } from "./gatewayListener";
+import {
+  checkExposure,
+  checkGatewayListener,
+  type GatewayListener,
+  type GatewayListenerArgs,
+} from "./gatewayListener";
 import { checkGatewayRoutes, type GatewayRoute, type GatewayRouteArgs } from "./gatewayRoutes";
 import { type EgressServiceArgs, resolveEgress } from "./meshNode";
 import { ListenerProtocol } from "./virtualNode";
@@ -38,7 +43,7 @@ export interface GatewayArgs {
   readonly routes: readonly GatewayRouteArgs[];
   /** Default 1. */
   readonly replicas?: number;
-  /** Default ClusterIP. */
+  /** Default ClusterIP. LoadBalancer and NodePort need a STRICT listener (or listener.allowPlaintextExternal). */
   readonly serviceType?: ServiceType;
   readonly dataPlane?: DataPlane;
   /** Default: the namespace. */
@@ -132,12 +137,16 @@ export function gatewaySpec(args: GatewayArgs): GatewaySpec {
   const replicas = args.replicas ?? 1;
   c.check(isReplicaCount(replicas), "replicas", replicas, REPLICAS_RULE);
   const serviceType = args.serviceType ?? ServiceType.ClusterIP;
-  c.check(
-    oneOf(ServiceType).includes(serviceType),
-    "serviceType",
-    serviceType,
-    `must be one of ${oneOf(ServiceType).join(", ")}`,
-  );
+  if (
+    c.check(
+      oneOf(ServiceType).includes(serviceType),
+      "serviceType",
+      serviceType,
+      `must be one of ${oneOf(ServiceType).join(", ")}`,
+    )
+  ) {
+    checkExposure(c, listener, serviceType);
+  }
   const dataPlane = args.dataPlane ?? DataPlane.Envoy;
   c.check(oneOf(DataPlane).includes(dataPlane), "dataPlane", dataPlane, "must be envoy or appmesh");
   const meshName = args.meshName ?? args.namespace;

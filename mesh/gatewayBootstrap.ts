@@ -3,7 +3,13 @@
  * listener per its mode, its routes (GatewayRoute semantics: prefix and optional header, the matched prefix
  * rewritten to "/" and the host to the virtual service's name, as App Mesh does by default) resolved through
  * each virtual service's router to one upstream cluster per target, over mTLS with the gateway's SVID and an
- * exact SAN check, health checked; admin on its Unix socket and the kubelet's readiness route. Pure.
+ * exact SAN check, health checked; admin on its Unix socket and the kubelet's readiness route.
+ *
+ * It is an edge, so its connection manager is an edge's (Envoy's "Configuring Envoy as an edge proxy"): the
+ * client is the connection's peer (or the trusted proxies' X-Forwarded-For entry), so Envoy strips the x-envoy
+ * control headers a client sends; paths are normalized before routing, escaped slashes refused; headers and idle
+ * streams have deadlines; the router adds no x-envoy headers; and the overload manager caps open connections.
+ * Pure.
  */
 import {
   adminCluster,
@@ -21,6 +27,55 @@ import { EDGE_TLS_DIR } from "./gatewayListener";
 import type { VirtualNodeSpec } from "./virtualNode";
 
 const exact = (name: string, value: string) => ({ name, string_match: { exact: value } });
+const seconds = (ms: number) => `${ms / 1000}s`;
+
+/** Envoy's global connection limit: the proactive resource monitor needs no overload action to refuse. */
+export const CONNECTION_MONITOR = "envoy.resource_monitors.global_downstream_max_connections";
+const CONNECTION_MONITOR_TYPE =
+  "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig";
+
+/**
+ * `/color` matches /color and /color/... but not /colorX (path_separated_prefix, which takes no trailing "/");
+ * a prefix ending in "/" already ends at a separator, and "/" matches everything.
+ */
+const pathMatch = (prefix: string) => (prefix.endsWith("/") ? { prefix } : { path_separated_prefix: prefix });
+
+function edgeOptions(g: GatewaySpec) {
+  const l = g.listener;
+  return {
+    connectionManager: {
+      // The peer (or the trusted hops' X-Forwarded-For entry) is the client: no request is internal, so Envoy
+      // strips client-sent x-envoy-* control headers (timeouts, retries, downstream service) before routing.
+      use_remote_address: true,
+      ...(l.xffNumTrustedHops > 0 ? { xff_num_trusted_hops: l.xffNumTrustedHops } : {}),
+      // Route on the path the target will see: /color/../x is /x, //color is /color.
+      normalize_path: true,
+      merge_slashes: true,
+      // %2F and %5C would let a path mean one thing to the route and another to the target: 400, not a guess.
+      path_with_escaped_slashes_action: "REJECT_REQUEST",
+      request_headers_timeout: seconds(l.requestHeadersTimeoutMillis),
+      stream_idle_timeout: seconds(l.streamIdleTimeoutMillis),
+    },
+    // No x-envoy-upstream-service-time or x-envoy-expected-rq-timeout-ms from the gateway's own router.
+    router: { suppress_envoy_headers: true },
+  };
+}
+
+/** The connection cap; the kubelet's readiness port and the admin interface stay reachable at the cap. */
+function overloadManager(maxConnections: number) {
+  return {
+    resource_monitors: [
+      {
+        name: CONNECTION_MONITOR,
+        typed_config: {
+          "@type": CONNECTION_MONITOR_TYPE,
+          // int64: a string in canonical proto3 JSON.
+          max_active_downstream_connections: String(maxConnections),
+        },
+      },
+    ],
+  };
+}
 
 function routeConfig(g: GatewaySpec) {
   return {
@@ -40,7 +95,7 @@ function routeConfig(g: GatewaySpec) {
             ];
             return {
               name: `${route.name}-${r.name}`,
-              match: { prefix: route.prefix, ...(headers.length > 0 ? { headers } : {}) },
+              match: { ...pathMatch(route.prefix), ...(headers.length > 0 ? { headers } : {}) },
               route: {
                 cluster: egressCluster(g.meshName, r.target),
                 prefix_rewrite: "/",
@@ -65,8 +120,11 @@ export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
         watchedDirectory: EDGE_TLS_DIR,
       }
     : undefined;
+  const head = bootstrapHead(`${g.name}.${g.namespace}`, g.meshName);
   return {
-    ...bootstrapHead(`${g.name}.${g.namespace}`, g.meshName),
+    ...head,
+    admin: { ...head.admin, ignore_global_conn_limit: true },
+    overload_manager: overloadManager(g.listener.maxConnections),
     static_resources: {
       listeners: [
         downstreamListener(
@@ -79,9 +137,9 @@ export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
             alpn: [],
             ...(edge ? { edge } : {}),
           },
-          (statPrefix) => httpConnectionManager(statPrefix, routeConfig(g)),
+          (statPrefix) => httpConnectionManager(statPrefix, routeConfig(g), edgeOptions(g)),
         ),
-        readinessListener(envoyPorts.readiness),
+        { ...readinessListener(envoyPorts.readiness), ignore_global_conn_limit: true },
       ],
       clusters: [
         sdsCluster(g.sdsSocketPath),

@@ -7,7 +7,11 @@ import { type Checker, isDnsSubdomain } from "../core/validation";
 export interface GatewayRouteArgs {
   /** The GatewayRoute's name. Default `<gateway>-<virtualService>`. */
   readonly name?: string;
-  /** Path prefix, e.g. "/color". App Mesh rewrites it to "/" on the way, and so does the envoy data plane. */
+  /**
+   * Path prefix, e.g. "/color": on the envoy data plane it matches /color and /color/..., never /colorX (Envoy's
+   * path_separated_prefix); a prefix ending in "/" matches below it. App Mesh rewrites it to "/" on the way, and
+   * so does the envoy data plane.
+   */
   readonly prefix: string;
   /** Also match this header exactly. */
   readonly header?: { readonly name: string; readonly value: string };
@@ -39,10 +43,10 @@ export function checkGatewayRoutes(
     const clash = routes.findIndex((o, j) => j < i && (o.name ?? `${gateway}-${o.virtualService}`) === name);
     c.check(clash < 0, `${field}.name`, name, `repeats the name of routes[${clash}]; name them apart`);
     c.check(
-      typeof r.prefix === "string" && /^\/\S{0,254}$/.test(r.prefix),
+      typeof r.prefix === "string" && /^\/[^\s?#]{0,254}$/.test(r.prefix),
       `${field}.prefix`,
       r.prefix,
-      "must be a path prefix starting with / (at most 255 characters, no spaces)",
+      "must be a path prefix starting with / (at most 255 characters, no spaces, no ? or #: routes match the path alone)",
     );
     const same = routes.findIndex((o, j) => j < i && o.prefix === r.prefix);
     c.check(

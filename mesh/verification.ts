@@ -7,10 +7,7 @@
  */
 import type { Workload } from "./colorApp";
 import { ENVOY_ADMIN } from "./envoyBootstrap";
-import { DataPlane } from "./envoySidecar";
-
-/** App Mesh's Envoy serves its admin interface on this port (ENVOY_ADMIN_ACCESS_PORT's default). */
-const APPMESH_ADMIN_PORT = 9901;
+import { APPMESH_ADMIN_PORT, DataPlane } from "./envoySidecar";
 
 /**
  * GET one admin path over the admin socket and print the body, chunked transfer decoded (Envoy streams admin

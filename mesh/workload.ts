@@ -9,7 +9,7 @@ import type { EntrySpec } from "../spire/entries";
 import { type K8sObject, restrictedContainerSecurity } from "../spire/k8s";
 import { workloadSelectors } from "../spire/registrations";
 import { ENVOY_ADMIN, envoyPorts } from "./envoyBootstrap";
-import { DataPlane, type PodAdditions } from "./envoySidecar";
+import { APPMESH_ADMIN_PORT, DataPlane, type PodAdditions } from "./envoySidecar";
 import {
   type EgressPeer,
   meshedPodPolicy,
@@ -63,11 +63,8 @@ export interface WorkloadSpec {
   readonly drainSeconds: number;
 }
 
-/** App Mesh's injected Envoy still serves its admin on TCP 9901 (ours uses a Unix socket). */
-const APPMESH_ENVOY_ADMIN_PORT = 9901;
-
 /** The sidecar's own ports, on either data plane; the app may use none of them. */
-const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness, APPMESH_ENVOY_ADMIN_PORT];
+const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness, APPMESH_ADMIN_PORT];
 
 export function workloadSpec(subject: string, args: WorkloadArgs): WorkloadSpec {
   const c = new Checker(subject);

@@ -105,7 +105,13 @@ describe("MtlsVirtualGateway", () => {
     });
 
     it("creates its account (no token), bootstrap, Deployment, Service and NetworkPolicy, all schema-valid", async () => {
-      const { objects, find } = await build((i) => edgeGateway(i, { serviceType: ServiceType.LoadBalancer }));
+      // Facing outside the cluster, so with edge TLS (a plaintext listener there is refused).
+      const { objects, find } = await build((i) =>
+        edgeGateway(i, {
+          serviceType: ServiceType.LoadBalancer,
+          listener: { tlsMode: TlsMode.Strict, edgeTlsSecret: "edge-tls" },
+        }),
+      );
       assert.deepEqual(objects.map((o) => `${o.kind}/${baseName(o.metadata.name)}`).sort(), [
         "ConfigMap/edge-envoy",
         "Deployment/edge",
@@ -265,6 +271,57 @@ describe("MtlsVirtualGateway", () => {
           ["serviceName", "shop/edge", "is already taken by MtlsVirtualGateway edge"],
         ],
       );
+    });
+
+    it("a plaintext or PERMISSIVE listener behind a LoadBalancer or NodePort, unless allowPlaintextExternal", async () => {
+      for (const serviceType of [ServiceType.LoadBalancer, ServiceType.NodePort]) {
+        for (const listener of [{}, { tlsMode: TlsMode.Permissive }]) {
+          const p = await problemOf(bad({ serviceType, listener }));
+          assert.deepEqual([p.field, p.value], ["serviceType", serviceType]);
+          assert.match(
+            p.rule,
+            /exposes a listener that takes plaintext .* outside the cluster: set listener\.tlsMode STRICT/,
+          );
+        }
+      }
+      // The same gateway is accepted when asked for, on ClusterIP, or with STRICT edge TLS.
+      for (const args of [
+        { serviceType: ServiceType.LoadBalancer, listener: { allowPlaintextExternal: true } },
+        { serviceType: ServiceType.ClusterIP },
+        {
+          serviceType: ServiceType.NodePort,
+          listener: { tlsMode: TlsMode.Strict, edgeTlsSecret: "edge-tls" },
+        },
+      ]) {
+        const { value } = await construct(() => bad(args)(walkthroughInstallation()));
+        assert.ok(!(value instanceof Error), `${JSON.stringify(args)}: ${String(value)}`);
+      }
+    });
+
+    it("edge limits out of range, each named: trusted hops, timeouts, their order, the connection cap", async () => {
+      for (const [listener, field, rule] of [
+        [{ xffNumTrustedHops: -1 }, "listener.xffNumTrustedHops", /integer in 0-16/],
+        [{ xffNumTrustedHops: 1.5 }, "listener.xffNumTrustedHops", /integer in 0-16/],
+        [{ requestHeadersTimeoutMillis: 0 }, "listener.requestHeadersTimeoutMillis", /1-86400000/],
+        [{ streamIdleTimeoutMillis: "5s" }, "listener.streamIdleTimeoutMillis", /1-86400000/],
+        [
+          { requestHeadersTimeoutMillis: 60_000, streamIdleTimeoutMillis: 30_000 },
+          "listener.requestHeadersTimeoutMillis",
+          /shorter than streamIdleTimeoutMillis \(30000\)/,
+        ],
+        [{ maxConnections: 0 }, "listener.maxConnections", /integer in 1-1000000/],
+        [{ allowPlaintextExternal: "yes" }, "listener.allowPlaintextExternal", /true or false/],
+      ] as const) {
+        const p = await problemOf(bad({ listener: listener as never }));
+        assert.equal(p.field, field, JSON.stringify(listener));
+        assert.match(p.rule, rule);
+      }
+    });
+
+    it("a route prefix with ? or #: routes match the path alone", async () => {
+      const p = await problemOf(bad({ routes: [{ prefix: "/ledger?v=2", virtualService: "ledger" }] }));
+      assert.deepEqual([p.field, p.value], ["routes[0].prefix", "/ledger?v=2"]);
+      assert.match(p.rule, /no \? or #/);
     });
 
     it("a callers list on a plaintext listener", async () => {

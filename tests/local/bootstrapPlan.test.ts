@@ -6,9 +6,9 @@
  * filter chain a connection takes, health-check transitions and the panic threshold.
  */
 import * as assert from "node:assert/strict";
-import { sidecarPlan } from "../../local/bootstrapPlan";
+import { type RoutePlan, sidecarPlan } from "../../local/bootstrapPlan";
 import { balance, newHostHealth, recordCheck } from "../../local/sidecarHealth";
-import { pickRoute } from "../../local/sidecarRoutes";
+import { pickRoute, rewritten } from "../../local/sidecarRoutes";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { type MeshNodeArgs, meshNodePlan } from "../../mesh/meshNode";
 import { ListenerProtocol, TlsMode, type VirtualNodeArgs } from "../../mesh/virtualNode";
@@ -47,6 +47,11 @@ function nodeBootstrap(args: Partial<MeshNodeArgs> & { name: string }): Json {
 const permissive = () => nodeBootstrap({ name: "ledger", tlsMode: TlsMode.Permissive });
 const blue = async () => structuredClone((await bootstraps())["blue-envoy"]);
 const front = async () => structuredClone((await bootstraps())["front-envoy"]);
+const gateway = async () => structuredClone((await bootstraps("dev", { gateway: "true" }))["gateway-envoy"]);
+const grpcNode = () =>
+  nodeBootstrap({ name: "rpc", protocol: ListenerProtocol.Grpc, tlsMode: TlsMode.Permissive });
+const hcm = (b: Json, prefix = "lds_ingress_") =>
+  listener(b, prefix).filter_chains[0].filters[0].typed_config;
 
 const listener = (b: Json, prefix: string) =>
   b.static_resources.listeners.find((l: Json) => l.name.startsWith(prefix));
@@ -109,7 +114,11 @@ describe("local sidecar: the bootstrap fields it models", () => {
     assert.deepEqual(plan.egress, []);
     const routes = plan.ingress.onPlaintext?.gateway?.routes ?? [];
     assert.deepEqual(
-      routes.map((r) => [r.prefix, r.headers.map((h) => `${h.name}=${h.value}`).join(), r.prefixRewrite]),
+      routes.map((r) => [
+        r.pathSeparatedPrefix,
+        r.headers.map((h) => `${h.name}=${h.value}`).join(),
+        r.prefixRewrite,
+      ]),
       [
         ["/color", "color_header=blue", "/"],
         ["/color", "color_header=green", "/"],
@@ -139,9 +148,92 @@ describe("local sidecar: the bootstrap fields it models", () => {
       "an HTTP connection manager option",
       blue,
       (b) => {
-        b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.use_remote_address = true;
+        // Trusting an address makes its requests internal: Envoy would obey their x-envoy-* headers.
+        b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.internal_address_config = {
+          cidr_ranges: [{ address_prefix: "127.0.0.0", prefix_len: 8 }],
+        };
       },
-      /filters\[0\]\.typed_config\.use_remote_address is not modelled/,
+      /filters\[0\]\.typed_config\.internal_address_config is not modelled/,
+    ],
+    [
+      "an escaped-slash action it does not model (redirect)",
+      gateway,
+      (b) => {
+        hcm(b).path_with_escaped_slashes_action = "UNESCAPE_AND_REDIRECT";
+      },
+      /path_with_escaped_slashes_action: "UNESCAPE_AND_REDIRECT" is not modelled/,
+    ],
+    [
+      "another router option (strict_check_headers)",
+      gateway,
+      (b) => {
+        hcm(b).http_filters[0].typed_config.strict_check_headers = ["x-envoy-max-retries"];
+      },
+      /http_filters\[0\]\.typed_config\.strict_check_headers is not modelled/,
+    ],
+    [
+      "a stream idle timeout that could fire before the header timeout",
+      gateway,
+      (b) => {
+        hcm(b).stream_idle_timeout = "5s";
+      },
+      /stream_idle_timeout: "5s" must be longer than request_headers_timeout/,
+    ],
+    [
+      "edge options on an HTTP/2 chain",
+      grpcNode,
+      (b) => {
+        hcm(b).normalize_path = true;
+      },
+      /must keep Envoy's defaults on an HTTP\/2 chain/,
+    ],
+    [
+      "connection manager options on the readiness listener",
+      gateway,
+      (b) => {
+        hcm(b, "lds_readiness_").merge_slashes = true;
+      },
+      /must keep Envoy's defaults: the sidecar's readiness listener/,
+    ],
+    [
+      "a path_separated_prefix ending in /",
+      gateway,
+      (b) => {
+        hcm(b).route_config.virtual_hosts[0].routes[0].match = { path_separated_prefix: "/color/" };
+      },
+      /path_separated_prefix: "\/color\/" must have no \? or # and not end in \//,
+    ],
+    [
+      "another resource monitor (fixed_heap)",
+      gateway,
+      (b) => {
+        b.overload_manager.resource_monitors[0].name = "envoy.resource_monitors.fixed_heap";
+      },
+      /resource_monitors\[0\]\.name: "envoy.resource_monitors.fixed_heap" is not modelled/,
+    ],
+    [
+      "overload actions",
+      gateway,
+      (b) => {
+        b.overload_manager.actions = [{ name: "envoy.overload_actions.stop_accepting_requests" }];
+      },
+      /bootstrap\.overload_manager\.actions is not modelled/,
+    ],
+    [
+      "a connection cap of 0",
+      gateway,
+      (b) => {
+        b.overload_manager.resource_monitors[0].typed_config.max_active_downstream_connections = "0";
+      },
+      /max_active_downstream_connections: "0" must be a positive integer/,
+    ],
+    [
+      "a connection cap that would count the admin interface",
+      gateway,
+      (b) => {
+        delete b.admin.ignore_global_conn_limit;
+      },
+      /bootstrap\.admin\.ignore_global_conn_limit: undefined must be true with a connection cap/,
     ],
     [
       "an HTTP filter of another type (RBAC)",
@@ -555,6 +647,28 @@ describe("local sidecar: Envoy's routing, health and panic rules", () => {
     method,
     path: p,
     header: () => undefined,
+  });
+
+  it("a gateway's path_separated_prefix takes /color, /color/... and /color?q, never /colorX; its rewrite keeps what follows", async () => {
+    const host = sidecarPlan(await gateway()).ingress.onPlaintext?.gateway;
+    assert.ok(host);
+    const blueRequest = (p: string) => ({
+      host: "gateway",
+      method: "GET",
+      path: p,
+      header: (h: string) => (h === "color_header" ? "blue" : undefined),
+    });
+    for (const p of ["/color", "/color/", "/color/x", "/color?q=1"]) {
+      assert.equal(pickRoute(host, blueRequest(p))?.pathSeparatedPrefix, "/color", p);
+    }
+    for (const p of ["/colorX", "/colors/x", "/", "/Color"]) {
+      assert.equal(pickRoute(host, blueRequest(p)), undefined, p);
+    }
+    const route = pickRoute(host, blueRequest("/color")) as RoutePlan;
+    assert.deepEqual(
+      ["/color", "/color?q=1"].map((p) => rewritten(route, p, "gateway").path),
+      ["/", "/?q=1"],
+    );
   });
 
   it("the rendered readiness route takes exactly GET /ready: its :path header match keeps the query string", async () => {

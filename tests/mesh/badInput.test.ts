@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ColorApp, type ColorAppArgs } from "../../components/colorApp";
+import { ServiceType } from "../../components/mtlsVirtualGateway";
 import {
   DataPlane,
   type ListenerProtocol,
@@ -384,6 +385,13 @@ const cases: BadCase[] = [
     "gateway.listener.port",
     "15021",
     /clashes with the gateway Envoy's readiness port/,
+  ),
+  app(
+    "a plaintext gateway behind a LoadBalancer",
+    { gateway: { serviceType: ServiceType.LoadBalancer } },
+    "gateway.serviceType",
+    '"LoadBalancer"',
+    /outside the cluster: set gateway\.listener\.tlsMode STRICT .* or gateway\.listener\.allowPlaintextExternal true/,
   ),
 ];
 

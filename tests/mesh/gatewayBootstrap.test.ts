@@ -80,6 +80,14 @@ describe("gateway bootstraps", () => {
       edge: bootstrapOf(args({ tlsMode: TlsMode.Strict, edgeTlsSecret: "edge-tls", port: 8443 })),
       permissive: bootstrapOf(args({ tlsMode: TlsMode.Permissive })),
       plaintext: bootstrapOf(args()),
+      tuned: bootstrapOf(
+        args({
+          xffNumTrustedHops: 2,
+          requestHeadersTimeoutMillis: 1500,
+          streamIdleTimeoutMillis: 60_000,
+          maxConnections: 50_000,
+        }),
+      ),
     });
   });
 
@@ -88,7 +96,7 @@ describe("gateway bootstraps", () => {
     assert.deepEqual(
       routes.map((r) => [
         r.name,
-        r.match.prefix,
+        r.match.path_separated_prefix,
         (r.match.headers ?? []).map((h: Json) => `${h.name}=${h.string_match.exact}`),
       ]),
       [
@@ -166,6 +174,90 @@ describe("gateway bootstraps", () => {
     assert.deepEqual(
       [cert.certificate_chain.filename, cert.private_key.filename, cert.watched_directory.path],
       [`${mount.mountPath}/tls.crt`, `${mount.mountPath}/tls.key`, mount.mountPath],
+    );
+  });
+
+  it("is an edge: client from the connection, paths normalized, escaped slashes refused, deadlines, no x-envoy headers", () => {
+    const b = bootstrapOf(args({ xffNumTrustedHops: 1, requestHeadersTimeoutMillis: 2500 }));
+    const { route_config: _, http_filters, ...hcm } = listener(b).filter_chains[0].filters[0].typed_config;
+    assert.deepEqual(hcm, {
+      "@type":
+        "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      stat_prefix: "ingress_plaintext",
+      use_remote_address: true,
+      xff_num_trusted_hops: 1,
+      normalize_path: true,
+      merge_slashes: true,
+      path_with_escaped_slashes_action: "REJECT_REQUEST",
+      request_headers_timeout: "2.5s",
+      stream_idle_timeout: "300s",
+    });
+    assert.deepEqual(http_filters[0].typed_config.suppress_envoy_headers, true);
+    // Defaults: no trusted hop (the field left out), 10 s for headers.
+    const plain = listener(bootstrapOf(args())).filter_chains[0].filters[0].typed_config;
+    assert.equal(plain.xff_num_trusted_hops, undefined);
+    assert.equal(plain.request_headers_timeout, "10s");
+  });
+
+  it("caps connections with the overload manager; readiness and admin stay reachable at the cap", () => {
+    const b = bootstrapOf(args({ maxConnections: 300 }));
+    assert.deepEqual(b.overload_manager, {
+      resource_monitors: [
+        {
+          name: "envoy.resource_monitors.global_downstream_max_connections",
+          typed_config: {
+            "@type":
+              "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+            max_active_downstream_connections: "300",
+          },
+        },
+      ],
+    });
+    assert.equal(
+      bootstrapOf(args()).overload_manager.resource_monitors[0].typed_config
+        .max_active_downstream_connections,
+      "1024",
+    );
+    const readiness = b.static_resources.listeners.find((l: Json) => l.name.startsWith("lds_readiness_"));
+    assert.equal(readiness.ignore_global_conn_limit, true);
+    assert.equal(listener(b).ignore_global_conn_limit, undefined, "the gateway's listener is under the cap");
+    assert.equal(b.admin.ignore_global_conn_limit, true);
+  });
+
+  it("a root route stays a plain prefix, a prefix ending in / too; the rest are path-separated", () => {
+    const a = args();
+    const routes = routesOf(
+      bootstrapOf({
+        ...a,
+        routes: [
+          ...a.routes,
+          { name: "root", prefix: "/", virtualService: "ledger" },
+          { name: "dir", prefix: "/docs/", virtualService: "ledger" },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      routes.filter((r) => r.name.startsWith("root") || r.name.startsWith("dir")).map((r) => r.match),
+      [{ prefix: "/docs/" }, { prefix: "/" }],
+    );
+  });
+
+  it("go-control-plane refuses what the edge fields must not be: a 0 cap, a path-separated prefix ending in /, an unknown action", () => {
+    const b = bootstrapOf(args());
+    b.overload_manager.resource_monitors[0].typed_config.max_active_downstream_connections = "0";
+    routesOf(b)[0].match.path_separated_prefix = "/pricing/";
+    listener(b).filter_chains[0].filters[0].typed_config.path_with_escaped_slashes_action = "REJECT";
+    // A bad enum ends the parse, so the two value rules are checked next, without it.
+    assert.throws(
+      () => validateEnvoyBootstraps({ b }),
+      /path_with_escaped_slashes_action: invalid value for enum field/,
+    );
+    delete listener(b).filter_chains[0].filters[0].typed_config.path_with_escaped_slashes_action;
+    assert.throws(
+      () => validateEnvoyBootstraps({ b }),
+      (e: Error) =>
+        /max_active_downstream_connections.*greater than 0/i.test(e.message) &&
+        /path_separated_prefix/i.test(e.message),
     );
   });
 

@@ -15,6 +15,7 @@ import (
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	downstreamconnectionsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3" // also SPIFFECertValidatorConfig
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -37,25 +38,27 @@ const (
 	accessLogger     category = "access logger"
 	protocolOptions  category = "upstream protocol options"
 	certValidator    category = "certificate validator"
+	resourceMonitor  category = "resource monitor"
 )
 
 func fullName(m proto.Message) protoreflect.FullName { return m.ProtoReflect().Descriptor().FullName() }
 
 // extensionCategories lists, per linked-in extension config type, the categories it is registered under.
 var extensionCategories = map[protoreflect.FullName][]category{
-	fullName(&tlsv3.DownstreamTlsContext{}):         {downstreamSocket},
-	fullName(&tlsv3.UpstreamTlsContext{}):           {upstreamSocket},
-	fullName(&rawbufferv3.RawBuffer{}):              {downstreamSocket, upstreamSocket},
-	fullName(&hcmv3.HttpConnectionManager{}):        {networkFilter},
-	fullName(&tcpproxyv3.TcpProxy{}):                {networkFilter},
-	fullName(&tlsinspectorv3.TlsInspector{}):        {listenerFilter},
-	fullName(&originaldstv3.OriginalDst{}):          {listenerFilter},
-	fullName(&routerv3.Router{}):                    {httpFilter},
-	fullName(&accessstreamv3.StdoutAccessLog{}):     {accessLogger},
-	fullName(&accessstreamv3.StderrAccessLog{}):     {accessLogger},
-	fullName(&accessfilev3.FileAccessLog{}):         {accessLogger},
-	fullName(&upstreamhttpv3.HttpProtocolOptions{}): {protocolOptions},
-	fullName(&tlsv3.SPIFFECertValidatorConfig{}):    {certValidator},
+	fullName(&tlsv3.DownstreamTlsContext{}):                          {downstreamSocket},
+	fullName(&tlsv3.UpstreamTlsContext{}):                            {upstreamSocket},
+	fullName(&rawbufferv3.RawBuffer{}):                               {downstreamSocket, upstreamSocket},
+	fullName(&hcmv3.HttpConnectionManager{}):                         {networkFilter},
+	fullName(&tcpproxyv3.TcpProxy{}):                                 {networkFilter},
+	fullName(&tlsinspectorv3.TlsInspector{}):                         {listenerFilter},
+	fullName(&originaldstv3.OriginalDst{}):                           {listenerFilter},
+	fullName(&routerv3.Router{}):                                     {httpFilter},
+	fullName(&accessstreamv3.StdoutAccessLog{}):                      {accessLogger},
+	fullName(&accessstreamv3.StderrAccessLog{}):                      {accessLogger},
+	fullName(&accessfilev3.FileAccessLog{}):                          {accessLogger},
+	fullName(&upstreamhttpv3.HttpProtocolOptions{}):                  {protocolOptions},
+	fullName(&tlsv3.SPIFFECertValidatorConfig{}):                     {certValidator},
+	fullName(&downstreamconnectionsv3.DownstreamConnectionsConfig{}): {resourceMonitor},
 }
 
 // slotCategories maps the field that holds an extension wrapper (TransportSocket, Filter, ...) to the
@@ -73,6 +76,7 @@ var slotCategories = map[protoreflect.FullName]category{
 	"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.access_log":                              accessLogger,
 	"envoy.config.cluster.v3.Cluster.typed_extension_protocol_options":                               protocolOptions,
 	"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.custom_validator_config": certValidator,
+	"envoy.config.overload.v3.OverloadManager.resource_monitors":                                     resourceMonitor,
 }
 
 // Type URLs (without the "type.googleapis.com/" prefix) the semantic checks look for.
