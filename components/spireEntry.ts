@@ -76,6 +76,11 @@ export class SpireEntry extends pulumi.ComponentResource {
   public readonly outcome: pulumi.Output<EntryOutcome | undefined>;
   /** The SPIFFE ID as a plain value, for components that check identities at construction. */
   public readonly spiffeIdValue: string;
+  /**
+   * The SPIFFE ID this entry declares, known at preview: what policies judge a preview by (identities-registered),
+   * where `spiffeId` of a new entry is still unknown.
+   */
+  public readonly declaredSpiffeId: pulumi.Output<string>;
   /** The argv of each lifecycle step, for review. */
   public readonly commands: pulumi.Output<Record<string, string[]>>;
 
@@ -133,9 +138,11 @@ export class SpireEntry extends pulumi.ComponentResource {
       update: [...commands.update],
       delete: [...commands.delete],
     });
+    this.declaredSpiffeId = pulumi.output(entry.spiffeId);
     this.registerOutputs({
       entryId: this.entryId,
       spiffeId: this.spiffeId,
+      declaredSpiffeId: this.declaredSpiffeId,
       commands: this.commands,
       outcome: this.outcome,
     });

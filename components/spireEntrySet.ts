@@ -51,6 +51,8 @@ export class SpireEntrySet extends pulumi.ComponentResource {
   public readonly outcome: pulumi.Output<EntrySetOutcome | undefined>;
   /** The SPIFFE IDs as plain values, for components that check identities at construction. */
   public readonly spiffeIdValues: readonly string[];
+  /** The SPIFFE IDs the set declares, known at preview: what policies judge a preview by (see SpireEntry). */
+  public readonly declaredSpiffeIds: pulumi.Output<string[]>;
 
   /**
    * @param name The _unique_ name of the set within the stack.
@@ -90,6 +92,12 @@ export class SpireEntrySet extends pulumi.ComponentResource {
     // The stdout is a secret whenever the environment is; entrySetOutcome keeps only counts and SPIRE field
     // names from it (not the entry IDs and SPIFFE IDs it also lists), nothing secret, so the outcome is plain.
     this.outcome = pulumi.unsecret(registration.stdout.apply(entrySetOutcome));
-    this.registerOutputs({ entryIds: this.entryIds, spiffeIds: this.spiffeIds, outcome: this.outcome });
+    this.declaredSpiffeIds = pulumi.output([...this.spiffeIdValues]);
+    this.registerOutputs({
+      entryIds: this.entryIds,
+      spiffeIds: this.spiffeIds,
+      declaredSpiffeIds: this.declaredSpiffeIds,
+      outcome: this.outcome,
+    });
   }
 }

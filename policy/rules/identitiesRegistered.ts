@@ -20,8 +20,9 @@ export const IDENTITIES_REGISTERED_DEFAULTS = { external: [] as string[] };
 
 /** Components that register identities, and the output that holds them. */
 const REGISTRARS: Readonly<Record<string, { readonly output: string; readonly many: boolean }>> = {
-  "spire-mesh:index:SpireEntry": { output: "spiffeId", many: false },
-  "spire-mesh:index:SpireEntrySet": { output: "spiffeIds", many: true },
+  // The declared IDs: known at preview, where a new entry's registered spiffeId is still unknown.
+  "spire-mesh:index:SpireEntry": { output: "declaredSpiffeId", many: false },
+  "spire-mesh:index:SpireEntrySet": { output: "declaredSpiffeIds", many: true },
 };
 
 /** Components whose outputs name identities the mesh uses. Unknown component types are ignored. */

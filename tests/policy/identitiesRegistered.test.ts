@@ -14,7 +14,10 @@ const HOW = "register it with a SpireEntry or SpireEntrySet, or list it in exter
 
 const colorApp = testResource("spire-mesh:index:ColorApp", "colorapp", {});
 const entry = (name: string, spiffeId = `${TD}/${name}`) =>
-  testResource("spire-mesh:index:SpireEntry", name, { spiffeId, entryId: `spire-mesh.dev.${name}` });
+  testResource("spire-mesh:index:SpireEntry", name, {
+    declaredSpiffeId: spiffeId,
+    entryId: `spire-mesh.dev.${name}`,
+  });
 const virtualNode = (
   name: string,
   outputs: { identity?: string; allowedCallers?: string[]; allowedServers?: string[] },
@@ -68,6 +71,17 @@ describe(`policy ${IDENTITIES_REGISTERED}`, () => {
     ]);
   });
 
+  it("judges a preview of new entries by their declared IDs: registered spiffeId and entryId are unknown there", async () => {
+    const previewed = walkthrough(false).map((r) =>
+      r.type === "spire-mesh:index:SpireEntry"
+        ? testResource(r.type, r.name, { ...r.props, spiffeId: UNKNOWN, entryId: UNKNOWN })
+        : r,
+    );
+    const messages = (await shown(identitiesRegisteredPolicy, previewed)).map((v) => v.message);
+    assert.equal(messages.length, 2, messages.join("\n"));
+    assert.ok(messages.every((m) => m.includes(`${TD}/colorgreen has no SPIRE entry`)));
+  });
+
   it("accepts identities listed in external, exactly or by a /* prefix", async () => {
     assert.deepEqual(
       await runStackPolicy(identitiesRegisteredPolicy, walkthrough(false), {
@@ -99,7 +113,7 @@ describe(`policy ${IDENTITIES_REGISTERED}`, () => {
 
   it("counts the members of a SpireEntrySet as registered", async () => {
     const set = testResource("spire-mesh:index:SpireEntrySet", "colors", {
-      spiffeIds: [`${TD}/front`, `${TD}/colorblue`, `${TD}/colorgreen`, `${TD}/colorred`],
+      declaredSpiffeIds: [`${TD}/front`, `${TD}/colorblue`, `${TD}/colorgreen`, `${TD}/colorred`],
     });
     const resources = walkthrough(false).filter((r) => r.type !== "spire-mesh:index:SpireEntry");
     assert.deepEqual(await runStackPolicy(identitiesRegisteredPolicy, [set, ...resources]), []);
