@@ -5,7 +5,7 @@
 
 import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
 import { isImageRef } from "../spire/settings";
-import { checkWorkloadId, parseTrustDomain } from "../spire/spiffeId";
+import { parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
 import { ServiceType } from "./gateway";
 import { checkExposure, checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
@@ -177,12 +177,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
   }
   const gatewayArgs = args.gateway === true ? {} : args.gateway || undefined;
   const listener = gatewayArgs
-    ? checkGatewayListener(
-        c,
-        gatewayArgs.listener ?? {},
-        (field, id) => c.attempt(field, id, () => checkWorkloadId(id, trustDomain)),
-        "gateway.",
-      )
+    ? checkGatewayListener(c, gatewayArgs.listener ?? {}, trustDomain, "gateway.")
     : undefined;
   if (gatewayArgs && listener) {
     checkExposure(c, listener, gatewayArgs.serviceType ?? ServiceType.ClusterIP, "gateway.");

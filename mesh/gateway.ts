@@ -102,7 +102,7 @@ export function gatewaySpec(args: GatewayArgs): GatewaySpec {
     c.check(labelValue.test(v) && v.length <= 63, `podLabels.${k}`, v, "must be a label value");
   }
 
-  const listener = checkGatewayListener(c, args.listener ?? {}, spiffe);
+  const listener = checkGatewayListener(c, args.listener ?? {}, trustDomain);
   const backends = (args.backends ?? []).map((b, i) => {
     const field = `backends[${i}]`;
     c.check(isDnsLabel(b.virtualService), `${field}.virtualService`, b.virtualService, "must be a name");
