@@ -3,8 +3,8 @@
  * by the `color_header` header. Builds the names, identities and the service graph the workloads follow.
  */
 
+import { checkImage } from "../core/images";
 import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
-import { isImageRef } from "../spire/settings";
 import { parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
 import { ServiceType } from "./gateway";
@@ -161,8 +161,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     ["frontImage", args.frontImage],
     ["colorImage", args.colorImage],
   ] as const) {
-    if (image !== undefined)
-      c.check(isImageRef(image), field, image, "must be an image reference such as repo/name:tag");
+    if (image !== undefined) checkImage(c, field, image);
   }
   const dataPlane = args.dataPlane ?? DataPlane.Envoy;
   const planes = Object.values(DataPlane) as string[];
