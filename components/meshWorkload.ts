@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Checker, isDnsLabel } from "../core/validation";
+import { Checker } from "../core/validation";
+import { checkCallers } from "../mesh/callers";
 import { DataPlane } from "../mesh/envoySidecar";
 import { type EgressServiceArgs, meshNodePlan } from "../mesh/meshNode";
 import type { EgressPeer, PodGroup } from "../mesh/networkPolicy";
@@ -89,8 +90,6 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
 
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
 const isRemote = (x: Backend): x is RemoteBackend => !isWorkload(x) && !("routes" in x);
-const isLocalCaller = (x: unknown): x is LocalCaller =>
-  typeof x === "object" && x !== null && !isWorkload(x) && "pods" in x;
 const podsOf = (n: VirtualNodeArgs): PodGroup => ({ namespace: n.namespace, podLabels: n.podSelector });
 
 /**
@@ -140,47 +139,17 @@ export class MeshWorkload extends pulumi.ComponentResource {
       )
         foreign.add(name);
     }
-    const callers: string[] = [];
-    // The callers' pods, while every caller's are known.
-    let callerPods: PodGroup[] | undefined = [];
-    for (const [i, caller] of (args.callers ?? []).entries()) {
-      const id = isWorkload(caller) ? caller.identityValue : isLocalCaller(caller) ? caller.identity : caller;
-      const field = isLocalCaller(caller) ? `callers[${i}].identity` : `callers[${i}]`;
-      const valid = c.check(
-        isWorkload(caller) || (typeof id === "string" && id.startsWith("spiffe://")),
-        field,
-        id,
-        "must be a MeshWorkload, a local caller or a SPIFFE ID",
-      );
-      if (valid && !isWorkload(caller)) {
-        const td = c.attempt(field, id, () =>
-          checkWorkloadId(id, federatedMemberDomain(id, settings.trustDomain, federated)),
-        );
-        if (td && td.trustDomain !== settings.trustDomain) foreign.add(td.trustDomain);
-      }
-      if (isLocalCaller(caller)) {
-        c.check(
-          isDnsLabel(caller.pods?.namespace),
-          `callers[${i}].pods.namespace`,
-          caller.pods?.namespace,
-          "must be a Kubernetes namespace name",
-        );
-        c.check(
-          Object.keys(caller.pods?.podLabels ?? {}).length > 0,
-          `callers[${i}].pods.podLabels`,
-          caller.pods?.podLabels,
-          "must hold at least one label (an empty selector would admit every pod of the namespace)",
-        );
-      }
-      c.check(!callers.includes(id), `callers[${i}]`, id, "repeats a caller");
-      callers.push(id);
-      const pods = isWorkload(caller)
-        ? podsOf(caller.nodeArgs)
-        : isLocalCaller(caller)
-          ? caller.pods
-          : undefined;
-      callerPods = pods && callerPods ? [...callerPods, pods] : undefined;
-    }
+    // A workload caller is already checked; it joins as its identity and pods.
+    const checked = checkCallers(
+      c,
+      (args.callers ?? []).map((x) =>
+        isWorkload(x) ? { identity: x.identityValue, pods: podsOf(x.nodeArgs) } : x,
+      ),
+      { at: (i) => `callers[${i}]`, trustDomain: settings.trustDomain, federated, podCallers: true },
+    );
+    for (const td of checked.foreignDomains) foreign.add(td);
+    const callers = checked.ids;
+    const callerPods = checked.pods;
     // Egress: a local backend's target pods at their app port; a remote one's port, at any address.
     const backendPeers: EgressPeer[] = [];
     const egress = (args.backends ?? []).map((b, i) => {

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Checker } from "../core/validation";
+import { checkCallers } from "../mesh/callers";
 import { DataPlane } from "../mesh/envoySidecar";
 import type { GatewaySpec, ServiceType } from "../mesh/gateway";
 import type { GatewayListenerArgs } from "../mesh/gatewayListener";
@@ -93,15 +94,12 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
     const identity =
       args.identity ?? MtlsVirtualGateway.identityOf(args.installation, { ...args, name: k8sName });
     const c = new Checker(subject);
-    const callers = (args.listener?.callers ?? []).map((caller, i) => {
-      c.check(
-        isWorkload(caller) || typeof caller === "string",
-        `listener.callers[${i}]`,
-        caller,
-        "must be a MeshWorkload or a SPIFFE ID",
-      );
-      return isWorkload(caller) ? caller.identityValue : caller;
-    });
+    // Checked here, where a MeshWorkload becomes its identity; the listener's check then finds them valid.
+    const callers = checkCallers(
+      c,
+      (args.listener?.callers ?? []).map((x) => (isWorkload(x) ? x.identityValue : x)),
+      { at: (i) => `listener.callers[${i}]`, trustDomain: settings.trustDomain },
+    ).ids;
     const egress = (args.backends ?? []).flatMap((b, i) => {
       // Remote (federated) backends are MeshWorkload's: a gateway routes to what this stack deploys.
       const known = isWorkload(b) || (typeof b === "object" && b !== null && Array.isArray(b.routes));

@@ -3,9 +3,9 @@
  * by the `color_header` header. Builds the names, identities and the service graph the workloads follow.
  */
 
+import { checkImage } from "../core/images";
 import { Checker, isDnsLabel, isDnsSubdomain } from "../core/validation";
-import { isImageRef } from "../spire/settings";
-import { checkWorkloadId, parseTrustDomain } from "../spire/spiffeId";
+import { parseTrustDomain } from "../spire/spiffeId";
 import { DataPlane } from "./envoySidecar";
 import { ServiceType } from "./gateway";
 import { checkExposure, checkGatewayListener, type GatewayListenerArgs } from "./gatewayListener";
@@ -161,8 +161,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
     ["frontImage", args.frontImage],
     ["colorImage", args.colorImage],
   ] as const) {
-    if (image !== undefined)
-      c.check(isImageRef(image), field, image, "must be an image reference such as repo/name:tag");
+    if (image !== undefined) checkImage(c, field, image);
   }
   const dataPlane = args.dataPlane ?? DataPlane.Envoy;
   const planes = Object.values(DataPlane) as string[];
@@ -177,12 +176,7 @@ export function colorAppSpec(args: ColorAppArgs = {}): ColorAppSpec {
   }
   const gatewayArgs = args.gateway === true ? {} : args.gateway || undefined;
   const listener = gatewayArgs
-    ? checkGatewayListener(
-        c,
-        gatewayArgs.listener ?? {},
-        (field, id) => c.attempt(field, id, () => checkWorkloadId(id, trustDomain)),
-        "gateway.",
-      )
+    ? checkGatewayListener(c, gatewayArgs.listener ?? {}, trustDomain, "gateway.")
     : undefined;
   if (gatewayArgs && listener) {
     checkExposure(c, listener, gatewayArgs.serviceType ?? ServiceType.ClusterIP, "gateway.");

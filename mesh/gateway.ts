@@ -3,9 +3,10 @@
  * (gatewayListener.ts) takes callers from inside or outside the mesh; its routes (gatewayRoutes.ts) reach each
  * target over mTLS with the gateway's SVID and an exact SAN check. Pure.
  */
+
+import { checkImage } from "../core/images";
 import { Checker, isDnsLabel, isDnsSubdomain, isReplicaCount, REPLICAS_RULE } from "../core/validation";
 import { SPIFFE_CSI_DRIVER } from "../spire/csiDriver";
-import { isImageRef } from "../spire/settings";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
 import type { EgressService } from "./envoyBootstrap";
 import { DataPlane, ENVOY_IMAGE, type WorkloadApiVolume } from "./envoySidecar";
@@ -102,7 +103,7 @@ export function gatewaySpec(args: GatewayArgs): GatewaySpec {
     c.check(labelValue.test(v) && v.length <= 63, `podLabels.${k}`, v, "must be a label value");
   }
 
-  const listener = checkGatewayListener(c, args.listener ?? {}, spiffe);
+  const listener = checkGatewayListener(c, args.listener ?? {}, trustDomain);
   const backends = (args.backends ?? []).map((b, i) => {
     const field = `backends[${i}]`;
     c.check(isDnsLabel(b.virtualService), `${field}.virtualService`, b.virtualService, "must be a name");
@@ -152,12 +153,7 @@ export function gatewaySpec(args: GatewayArgs): GatewaySpec {
   const meshName = args.meshName ?? args.namespace;
   c.check(isDnsLabel(meshName), "meshName", meshName, "must be a lowercase DNS label");
   const envoyImage = args.envoyImage ?? ENVOY_IMAGE;
-  c.check(
-    isImageRef(envoyImage),
-    "envoyImage",
-    envoyImage,
-    "must be an image reference such as repo/name:tag",
-  );
+  checkImage(c, "envoyImage", envoyImage);
   const workloadApi = args.workloadApi ?? { csiDriver: SPIFFE_CSI_DRIVER };
   if ("csiDriver" in workloadApi) {
     c.check(

@@ -4,6 +4,7 @@
  * (trusted proxy hops, header and idle timeouts, the connection limit). Pure.
  */
 import { type Checker, isDnsSubdomain, isPort } from "../core/validation";
+import { checkCallers } from "./callers";
 import { envoyPorts } from "./envoyBootstrap";
 import { TlsMode } from "./virtualNode";
 
@@ -69,7 +70,7 @@ const isCount = (n: unknown, max: number): n is number =>
 export function checkGatewayListener(
   c: Checker,
   l: GatewayListenerArgs,
-  spiffe: (field: string, id: string) => unknown,
+  trustDomain: string | undefined,
   prefix = "",
 ): GatewayListener {
   const at = (field: string) => `${prefix}listener.${field}`;
@@ -87,11 +88,7 @@ export function checkGatewayListener(
   if (mode !== undefined) {
     c.check(modes.includes(mode), at("tlsMode"), mode, "must be STRICT, PERMISSIVE or unset (plaintext)");
   }
-  const callers = [...(l.callers ?? [])];
-  for (const [i, id] of callers.entries()) {
-    spiffe(at(`callers[${i}]`), id);
-    c.check(callers.indexOf(id) === i, at(`callers[${i}]`), id, "repeats a caller");
-  }
+  const callers = checkCallers(c, l.callers ?? [], { at: (i) => at(`callers[${i}]`), trustDomain }).ids;
   const edge = l.edgeTlsSecret;
   if (edge !== undefined) {
     c.check(

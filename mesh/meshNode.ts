@@ -3,10 +3,10 @@
  * semantics. Checks the envoy-only arguments (how the node reaches its backends) against the node's policy.
  */
 
+import { checkImage } from "../core/images";
 import { Checker, isAbsolutePath, isDnsLabel, isDnsSubdomain, isPort } from "../core/validation";
 import { SPIFFE_CSI_DRIVER } from "../spire/csiDriver";
 import type { K8sObject } from "../spire/k8s";
-import { isImageRef } from "../spire/settings";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
 import {
   DataPlane,
@@ -91,7 +91,7 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
   const meshName = args.meshName ?? spec.namespace;
   c.check(isDnsLabel(meshName), "meshName", meshName, "must be a lowercase DNS label");
   const image = args.envoyImage ?? ENVOY_IMAGE;
-  c.check(isImageRef(image), "envoyImage", image, "must be an image reference such as repo/name:tag");
+  checkImage(c, "envoyImage", image);
   const sdsSocketPath = args.sdsSocketPath ?? "/run/spire/sockets/agent.sock";
   const workloadApi: WorkloadApiVolume = args.workloadApi ?? { csiDriver: SPIFFE_CSI_DRIVER };
   if ("csiDriver" in workloadApi) {

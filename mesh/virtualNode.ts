@@ -7,6 +7,7 @@ import { Checker, isDnsLabel, isPort } from "../core/validation";
 import { federatedMemberDomain } from "../spire/federation";
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
+import { checkCallers } from "./callers";
 
 /** Listener TLS modes of App Mesh. */
 export enum TlsMode {
@@ -174,10 +175,13 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     c.check(inRange(value, min, max), `healthCheck.${key}`, value, `must be an integer in ${min}-${max}`);
   }
 
-  const callers = [...(args.allowedCallers ?? [])];
+  const callers = checkCallers(c, args.allowedCallers ?? [], {
+    at: (i) => `allowedCallers[${i}]`,
+    trustDomain,
+    federated: federatesWith,
+  }).ids;
   const servers = [...(args.allowedServers ?? [])];
   const backends = [...(args.backends ?? [])];
-  for (const [i, id] of callers.entries()) peer(`allowedCallers[${i}]`, id);
   for (const [i, id] of servers.entries()) peer(`allowedServers[${i}]`, id);
   for (const [i, b] of backends.entries()) {
     c.check(isDnsLabel(b), `backends[${i}]`, b, "must name a virtual service (RFC 1123 label)");

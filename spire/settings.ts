@@ -5,6 +5,7 @@
  * configuration.
  */
 
+import { checkImage } from "../core/images";
 import {
   Checker,
   isAbsolutePath,
@@ -78,16 +79,6 @@ export interface SpireSettings extends ProductionSettings {
 
 const caKeyTypes = ["rsa-2048", "rsa-4096", "ec-p256", "ec-p384"];
 const logLevels = ["DEBUG", "INFO", "WARN", "ERROR"];
-const imageRef =
-  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
-const hostAndImage = /^([a-zA-Z0-9.-]+(:\d+)?\/)?(.+)$/;
-
-export const isImageRef = (s: unknown): boolean => {
-  if (typeof s !== "string") return false;
-  const match = hostAndImage.exec(s);
-  return match !== null && imageRef.test(match[3]);
-};
-
 /** Selectors of the attestors we configure on Kubernetes (k8s_psat nodes, k8s workloads; no unix). */
 const kubernetesSelectorTypes = ["k8s_psat", "k8s", "spiffe_id"];
 
@@ -120,19 +111,9 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
   // The agents' socket directory and host ports derive from the namespace, so two installations never share them.
   const hostClaims = agentHostClaims(isDnsLabel(namespace) ? namespace : base.namespace);
   const serverImage = input.serverImage ?? base.serverImage;
-  c.check(
-    isImageRef(serverImage),
-    "serverImage",
-    serverImage,
-    "must be an image reference such as repo/name:tag",
-  );
+  checkImage(c, "serverImage", serverImage);
   const agentImage = input.agentImage ?? base.agentImage;
-  c.check(
-    isImageRef(agentImage),
-    "agentImage",
-    agentImage,
-    "must be an image reference such as repo/name:tag",
-  );
+  checkImage(c, "agentImage", agentImage);
   const x509SvidTtl = input.x509SvidTtl ?? base.x509SvidTtl;
   const svidSeconds = c.attempt("x509SvidTtl", x509SvidTtl, () => parseDuration(x509SvidTtl));
   const caTtl = input.caTtl ?? base.caTtl;
@@ -211,7 +192,7 @@ export function spireSettings(args: SpireInstallationArgs): SpireSettings {
     ["csiDriverImage", csiDriverImage],
     ["csiRegistrarImage", csiRegistrarImage],
   ] as const) {
-    c.check(isImageRef(image), field, image, "must be an image reference such as repo/name:tag");
+    checkImage(c, field, image);
   }
   const protectData = input.protectData ?? base.protectData;
   c.check(typeof protectData === "boolean", "protectData", protectData, "must be a boolean");
