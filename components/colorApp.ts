@@ -27,9 +27,11 @@ export interface ColorAppArgs extends Omit<ColorAppSpecArgs, "trustDomain" | "re
   readonly register?: boolean;
   /** Other SPIFFE IDs the stack registers, for the preview warning about peers without an entry. */
   readonly registeredIdentities?: readonly string[];
-  /** For the entries: see SpireEntryArgs. */
+  /** X.509-SVID lifetime of the apps' entries. Default: the server's. */
   readonly x509SvidTtl?: string;
+  /** Environment of the entries' commands (KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT): see SpireEntryArgs. */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** On delete, count the entries as deleted when the server's pod is gone. Default false: see SpireEntryArgs. */
   readonly deleteWithoutServer?: boolean;
 }
 

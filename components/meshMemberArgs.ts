@@ -3,8 +3,17 @@ import type { DataPlane } from "../mesh/envoySidecar";
 
 /** What every meshed member (MeshWorkload, MtlsVirtualGateway) takes for its data plane and its SPIRE entry. */
 export interface MeshMemberArgs {
+  /**
+   * What carries its mTLS: `envoy` (default), an Envoy sidecar the component renders and configures over SDS; or
+   * `appmesh`, App Mesh resources for its controller. `appmesh` conflicts with `envoyImage`.
+   */
   readonly dataPlane?: DataPlane;
+  /** Envoy image of its sidecar (envoy data plane only). Default envoyproxy/envoy:v1.39.5. */
   readonly envoyImage?: string;
+  /**
+   * Name of the mesh it belongs to: Envoy's node cluster and the prefix of its clusters' names (a lowercase DNS
+   * label). Default: its namespace.
+   */
   readonly meshName?: string;
   /** The entry's name, from which its ID derives. Default: the member's name. */
   readonly entryName?: string;
@@ -17,8 +26,13 @@ export interface MeshMemberArgs {
   readonly register?: boolean;
   /** SPIFFE IDs registered in this stack, for the preview warning about peers without an entry. */
   readonly registeredIdentities?: readonly string[];
-  /** For its SpireEntry: see SpireEntryArgs. */
+  /** Environment of its SpireEntry's commands (KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT): see SpireEntryArgs. */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * On delete, count its entry as deleted when the server's pod or namespace is gone. Default false: see
+   * SpireEntryArgs.
+   */
   readonly deleteWithoutServer?: boolean;
+  /** Any string: changing it re-creates its entry if the server lost it. See SpireEntryArgs. */
   readonly reassertOn?: pulumi.Input<string>;
 }

@@ -63,6 +63,7 @@ export type Caller = MeshWorkload | LocalCaller | string;
 export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace">, MeshMemberArgs {
   /** Kubernetes name of its Deployment and virtual node. Default: the component's name. */
   readonly name?: string;
+  /** Namespace of its Deployment, Service, ServiceAccount and virtual node; part of its default SPIFFE ID. */
   readonly namespace: string;
   /** The SPIRE that gives it its identity: its agents' alias parents the entry, its socket reaches the sidecar. */
   readonly installation: SpireInstallation;
@@ -85,6 +86,7 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
    * backends of other trust domains add theirs; every one must be federated by the installation.
    */
   readonly federatesWith?: readonly string[];
+  /** Active health check on its listener (path, interval, timeout, thresholds). Defaults are the walkthrough's. */
   readonly healthCheck?: HealthCheckArgs;
 }
 

@@ -24,6 +24,7 @@ export type { GatewayRouteArgs } from "../mesh/gatewayRoutes";
 export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   /** Kubernetes name of its Deployment, Service and VirtualGateway. Default: the component's name. */
   readonly name?: string;
+  /** Namespace of its Deployment, Service and ServiceAccount; part of its default SPIFFE ID. */
   readonly namespace: string;
   /** The SPIRE that gives it its identity. */
   readonly installation: SpireInstallation;
@@ -41,6 +42,7 @@ export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   readonly backends: readonly (MeshWorkload | RoutedBackend)[];
   /** Prefix (and optional header) to one of the backends, by its virtual service name. */
   readonly routes: readonly GatewayRouteArgs[];
+  /** Pods of its Deployment. Default 1. */
   readonly replicas?: number;
   /** ClusterIP (default), NodePort or LoadBalancer. */
   readonly serviceType?: ServiceType;

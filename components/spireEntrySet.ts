@@ -16,7 +16,9 @@ export interface SpireEntrySetArgs {
   readonly installation?: SpireInstallation;
   /** argv that runs the server CLI, for a SPIRE this stack does not manage. Conflicts with `installation`. */
   readonly serverExecPrefix?: readonly string[];
+  /** Trust domain of that server; required with `serverExecPrefix`. */
   readonly trustDomain?: string;
+  /** Admin socket of that server, when not SPIRE's default. */
   readonly serverSocketPath?: string;
   /**
    * Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT,

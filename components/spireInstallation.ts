@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { csiDriverManifests } from "../spire/csiDriver";
-import type { SpireInstallationArgs } from "../spire/installationArgs";
+import type { SpireInstallationArgs as InstallationSettingsArgs } from "../spire/installationArgs";
 import { spireManifests } from "../spire/manifests";
 import { type NodeAlias, nodeAlias } from "../spire/registrations";
 import { DATASTORE_SECRET_KEY } from "../spire/serverProduction";
@@ -14,7 +14,7 @@ export type {
   FederationArgs,
 } from "../spire/federation";
 export { peerIdentity } from "../spire/federation";
-export type { ExistingSpireArgs, ResourceSettings, SpireInstallationArgs } from "../spire/installationArgs";
+export type { ExistingSpireArgs, ResourceSettings } from "../spire/installationArgs";
 export type {
   DatastoreArgs,
   TelemetryArgs,
@@ -25,9 +25,19 @@ export type {
 export interface FederationCommandArgs {
   /** Environment of the bundle commands: KUBECONFIG or SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT. */
   readonly commandEnvironment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** On destroy, a peer's bundle counts as deleted when the server's pod or namespace is gone. */
+  /**
+   * On destroy, a peer's bundle counts as deleted when the server's pod or namespace is gone. Default false, as
+   * SpireEntry's `deleteWithoutServer`.
+   */
   readonly deleteFederationWithoutServer?: boolean;
 }
+
+/**
+ * Everything SpireInstallation's constructor takes: what it installs (or adopts with `existing`), documented in
+ * spire/installationArgs.ts and spire/production.ts, where settings.ts applies the defaults, and how its
+ * federation commands reach the server.
+ */
+export interface SpireInstallationArgs extends InstallationSettingsArgs, FederationCommandArgs {}
 
 /** The annotation EKS reads to hand a pod the ServiceAccount's IAM role (IRSA). */
 const IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn";
@@ -86,11 +96,7 @@ export class SpireInstallation extends pulumi.ComponentResource {
    * @param args What to install, or which running SPIRE to adopt.
    * @param opts A bag of options that control this resource's behavior; pass the kubernetes provider here.
    */
-  constructor(
-    name: string,
-    args: SpireInstallationArgs & FederationCommandArgs,
-    opts?: pulumi.ComponentResourceOptions,
-  ) {
+  constructor(name: string, args: SpireInstallationArgs, opts?: pulumi.ComponentResourceOptions) {
     const settings = spireSettings(args);
     super("spire-mesh:index:SpireInstallation", name, {}, opts);
     this.settings = settings;

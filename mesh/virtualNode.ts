@@ -39,9 +39,11 @@ export interface HealthCheckArgs {
 export interface VirtualNodeArgs {
   /** Kubernetes name of the node, e.g. "blue". */
   readonly name: string;
+  /** Namespace of the node and of the pods it stands for. */
   readonly namespace: string;
   /** Labels of the pods this node stands for. */
   readonly podSelector: Readonly<Record<string, string>>;
+  /** SPIFFE trust domain of its identity, e.g. "example.org": its SDS trust bundle is this domain's. */
   readonly trustDomain: string;
   /**
    * The node's SPIFFE ID: its SDS certificate secret name, and what peers see in its certificate. Needed for

@@ -34,6 +34,7 @@ export interface WorkloadArgs {
   readonly serviceAccount?: string;
   /** The app's port: where the sidecar sends mesh traffic, and the Service's port. Default 8080. */
   readonly port?: number;
+  /** Protocol the app speaks on `port` (http, http2, grpc, tcp). Default http. */
   readonly protocol?: ListenerProtocol;
   /** Labels of its pods; its SVID is bound to them. Default `{ app: <name> }`. */
   readonly podLabels?: Readonly<Record<string, string>>;
@@ -41,6 +42,7 @@ export interface WorkloadArgs {
   readonly serviceName?: string;
   /** Pod-level additions the app needs: volumes (e.g. its code) and annotations. */
   readonly volumes?: readonly Readonly<Record<string, unknown>>[];
+  /** Annotations of its pods. Default none; on a clash the data plane's own annotations win. */
   readonly podAnnotations?: Readonly<Record<string, string>>;
   /** Seconds the app keeps serving after deletion starts while its endpoint goes away. Default 5. */
   readonly drainSeconds?: number;
