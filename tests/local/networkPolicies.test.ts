@@ -11,6 +11,7 @@ import { binary } from "../../local/cluster/cluster";
 import type { RenderResult } from "../../render/runtime";
 import { type E2eCluster, startE2eCluster } from "../e2e/support";
 import { appMesh, type KubeObject, kubernetesObjects, renderStack } from "../support/render";
+import { testCaBundle } from "../support/testCa";
 
 const consumer = path.resolve(__dirname, "../../examples/consumer");
 const federation = path.resolve(__dirname, "../../examples/federation");
@@ -22,7 +23,13 @@ const RENDERS: readonly [string, () => Promise<RenderResult>, number][] = [
   ["dev, gateway, appmesh", () => renderStack("dev", { ...appMesh, gateway: "true" }), 7],
   [
     "eks, rds, telemetry",
-    () => renderStack("eks", { spireDatastore: "rds", spireReplicas: "2", spireTelemetry: "true" }),
+    () =>
+      renderStack("eks", {
+        spireDatastore: "rds",
+        spireDatastoreCaBundle: testCaBundle(),
+        spireReplicas: "2",
+        spireTelemetry: "true",
+      }),
     6,
   ],
   ["examples/consumer", () => renderStack("dev", {}, consumer), 8],

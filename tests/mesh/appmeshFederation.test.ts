@@ -6,6 +6,7 @@
  * VirtualNode is also checked against the v1beta2 CRD schema.
  */
 import assert from "node:assert/strict";
+import * as k8s from "@pulumi/kubernetes";
 import { DataPlane, MeshWorkload, SpireInstallation, TlsMode } from "../../components";
 import { type MeshNodeArgs, meshNodePlan } from "../../mesh/meshNode";
 import { isKubernetesObject, kubernetesObject } from "../../render/write";
@@ -134,19 +135,24 @@ describe("MeshWorkload on appmesh under a federated SpireInstallation", () => {
         federation: { federatesWith: [east] },
       });
       const container = (name: string) => [{ name, image: "registry.example/app:1" }];
-      const web = new MeshWorkload("web", {
-        namespace: "shop",
-        installation,
-        containers: container("web"),
-        dataPlane: DataPlane.AppMesh,
-      });
-      return new MeshWorkload("api", {
-        namespace: "shop",
-        installation,
-        containers: container("api"),
-        dataPlane: DataPlane.AppMesh,
-        callers: [web, ...extraCallers],
-      });
+      // The program creates (and so labels) the namespace: no Pod Security warning among the ones tested here.
+      const shop = new k8s.core.v1.Namespace("shop", { metadata: { name: "shop" } });
+      const web = new MeshWorkload(
+        "web",
+        { namespace: "shop", installation, containers: container("web"), dataPlane: DataPlane.AppMesh },
+        { dependsOn: [shop] },
+      );
+      return new MeshWorkload(
+        "api",
+        {
+          namespace: "shop",
+          installation,
+          containers: container("api"),
+          dataPlane: DataPlane.AppMesh,
+          callers: [web, ...extraCallers],
+        },
+        { dependsOn: [shop] },
+      );
     });
     assert.ok(recording.value instanceof MeshWorkload, String(recording.value));
     const nodes = recording.resources

@@ -23,6 +23,7 @@ import {
   mountedConfigMap,
   renderStack,
 } from "../support/render";
+import { testCaBundle } from "../support/testCa";
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are plain JSON.
 type Json = any;
@@ -386,7 +387,11 @@ describe("rendered NetworkPolicies against the mesh graph", function () {
     ],
   ];
   it("eks with RDS: the SPIRE servers reach the EKS API server (443) and the database on its port", async () => {
-    const r = await renderStack("eks", { spireDatastore: "rds", spireReplicas: "2" });
+    const r = await renderStack("eks", {
+      spireDatastore: "rds",
+      spireDatastoreCaBundle: testCaBundle(),
+      spireReplicas: "2",
+    });
     const db = r.resources.find((x) => x.type === "aws:rds/instance:Instance");
     assert.ok(db, "the render has no RDS instance");
     const dbPort = (db.inputs as Json).port ?? 5432;

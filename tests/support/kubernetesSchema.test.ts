@@ -11,6 +11,11 @@ interface Workload {
 }
 
 const spire = () => spireManifests(spireSettings({ trustDomain: "howto-k8s-mtls-sds-based.aws" }));
+/** Every object of the install; optional ones (HA's database Secret, disruption budget) are absent by default. */
+const allSpireObjects = (): K8sObject[] =>
+  Object.values(spire())
+    .flat()
+    .filter((o): o is K8sObject => o !== undefined);
 
 /** A mutable copy, so a test can break one object without touching the builder's output. */
 const copyOf = <T extends K8sObject>(object: T): T & Fields => structuredClone(object) as T & Fields;
@@ -37,8 +42,7 @@ function problemsOf(objects: readonly K8sObject[]): string[] {
 
 describe("Kubernetes schema validation", () => {
   it("passes every object of the SPIRE install, all of them built-in kinds", () => {
-    // Optional objects (HA's database Secret, disruption budget) are absent from the default install.
-    const objects = Object.values(spire()).filter((o) => o !== undefined);
+    const objects = allSpireObjects();
     validateKubernetesObjects(objects);
     const coverage = kubernetesSchemaCoverage(objects);
     assert.equal(coverage.checked.length, objects.length);
@@ -108,7 +112,7 @@ describe("Kubernetes schema validation", () => {
   });
 
   it("skips a custom resource without failing, and reports it as not covered", () => {
-    const spireObjects = Object.values(spire()).filter((o) => o !== undefined);
+    const spireObjects = allSpireObjects();
     const mesh: K8sObject = {
       apiVersion: "appmesh.k8s.aws/v1beta2",
       kind: "Mesh",
