@@ -87,6 +87,23 @@ function inputsOf(props: Props): Props {
   );
 }
 
+const STRING_INPUTS = ["command", "create", "update", "delete", "stdin"];
+
+/**
+ * What is wrong with the shape of a command input both the resource and the `local.run` invoke take (strings, the
+ * interpreter's argv, the environment map); undefined when it is right or not one of those.
+ */
+export function inputShapeProblem(key: string, value: unknown): string | undefined {
+  if (STRING_INPUTS.includes(key) && typeof value !== "string") return `${key} must be a string`;
+  if (key === "interpreter" && !(Array.isArray(value) && value.every((a) => typeof a === "string"))) {
+    return "interpreter must be a list of strings";
+  }
+  const isStringMap =
+    typeof value === "object" && value !== null && Object.values(value).every((v) => typeof v === "string");
+  if (key === "environment" && !isStringMap) return "environment must be a map of strings";
+  return undefined;
+}
+
 export function check(news: Props): provider.CheckResult {
   const inputs = inputsOf(news);
   const failures: provider.CheckFailure[] = [];
@@ -98,22 +115,8 @@ export function check(news: Props): provider.CheckResult {
       fail(key, `${key} is not implemented by the offline stand-in for pulumi-resource-command`);
     } else if (!(supportedInputs as readonly string[]).includes(key)) {
       fail(key, `${key} is not an input of ${COMMAND_TYPE}`);
-    } else if (["create", "update", "delete", "stdin"].includes(key) && typeof value !== "string") {
-      fail(key, `${key} must be a string`);
-    } else if (
-      key === "interpreter" &&
-      !(Array.isArray(value) && value.every((a) => typeof a === "string"))
-    ) {
-      fail(key, "interpreter must be a list of strings");
-    } else if (
-      key === "environment" &&
-      !(
-        typeof value === "object" &&
-        value !== null &&
-        Object.values(value).every((v) => typeof v === "string")
-      )
-    ) {
-      fail(key, "environment must be a map of strings");
+    } else if (inputShapeProblem(key, value)) {
+      fail(key, inputShapeProblem(key, value) as string);
     } else if (key === "addPreviousOutputInEnv" && typeof value !== "boolean") {
       fail(key, "addPreviousOutputInEnv must be a boolean");
     } else if (key === "triggers" && !Array.isArray(value)) {

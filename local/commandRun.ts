@@ -10,7 +10,7 @@
  * "none"). Every other argument or value is refused with a failure naming it, as the resource's check does.
  */
 import type * as provider from "@pulumi/pulumi/provider";
-import { reveal, runCommand } from "./commandProvider";
+import { inputShapeProblem, reveal, runCommand } from "./commandProvider";
 
 export const RUN_TOKEN = "command:local:run";
 
@@ -25,22 +25,8 @@ export function runFailures(args: Props): provider.CheckFailure[] {
   for (const [key, value] of Object.entries(args)) {
     if (!modelled.has(key)) {
       fail(key, `${key} is not implemented by the offline stand-in's ${RUN_TOKEN}`);
-    } else if (key === "command" && typeof value !== "string") {
-      fail(key, "command must be a string");
-    } else if (
-      key === "interpreter" &&
-      !(Array.isArray(value) && value.every((a) => typeof a === "string"))
-    ) {
-      fail(key, "interpreter must be a list of strings");
-    } else if (
-      key === "environment" &&
-      !(
-        typeof value === "object" &&
-        value !== null &&
-        Object.values(value).every((v) => typeof v === "string")
-      )
-    ) {
-      fail(key, "environment must be a map of strings");
+    } else if (inputShapeProblem(key, value)) {
+      fail(key, inputShapeProblem(key, value) as string);
     }
   }
   if (!("command" in args)) fail("command", "command is required");

@@ -5,7 +5,6 @@
  * docs/production.md quotes is printed here.
  */
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -20,6 +19,7 @@ import { startSpire } from "../../local/spireHarness";
 import { PROPAGATION_MS, waitUntil } from "../../local/waitUntil";
 import type { RenderResult } from "../../render/runtime";
 import { renderStack } from "../support/render";
+import { selfSignedCertificate } from "../support/testCa";
 import {
   linesSince,
   logMark,
@@ -404,32 +404,12 @@ describe("HA: two SPIRE servers on one real PostgreSQL", function () {
     before(async () => {
       // A throwaway upstream CA (the Secret's tls.crt and tls.key on a cluster), removed after the test.
       pki = fs.mkdtempSync(path.join(os.tmpdir(), "spm-upstream-"));
-      const r = spawnSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:P-256",
-          "-nodes",
-          "-keyout",
-          path.join(pki, "tls.key"),
-          "-out",
-          path.join(pki, "tls.crt"),
-          "-days",
-          "1",
-          "-subj",
-          "/O=spire-mesh test/CN=upstream root",
-          "-addext",
-          "basicConstraints=critical,CA:TRUE",
-          "-addext",
-          "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        { encoding: "utf8" },
-      );
-      assert.equal(r.status, 0, r.stderr);
+      selfSignedCertificate({
+        subject: "/O=spire-mesh test/CN=upstream root",
+        keyOut: path.join(pki, "tls.key"),
+        certOut: path.join(pki, "tls.crt"),
+        extensions: ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"],
+      });
       root = new X509Certificate(fs.readFileSync(path.join(pki, "tls.crt")));
       const connectionString = pg.createDatabase("spire_upstream");
       spire = await startSpire({

@@ -7,7 +7,6 @@
  *   the default 50% (counted as lb_healthy_panic), and none at 0%.
  */
 import * as assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import * as http from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { adminGet, newAdminSocketPath } from "../../local/adminSocket";
@@ -20,6 +19,7 @@ import { type SpireHarness, startSpire } from "../../local/spireHarness";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { type MeshNodeArgs, meshNodePlan } from "../../mesh/meshNode";
 import { TlsMode } from "../../mesh/virtualNode";
+import { selfSignedCertificate } from "../support/testCa";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are edited as plain JSON.
 type Json = any;
@@ -31,32 +31,14 @@ const LISTENER = "listener.0.0.0.0_15000";
 
 /** A self-signed certificate from no CA of the trust domain, claiming front's SPIFFE ID; its key stays in memory. */
 function foreignCertificate(): { cert: string; key: string } {
-  const r = spawnSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "-",
-      "-out",
-      "-",
-      "-subj",
-      "/O=foreign",
-      "-days",
-      "1",
-      "-addext",
-      `subjectAltName=URI:${TD}/front`,
-    ],
-    { encoding: "utf8" },
-  );
-  assert.equal(r.status, 0, r.stderr);
+  const pem = selfSignedCertificate({
+    subject: "/O=foreign",
+    keyOut: "-",
+    certOut: "-",
+    extensions: [`subjectAltName=URI:${TD}/front`],
+  });
   const block = (kind: string) =>
-    r.stdout.match(new RegExp(`-----BEGIN ${kind}-----[\\s\\S]+?-----END ${kind}-----`))?.[0] ?? "";
+    pem.match(new RegExp(`-----BEGIN ${kind}-----[\\s\\S]+?-----END ${kind}-----`))?.[0] ?? "";
   return { cert: block("CERTIFICATE"), key: block("PRIVATE KEY") };
 }
 

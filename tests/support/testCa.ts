@@ -9,33 +9,34 @@ import * as path from "node:path";
 
 let cached: string | undefined;
 
+/**
+ * `openssl req -x509`: a self-signed P-256 certificate for one day, each of `extensions` an `-addext`; key and
+ * certificate go to the given files ("-": stdout, which is returned).
+ */
+export function selfSignedCertificate(o: {
+  readonly subject: string;
+  readonly keyOut: string;
+  readonly certOut: string;
+  readonly extensions?: readonly string[];
+}): string {
+  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  args.push("-keyout", o.keyOut, "-out", o.certOut, "-days", "1", "-subj", o.subject);
+  for (const extension of o.extensions ?? []) args.push("-addext", extension);
+  const made = spawnSync("openssl", args, { encoding: "utf8", timeout: 20_000 });
+  if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
+  return made.stdout;
+}
+
 export function testCaBundle(): string {
   if (cached) return cached;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spm-test-ca-"));
   try {
     const cert = path.join(dir, "ca.pem");
-    const made = spawnSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        path.join(dir, "ca.key"),
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=spire-mesh test database CA",
-      ],
-      { encoding: "utf8", timeout: 20_000 },
-    );
-    if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
+    selfSignedCertificate({
+      subject: "/CN=spire-mesh test database CA",
+      keyOut: path.join(dir, "ca.key"),
+      certOut: cert,
+    });
     cached = fs.readFileSync(cert, "utf8");
     return cached;
   } finally {
@@ -61,19 +62,11 @@ export function testServerCertificate(dnsName: string): TestServerCertificate {
   };
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   try {
-    openssl([
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      file("ca.key"),
-      "-out",
-      file("ca.pem"),
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test database CA",
-    ]);
+    selfSignedCertificate({
+      subject: "/CN=test database CA",
+      keyOut: file("ca.key"),
+      certOut: file("ca.pem"),
+    });
     openssl([
       "req",
       "-new",
