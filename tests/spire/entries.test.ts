@@ -58,6 +58,25 @@ const walkthrough: Record<string, { parent: string; selectors: string[] }> = {
 /** The walkthrough's entries have no TTL of their own and get the 1h default; ours state it. */
 const WALKTHROUGH_TTL = 3600;
 
+/** `entry create|update` argv for our entry as someone with server access would write it out of band. */
+const outOfBandEntry = (
+  action: "create" | "update",
+  entryId: string,
+  expect: { spiffeId: string; parentId: string; selectors: readonly { type: string; value: string }[] },
+) => [
+  "entry",
+  action,
+  "-entryID",
+  entryId,
+  "-spiffeID",
+  expect.spiffeId,
+  "-parentID",
+  expect.parentId,
+  ...expect.selectors.flatMap((sel) => ["-selector", `${sel.type}:${sel.value}`]),
+  "-x509SVIDTTL",
+  String(WALKTHROUGH_TTL),
+];
+
 interface Plan {
   readonly step: string;
   readonly entryId: string;
@@ -279,17 +298,7 @@ describe("SpireEntry plans run by bin/spire-entry.js against spire-server 1.13.3
     assert.equal(runStep(front, "delete"), "deleted");
     // What anyone with server access could do before the stack's first up: the predictable ID, more privilege.
     const ahead = spire.server([
-      "entry",
-      "create",
-      "-entryID",
-      entryId,
-      "-spiffeID",
-      expect.spiffeId,
-      "-parentID",
-      expect.parentId,
-      ...expect.selectors.flatMap((sel) => ["-selector", `${sel.type}:${sel.value}`]),
-      "-x509SVIDTTL",
-      String(WALKTHROUGH_TTL),
+      ...outOfBandEntry("create", entryId, expect),
       "-admin",
       "-downstream",
       "-storeSVID",
@@ -318,20 +327,7 @@ describe("SpireEntry plans run by bin/spire-entry.js against spire-server 1.13.3
   it("update (what reassertOn re-runs) resets an entry changed later with -admin", () => {
     const front = byName(dev, "front-entry");
     const { entryId, expect } = front.plans.update;
-    const changed = spire.server([
-      "entry",
-      "update",
-      "-entryID",
-      entryId,
-      "-spiffeID",
-      expect.spiffeId,
-      "-parentID",
-      expect.parentId,
-      ...expect.selectors.flatMap((sel) => ["-selector", `${sel.type}:${sel.value}`]),
-      "-x509SVIDTTL",
-      String(WALKTHROUGH_TTL),
-      "-admin",
-    ]);
+    const changed = spire.server([...outOfBandEntry("update", entryId, expect), "-admin"]);
     assert.equal(changed.status, 0, changed.stderr);
     assert.equal(privileges(entryId).admin, true);
     assert.equal(runStep(front, "update"), "updated");
