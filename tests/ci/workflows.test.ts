@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { policies } from "../../policy/policies";
+import { enginesFloor, installedNodeVersion, major } from "../support/nodeVersions";
 
 const repoRoot = path.resolve(__dirname, "../..");
 const workflowsDir = path.join(repoRoot, ".github", "workflows");
@@ -226,6 +227,21 @@ describe("GitHub workflows", () => {
     }
   });
 
+  // A workflow on another Node.js than the tests would preview and deploy with a runtime nobody tested.
+  it("sets up the Node.js major setup installs (supported by engines) in every workflow", () => {
+    const installed = major(installedNodeVersion());
+    assert.ok(installed >= enginesFloor("package.json"));
+    const setups = workflowFiles().flatMap((file) =>
+      allSteps(workflow(file))
+        .filter((step) => step.uses?.split("@")[0] === "actions/setup-node")
+        .map((step) => ({ file, version: String(step.with?.["node-version"]) })),
+    );
+    assert.ok(setups.length >= 3, `setup-node steps found: ${JSON.stringify(setups)}`);
+    for (const { file, version } of setups) {
+      assert.equal(version, String(installed), `${file}: setup-node node-version ${version}`);
+    }
+  });
+
   it("passes pulumi/actions only inputs its action.yml declares", () => {
     for (const file of workflowFiles()) {
       for (const step of allSteps(workflow(file))) {
@@ -264,7 +280,7 @@ describe("GitHub workflows", () => {
       assert.deepEqual(wf().permissions, { contents: "read" });
     });
 
-    it("runs `bash .ci/run`, the CI entry point, as root after Node 20 and Go 1.26 are set up", () => {
+    it("runs `bash .ci/run`, the CI entry point, as root after Node.js and Go 1.26 are set up", () => {
       const steps = [...wf().jobs.test.steps];
       const run = steps.findIndex((step) => /(^|\s)bash \.ci\/run$/.test(step.run?.trim() ?? ""));
       assert.ok(run >= 0, "no step runs `bash .ci/run`");
@@ -273,7 +289,7 @@ describe("GitHub workflows", () => {
       const go = steps.findIndex((step) => step.uses === "actions/setup-go@v5");
       assert.ok(node >= 0 && node < run, "setup-node must come before .ci/run");
       assert.ok(go >= 0 && go < run, "setup-go must come before .ci/run");
-      assert.equal(String(steps[node].with?.["node-version"]), "20");
+      assert.equal(String(steps[node].with?.["node-version"]), String(major(installedNodeVersion())));
       assert.equal(steps[node].with?.cache, "npm");
       assert.equal(steps[go].with?.["go-version"], "1.26");
       assert.equal(steps[go].with?.cache, true);
