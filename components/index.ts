@@ -27,14 +27,19 @@ export {
   ServiceType,
 } from "./mtlsVirtualGateway";
 export {
+  type AuthorizationArgs,
+  AuthorizationMode,
+  type AuthorizationRuleArgs,
   DataPlane,
   type EgressRouteArgs,
   type EgressServiceArgs,
+  type HeaderMatch,
   type HealthCheckArgs,
   ListenerProtocol,
   type MeshNodeArgs,
   MtlsVirtualNode,
   type MtlsVirtualNodeArgs,
+  type PathMatch,
   TlsMode,
   type VirtualNodeArgs,
 } from "./mtlsVirtualNode";

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Checker } from "../core/validation";
+import { type AuthorizationArgs, resolveRuleCallers } from "../mesh/authorization";
 import { checkCallers } from "../mesh/callers";
 import { DataPlane } from "../mesh/envoySidecar";
 import { type EgressServiceArgs, meshNodePlan } from "../mesh/meshNode";
@@ -88,6 +89,11 @@ export interface MeshWorkloadArgs extends Omit<WorkloadArgs, "name" | "namespace
   readonly federatesWith?: readonly string[];
   /** Active health check on its listener (path, interval, timeout, thresholds). Defaults are the walkthrough's. */
   readonly healthCheck?: HealthCheckArgs;
+  /**
+   * Which of its callers may do what (path, methods, a header on HTTP; connect on tcp); anything no rule allows
+   * is denied, or only counted in mode "shadow". STRICT and the envoy data plane only.
+   */
+  readonly authorization?: AuthorizationArgs<Caller>;
 }
 
 const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
@@ -204,6 +210,13 @@ export class MeshWorkload extends pulumi.ComponentResource {
       hostname: w.hostname,
       federatesWith,
       ...(args.healthCheck ? { healthCheck: args.healthCheck } : {}),
+      ...(args.authorization
+        ? {
+            authorization: resolveRuleCallers(args.authorization, (x) =>
+              isWorkload(x) ? x.identityValue : x,
+            ),
+          }
+        : {}),
     };
     const entry: EntrySetMember = {
       name: entryName,

@@ -3,6 +3,8 @@ import type { PodAdditions } from "../mesh/envoySidecar";
 import { type MeshNodeArgs, meshNodePlan } from "../mesh/meshNode";
 import { kubernetesObject } from "./kubernetesObject";
 
+export type { AuthorizationArgs, AuthorizationRuleArgs, HeaderMatch, PathMatch } from "../mesh/authorization";
+export { AuthorizationMode } from "../mesh/authorization";
 export { DataPlane } from "../mesh/envoySidecar";
 export type { EgressRouteArgs, EgressServiceArgs, MeshNodeArgs } from "../mesh/meshNode";
 export type { HealthCheckArgs, VirtualNodeArgs } from "../mesh/virtualNode";

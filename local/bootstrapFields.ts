@@ -13,7 +13,7 @@
 type Json = any;
 
 const LEAF = "leaf" as const;
-type Spec = typeof LEAF | Message | readonly [Spec] | AnyOf | OneOf | EnumOf;
+type Spec = typeof LEAF | Message | readonly [Spec] | AnyOf | OneOf | EnumOf | MapOf;
 interface Message {
   readonly [field: string]: Spec;
 }
@@ -26,12 +26,17 @@ interface OneOf {
 interface EnumOf {
   readonly enum: readonly (string | number | boolean)[];
 }
+/** A proto map: any key, every value checked. */
+interface MapOf {
+  readonly map: Spec;
+}
 
 const tagged = (s: Spec, tag: string) =>
   typeof s === "object" && !Array.isArray(s) && Object.keys(s).length === 1 && Object.hasOwn(s, tag);
 const isAnyOf = (s: Spec): s is AnyOf => tagged(s, "anyOf");
 const isOne = (s: Spec): s is OneOf => tagged(s, "one");
 const isEnum = (s: Spec): s is EnumOf => tagged(s, "enum");
+const isMap = (s: Spec): s is MapOf => tagged(s, "map");
 
 /** A list the sidecar reads exactly one element of: a second one is refused rather than ignored. */
 const one = (spec: Spec): OneOf => ({ one: spec });
@@ -105,6 +110,29 @@ const routeConfig: Message = {
   }),
 };
 
+/**
+ * Envoy's RBAC rules, the subset sidecarRbac.ts models: ALLOW policies of exact SPIFFE IDs, and permissions
+ * of path, exact headers (`:method`) and any, combined by one level of or_rules inside one of and_rules.
+ */
+const headerExact = { name: LEAF, string_match: { exact: LEAF } };
+const leafPermission: Message = {
+  any: only(true),
+  url_path: { path: { exact: LEAF, prefix: LEAF } },
+  header: headerExact,
+};
+const orPermission: Message = { ...leafPermission, or_rules: { rules: [leafPermission] } };
+const rbacRules: Message = {
+  action: only("ALLOW"),
+  policies: {
+    map: {
+      permissions: [{ ...orPermission, and_rules: { rules: [orPermission] } }],
+      principals: [{ authenticated: { principal_name: { exact: LEAF } } }],
+    },
+  },
+};
+/** Enforced rules, or shadow rules (counted under their stat prefix, never refusing). */
+const rbacConfig: Message = { rules: rbacRules, shadow_rules: rbacRules, shadow_rules_stat_prefix: LEAF };
+
 const networkFilter: Message = {
   name: LEAF,
   typed_config: {
@@ -126,23 +154,30 @@ const networkFilter: Message = {
           request_headers_timeout: LEAF,
           stream_idle_timeout: LEAF,
           route_config: routeConfig,
-          // The router only: any filter before it would act on the request.
-          http_filters: one({
-            name: LEAF,
-            typed_config: {
-              anyOf: {
-                "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router": {
-                  // Modelled: without it the router adds x-envoy-expected-rq-timeout-ms upstream and
-                  // x-envoy-upstream-service-time to the response.
-                  suppress_envoy_headers: only(true, false),
+          // The router, after at most RBAC (the plan checks the order): any other filter would act on the request.
+          http_filters: [
+            {
+              name: LEAF,
+              typed_config: {
+                anyOf: {
+                  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router": {
+                    // Modelled: without it the router adds x-envoy-expected-rq-timeout-ms upstream and
+                    // x-envoy-upstream-service-time to the response.
+                    suppress_envoy_headers: only(true, false),
+                  },
+                  "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC": rbacConfig,
                 },
               },
             },
-          }),
+          ],
         },
       "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": {
         stat_prefix: LEAF,
         cluster: LEAF,
+      },
+      "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC": {
+        stat_prefix: LEAF,
+        ...rbacConfig,
       },
     },
   },
@@ -169,8 +204,8 @@ const listener: Message = {
           common_tls_context: commonTlsContext,
         },
       }),
-      // One protocol filter per chain: a second network filter would see the bytes too.
-      filters: one(networkFilter),
+      // One protocol filter per chain, after at most network RBAC (the plan checks the order).
+      filters: [networkFilter],
     },
   ],
 };
@@ -264,6 +299,10 @@ function check(value: Json, spec: Spec, path: string, problems: string[]): void 
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     problems.push(`${path}: expected a message`);
+    return;
+  }
+  if (isMap(spec)) {
+    for (const [key, inner] of Object.entries(value)) check(inner, spec.map, `${path}.${key}`, problems);
     return;
   }
   let fields: Message = spec as Message;

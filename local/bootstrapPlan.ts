@@ -15,10 +15,12 @@ import {
   demand,
   durationMs,
   httpPlan,
+  httpRbac,
   IPV4,
   isDefaultHttp,
   isHttp2Cluster,
   isTcpProxy,
+  networkFilters,
   positiveInt,
   requireBind,
   socketAddress,
@@ -26,6 +28,7 @@ import {
   tlsPlan,
   virtualHost,
 } from "./sidecarPlanReaders";
+import type { RbacPlan } from "./sidecarRbac";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
 type Json = any;
@@ -137,6 +140,8 @@ export interface ChainPlan {
   readonly gateway?: VirtualHostPlan;
   /** Its connection manager (none for tcp). */
   readonly http?: HttpPlan;
+  /** Authorization of each request (HTTP RBAC) or connection (network RBAC) before it reaches the app. */
+  readonly rbac?: RbacPlan;
 }
 
 export interface SidecarPlan {
@@ -176,6 +181,9 @@ export interface SidecarPlan {
   readonly egress: readonly EgressPlan[];
   readonly clusters: readonly ClusterPlan[];
 }
+
+const NO_RBAC_HERE =
+  "is not modelled here: the sidecar runs RBAC on the ingress listener's chains to the app only";
 
 export function sidecarPlan(bootstrap: Json): SidecarPlan {
   checkModeledFields(bootstrap);
@@ -299,7 +307,13 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
       Object.keys(chain),
       "must be plaintext without a match (the sidecar models TLS on the ingress listener only)",
     );
-    return chain.filters[0];
+    const { filter, rbac } = networkFilters(chain, `${L(i)}.filter_chains[0]`);
+    demand(!rbac, `${L(i)}.filter_chains[0].filters`, chain.filters.length, NO_RBAC_HERE);
+    if (!isTcpProxy(filter)) {
+      const at = `${L(i)}.filter_chains[0].filters[0]`;
+      demand(!httpRbac(filter, at), `${at}.typed_config.http_filters`, "RBAC", NO_RBAC_HERE);
+    }
+    return filter;
   };
 
   // Ingress: which chain each connection takes, as Envoy's filter chain match picks it.
@@ -329,7 +343,7 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
     if (c === undefined) return undefined;
     const path = `${L(ingressAt)}.filter_chains[${c}]`;
     const chain = ingress.filter_chains[c];
-    const filter = chain.filters[0];
+    const { filter, rbac: networkRbac } = networkFilters(chain, path);
     const ts = chain.transport_socket?.typed_config;
     const tls = ts
       ? tlsPlan(ts.common_tls_context ?? {}, `${path}.transport_socket.typed_config`, "downstream")
@@ -350,10 +364,11 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
         text(filter.typed_config.cluster, `${path}.filters[0].typed_config.cluster`),
         `${path}.filters[0].typed_config.cluster`,
       );
-      return { ...base, protocol: "tcp" };
+      return { ...base, protocol: "tcp", ...(networkRbac ? { rbac: networkRbac } : {}) };
     }
     const host = virtualHost(filter, `${path}.filters[0]`);
     const http = httpPlan(filter, `${path}.filters[0]`);
+    const rbac = httpRbac(filter, `${path}.filters[0]`);
     const routesAt = `${path}.filters[0].typed_config.route_config.virtual_hosts[0].routes`;
     const mtls = host.routes.filter((r) => byName(r.cluster)?.transport_socket !== undefined);
     if (mtls.length === 0) {
@@ -378,8 +393,9 @@ export function sidecarPlan(bootstrap: Json): SidecarPlan {
         http,
         "must keep Envoy's defaults on an HTTP/2 chain: the sidecar models the connection manager's options on HTTP/1.1",
       );
-      return { ...base, protocol, http };
+      return { ...base, protocol, http, ...(rbac ? { rbac } : {}) };
     }
+    demand(!rbac, `${path}.filters[0].typed_config.http_filters`, "RBAC", NO_RBAC_HERE);
     // A gateway's: every route to a mesh cluster over mTLS, HTTP/1.1 end to end.
     for (const [i, r] of host.routes.entries()) {
       use(r.cluster, "mesh", `${routesAt}[${i}].route.cluster`);

@@ -48,16 +48,20 @@ export async function holdIdentity(spire: SpireHarness, id: string, parentId: st
   }
 }
 
-/** A GET straight at a listener: the status and body, or the error code that stopped it (ECONNRESET...). */
+/** A request (GET unless told) straight at a listener: the status and body, or the error code that stopped it (ECONNRESET...). */
 export function probe(
   url: string,
-  options: { readonly credentials?: Credentials; readonly headers?: Record<string, string> } = {},
+  options: {
+    readonly credentials?: Credentials;
+    readonly headers?: Record<string, string>;
+    readonly method?: string;
+  } = {},
 ): Promise<{ status: number; body: string } | string> {
   return new Promise((resolve) => {
     const tls = options.credentials
       ? { ...options.credentials, checkServerIdentity: () => undefined }
       : { rejectUnauthorized: false };
-    const request = { agent: false, headers: options.headers ?? {} };
+    const request = { agent: false, headers: options.headers ?? {}, method: options.method ?? "GET" };
     const onResponse = (res: http.IncomingMessage) => {
       let body = "";
       res.on("data", (d) => {
@@ -66,10 +70,11 @@ export function probe(
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
     };
     const req = url.startsWith("https")
-      ? https.get(url, { ...request, ...tls }, onResponse)
-      : http.get(url, request, onResponse);
+      ? https.request(url, { ...request, ...tls }, onResponse)
+      : http.request(url, request, onResponse);
     req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     req.setTimeout(5000, () => req.destroy(new Error("timeout")));
+    req.end();
   });
 }
 

@@ -42,7 +42,8 @@ import {
   upstreamTls,
   uriSans,
 } from "./sidecarProxy";
-import { pathOnly, pickRoute, rewritten } from "./sidecarRoutes";
+import { authorize, type RbacPlan } from "./sidecarRbac";
+import { headerValue, pathOnly, pickRoute, type RouteRequest, rewritten } from "./sidecarRoutes";
 
 export interface Placement {
   /** The agent socket to use instead of the rendered pipe path. */
@@ -58,6 +59,9 @@ export interface Placement {
   /** Rendered cluster endpoint (`service:port`) -> the local `ip:port` of that service's sidecar. */
   readonly endpoints: Readonly<Record<string, string>>;
 }
+
+/** The body of Envoy's 403 when its RBAC filter denies a request. */
+export const RBAC_DENIED = "RBAC: access denied";
 
 /** Every connection a sidecar accepted, so stopping it closes them all (server.close() leaves them open). */
 const accepted = new WeakMap<net.Server, Set<net.Socket>>();
@@ -204,6 +208,35 @@ export class Sidecar {
     }
   }
 
+  /**
+   * A chain's RBAC filter on one request (HTTP) or connection (TCP: no request), the peer being the TLS
+   * socket's certificate (none on plaintext). True: let it through.
+   */
+  private authorized(rbac: RbacPlan | undefined, socket: net.Socket, request?: RouteRequest): boolean {
+    if (!rbac) return true;
+    const peerSans = socket instanceof tls.TLSSocket ? uriSans(socket.getPeerCertificate()) : [];
+    return authorize(
+      rbac,
+      { peerSans, ...(request ? { path: request.path, header: (name) => headerValue(request, name) } : {}) },
+      (stat) => this.count(stat),
+    );
+  }
+
+  /** An HTTP/2 stream to the app, past the chain's RBAC filter (403 as Envoy answers a denial). */
+  private http2ToApp(chain: ChainPlan, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) {
+    const request: RouteRequest = {
+      host: String(headers[":authority"] ?? ""),
+      method: String(headers[":method"] ?? "GET"),
+      path: String(headers[":path"] ?? "/"),
+      header: (h) => headers[h],
+    };
+    if (!this.authorized(chain.rbac, stream.session?.socket as net.Socket, request)) {
+      stream.respond({ ":status": 403, "content-type": "text/plain" });
+      return void stream.end(RBAC_DENIED);
+    }
+    proxyHttp2(stream, headers, this.appHttp2Session());
+  }
+
   private appHttp2Session(): http2.ClientHttp2Session {
     return http2.connect(`http://${this.place.app}`);
   }
@@ -217,23 +250,42 @@ export class Sidecar {
     const app = split(this.place.app ?? "");
     if (chain.protocol === "tcp") {
       // tcp_proxy carries a half-close through: one side may finish sending and still receive.
-      return net.createServer({ allowHalfOpen: true }, (socket) =>
-        pipeBoth(socket, net.connect({ port: app.port, host: app.host, allowHalfOpen: true })),
-      );
-    }
-    if (chain.protocol === "http2") {
-      return http2.createServer().on("stream", (stream, headers) => {
-        proxyHttp2(stream, headers, this.appHttp2Session());
+      const toApp = (socket: net.Socket) =>
+        pipeBoth(socket, net.connect({ port: app.port, host: app.host, allowHalfOpen: true }));
+      return net.createServer({ allowHalfOpen: true }, (socket) => {
+        if (!chain.rbac) return toApp(socket);
+        // Envoy's network RBAC decides on the connection's first bytes (enforcement_type ONE_TIME_ON_FIRST_BYTE):
+        // denied, the connection is closed and nothing reaches the app.
+        socket.on("error", () => socket.destroy());
+        socket.once("data", (first: Buffer) => {
+          if (!this.authorized(chain.rbac, socket)) return void socket.destroy();
+          socket.pause();
+          socket.unshift(first);
+          toApp(socket);
+        });
       });
     }
-    return this.http1(chain.http ?? HTTP_DEFAULTS, (req, res, stream) =>
-      proxyHttp1(
+    if (chain.protocol === "http2") {
+      return http2.createServer().on("stream", (stream, headers) => this.http2ToApp(chain, stream, headers));
+    }
+    return this.http1(chain.http ?? HTTP_DEFAULTS, (req, res, stream) => {
+      const request: RouteRequest = {
+        host: String(req.headers.host ?? ""),
+        method: req.method ?? "GET",
+        path: req.url ?? "/",
+        header: (h) => req.headers[h],
+      };
+      if (!this.authorized(chain.rbac, req.socket, request)) {
+        res.writeHead(403, { "content-type": "text/plain" }).end(RBAC_DENIED);
+        return undefined;
+      }
+      return proxyHttp1(
         req,
         res,
         (options) => http.request({ ...options, host: app.host, port: app.port, agent: false }),
         { onActivity: stream.onActivity, onStatus: stream.onResponse },
-      ),
-    );
+      );
+    });
   }
 
   /**
@@ -340,9 +392,11 @@ export class Sidecar {
     const handler = this.appServer(chain);
     const server =
       chain.protocol === "http2"
-        ? (http2.createSecureServer(options).on("stream", (stream, headers) => {
-            proxyHttp2(stream, headers, this.appHttp2Session());
-          }) as unknown as tls.Server)
+        ? (http2
+            .createSecureServer(options)
+            .on("stream", (stream, headers) =>
+              this.http2ToApp(chain, stream, headers),
+            ) as unknown as tls.Server)
         : tls.createServer({ ...options, allowHalfOpen: chain.protocol === "tcp" });
     server.on("tlsClientError", () => this.count(`${this.ingressStat}.ssl.connection_error`));
     server.on("secureConnection", (socket: tls.TLSSocket) => {

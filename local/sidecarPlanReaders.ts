@@ -3,6 +3,7 @@
  * needs, or refuses the value with its path, the value and the rule. Pure.
  */
 import type { HttpPlan, RoutePlan, TlsPlan, VirtualHostPlan } from "./bootstrapPlan";
+import { HTTP_RBAC, NETWORK_RBAC, type RbacPlan, rbacPlan } from "./sidecarRbac";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are walked as plain JSON.
 type Json = any;
@@ -247,7 +248,7 @@ export function httpPlan(filter: Json, path: string): HttpPlan {
     rejectEscapedSlashes: c.path_with_escaped_slashes_action === "REJECT_REQUEST",
     ...(headersTimeout > 0 ? { requestHeadersTimeoutMs: headersTimeout } : {}),
     streamIdleTimeoutMs: idle,
-    suppressEnvoyHeaders: c.http_filters?.[0]?.typed_config?.suppress_envoy_headers === true,
+    suppressEnvoyHeaders: c.http_filters?.at(-1)?.typed_config?.suppress_envoy_headers === true,
   };
 }
 
@@ -256,3 +257,60 @@ export const isDefaultHttp = (h: HttpPlan) =>
   (Object.keys(HTTP_DEFAULTS) as (keyof HttpPlan)[]).every(
     (k) => k === "statPrefix" || h[k] === HTTP_DEFAULTS[k],
   ) && h.requestHeadersTimeoutMs === undefined;
+
+/**
+ * A chain's network filters: its protocol filter, alone or after network RBAC, which the sidecar models before
+ * tcp_proxy only (an HTTP chain authorizes with the HTTP RBAC filter, which sees the request).
+ */
+export function networkFilters(chain: Json, path: string): { filter: Json; rbac?: RbacPlan } {
+  const filters: Json[] = chain.filters ?? [];
+  const at = `${path}.filters`;
+  demand(
+    filters.length === 1 || filters.length === 2,
+    at,
+    filters.length,
+    "must be one protocol filter, or network RBAC and tcp_proxy",
+  );
+  const filter = filters[filters.length - 1] ?? {};
+  demand(
+    filter.typed_config["@type"] !== NETWORK_RBAC,
+    `${at}[${filters.length - 1}]`,
+    filter.name,
+    "must be the protocol filter (RBAC comes first)",
+  );
+  if (filters.length === 1) return { filter };
+  demand(
+    filters[0].typed_config["@type"] === NETWORK_RBAC && isTcpProxy(filter),
+    `${at}[0]`,
+    filters[0].name,
+    "must be network RBAC before tcp_proxy: the only second network filter the sidecar models",
+  );
+  const config = filters[0].typed_config;
+  return {
+    filter,
+    rbac: rbacPlan(
+      config,
+      `${at}[0].typed_config`,
+      `${text(config.stat_prefix, `${at}[0].typed_config.stat_prefix`)}rbac.`,
+    ),
+  };
+}
+
+/** An HTTP connection manager's RBAC filter, if any: at most one, first, before the router, which is last. */
+export function httpRbac(filter: Json, path: string): RbacPlan | undefined {
+  const filters: Json[] = filter.typed_config.http_filters ?? [];
+  const at = `${path}.typed_config.http_filters`;
+  const types = filters.map((f) => f.typed_config?.["@type"]);
+  demand(
+    types.length > 0 &&
+      types.length <= 2 &&
+      types[types.length - 1] !== HTTP_RBAC &&
+      types.slice(0, -1).every((t) => t === HTTP_RBAC),
+    at,
+    filters.map((f) => f.name),
+    "must be the router, after at most one RBAC filter (what the sidecar models)",
+  );
+  if (filters.length === 1) return undefined;
+  const prefix = text(filter.typed_config.stat_prefix, `${path}.typed_config.stat_prefix`);
+  return rbacPlan(filters[0].typed_config, `${at}[0].typed_config`, `http.${prefix}.rbac.`);
+}

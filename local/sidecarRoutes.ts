@@ -19,7 +19,7 @@ export interface RouteRequest {
 export const pathOnly = (target: string) => target.split(/[?#]/, 1)[0];
 
 /** A header matcher's view of a request: pseudo-headers as HTTP/2 names them (`:path` keeps the query). */
-function headerValue(request: RouteRequest, name: string): HeaderValue {
+export function headerValue(request: RouteRequest, name: string): HeaderValue {
   if (name === ":path") return request.path;
   if (name === ":method") return request.method;
   if (name === ":authority") return request.host;

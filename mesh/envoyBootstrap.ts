@@ -4,6 +4,7 @@
  * walkthrough's /clusters and /stats greps read the same. Output is canonical proto3 JSON (snake_case, lists,
  * UPPER_CASE enums, "1s" durations) that strict parsers accept. Pure: no Pulumi.
  */
+import { type Authorization, rbacHttpFilter, rbacNetworkFilter } from "./authorization";
 import { ListenerProtocol, TlsMode, type VirtualNodeSpec, validationSecret } from "./virtualNode";
 
 export const SDS_CLUSTER = "static_cluster_sds_unix_socket";
@@ -143,6 +144,8 @@ export function commonTls(
 export interface HttpOptions {
   readonly connectionManager?: Record<string, unknown>;
   readonly router?: Record<string, unknown>;
+  /** HTTP filters that run before the router (authorization). */
+  readonly filters?: readonly object[];
 }
 
 export function httpConnectionManager(statPrefix: string, routeConfig: object, options: HttpOptions = {}) {
@@ -154,6 +157,7 @@ export function httpConnectionManager(statPrefix: string, routeConfig: object, o
       ...options.connectionManager,
       route_config: routeConfig,
       http_filters: [
+        ...(options.filters ?? []),
         { name: "envoy.filters.http.router", typed_config: { "@type": t.router, ...options.router } },
       ],
     },
@@ -170,20 +174,28 @@ function staticCluster(name: string, address: object, extra: object = {}) {
   };
 }
 
-/** The network filter that carries a listener's protocol: tcp_proxy for tcp, else an HTTP connection manager. */
-function protocolFilter(
+/**
+ * The network filters that carry a listener's protocol: tcp_proxy for tcp, else an HTTP connection manager;
+ * with authorization, its RBAC filter first (network RBAC before tcp_proxy, HTTP RBAC before the router).
+ */
+function protocolFilters(
   protocol: ListenerProtocol,
   statPrefix: string,
   cluster: string,
   routeConfig: () => object,
-) {
+  authorization?: Authorization,
+): object[] {
   if (protocol === ListenerProtocol.Tcp) {
-    return {
-      name: "envoy.filters.network.tcp_proxy",
-      typed_config: { "@type": t.tcpProxy, stat_prefix: statPrefix, cluster },
-    };
+    return [
+      ...(authorization ? [rbacNetworkFilter(authorization, statPrefix)] : []),
+      {
+        name: "envoy.filters.network.tcp_proxy",
+        typed_config: { "@type": t.tcpProxy, stat_prefix: statPrefix, cluster },
+      },
+    ];
   }
-  return httpConnectionManager(statPrefix, routeConfig());
+  const filters = authorization ? [rbacHttpFilter(authorization)] : [];
+  return [httpConnectionManager(statPrefix, routeConfig(), { filters })];
 }
 
 /** A certificate from files (a mounted Kubernetes Secret) for clients outside the mesh, which have no SVID. */
@@ -237,13 +249,17 @@ function downstreamTlsSocket(d: DownstreamTls) {
 /**
  * A listener that takes traffic into the mesh, named as App Mesh's ingress (`lds_ingress_<ip>_<port>`, which
  * the policy pack checks): STRICT is one TLS chain; PERMISSIVE sniffs with tls_inspector and has a TLS and a
- * plaintext chain; otherwise one plaintext chain. `filter` gives the protocol filter for a stat prefix.
+ * plaintext chain; otherwise one plaintext chain. `filters` gives a chain's network filters for a stat prefix.
  */
-export function downstreamListener(port: number, tls: DownstreamTls, filter: (statPrefix: string) => object) {
+export function downstreamListener(
+  port: number,
+  tls: DownstreamTls,
+  filters: (statPrefix: string) => object[],
+) {
   let filterChains: object[];
   let listenerFilters: object[] = [];
   if (tls.mode === TlsMode.Strict) {
-    filterChains = [{ transport_socket: downstreamTlsSocket(tls), filters: [filter("ingress_mtls")] }];
+    filterChains = [{ transport_socket: downstreamTlsSocket(tls), filters: filters("ingress_mtls") }];
   } else if (tls.mode === TlsMode.Permissive) {
     listenerFilters = [
       { name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": t.tlsInspector } },
@@ -252,12 +268,12 @@ export function downstreamListener(port: number, tls: DownstreamTls, filter: (st
       {
         filter_chain_match: { transport_protocol: "tls" },
         transport_socket: downstreamTlsSocket(tls),
-        filters: [filter("ingress_mtls")],
+        filters: filters("ingress_mtls"),
       },
-      { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [filter("ingress_plaintext")] },
+      { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: filters("ingress_plaintext") },
     ];
   } else {
-    filterChains = [{ filters: [filter("ingress_plaintext")] }];
+    filterChains = [{ filters: filters("ingress_plaintext") }];
   }
   return {
     name: `lds_ingress_0.0.0.0_${port}`,
@@ -269,17 +285,23 @@ export function downstreamListener(port: number, tls: DownstreamTls, filter: (st
 
 function ingressListener(b: BootstrapInput, appCluster: string) {
   const n = b.node;
-  const filter = (prefix: string) =>
-    protocolFilter(n.protocol, prefix, appCluster, () => ({
-      name: `rds_ingress_${n.protocol}_${n.port}`,
-      virtual_hosts: [
-        {
-          name: awsName(n),
-          domains: ["*"],
-          routes: [{ match: { prefix: "/" }, route: { cluster: appCluster } }],
-        },
-      ],
-    }));
+  const filters = (prefix: string) =>
+    protocolFilters(
+      n.protocol,
+      prefix,
+      appCluster,
+      () => ({
+        name: `rds_ingress_${n.protocol}_${n.port}`,
+        virtual_hosts: [
+          {
+            name: awsName(n),
+            domains: ["*"],
+            routes: [{ match: { prefix: "/" }, route: { cluster: appCluster } }],
+          },
+        ],
+      }),
+      n.authorization,
+    );
   return downstreamListener(
     b.ports.ingress,
     {
@@ -289,7 +311,7 @@ function ingressListener(b: BootstrapInput, appCluster: string) {
       callers: n.allowedCallers,
       alpn: usesHttp2(n.protocol) ? ["h2"] : [],
     },
-    filter,
+    filters,
   );
 }
 
@@ -361,26 +383,24 @@ function egressListener(b: BootstrapInput, e: EgressService) {
     address: socketAddress(e.listenAddress, e.port),
     filter_chains: [
       {
-        filters: [
-          protocolFilter(protocol, statPrefix, egressCluster(b.meshName, e.routes[0].target), () => ({
-            name: `rds_egress_${e.virtualService}_${e.port}`,
-            virtual_hosts: [
-              {
-                name: e.virtualService,
-                domains: [e.hostname, `${e.hostname}:${e.port}`],
-                // First match wins, so routes are listed in router priority order. No match answers 404.
-                routes: e.routes.map((r) => ({
-                  name: r.name,
-                  match: {
-                    prefix: "/",
-                    ...(r.header ? { headers: [{ name: r.header, string_match: { exact: r.value } }] } : {}),
-                  },
-                  route: { cluster: egressCluster(b.meshName, r.target) },
-                })),
-              },
-            ],
-          })),
-        ],
+        filters: protocolFilters(protocol, statPrefix, egressCluster(b.meshName, e.routes[0].target), () => ({
+          name: `rds_egress_${e.virtualService}_${e.port}`,
+          virtual_hosts: [
+            {
+              name: e.virtualService,
+              domains: [e.hostname, `${e.hostname}:${e.port}`],
+              // First match wins, so routes are listed in router priority order. No match answers 404.
+              routes: e.routes.map((r) => ({
+                name: r.name,
+                match: {
+                  prefix: "/",
+                  ...(r.header ? { headers: [{ name: r.header, string_match: { exact: r.value } }] } : {}),
+                },
+                route: { cluster: egressCluster(b.meshName, r.target) },
+              })),
+            },
+          ],
+        })),
       },
     ],
   };

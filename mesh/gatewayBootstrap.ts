@@ -137,7 +137,7 @@ export function gatewayBootstrap(g: GatewaySpec): Record<string, unknown> {
             alpn: [],
             ...(edge ? { edge } : {}),
           },
-          (statPrefix) => httpConnectionManager(statPrefix, routeConfig(g), edgeOptions(g)),
+          (statPrefix) => [httpConnectionManager(statPrefix, routeConfig(g), edgeOptions(g))],
         ),
         { ...readinessListener(envoyPorts.readiness), ignore_global_conn_limit: true },
       ],

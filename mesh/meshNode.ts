@@ -65,6 +65,10 @@ export interface MeshNodeArgs extends VirtualNodeArgs {
   readonly workloadApi?: WorkloadApiVolume;
 }
 
+export const APPMESH_AUTHZ_RULE =
+  "is not supported on the appmesh data plane: an App Mesh VirtualNode admits callers by SAN only and has no " +
+  "per-route authorization; use dataPlane envoy";
+
 export interface MeshNodePlan {
   readonly spec: VirtualNodeSpec;
   readonly dataPlane: DataPlane;
@@ -84,6 +88,7 @@ export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
     for (const key of ["envoyImage", "egress", "workloadApi"] as const) {
       c.check(args[key] === undefined, key, args[key], "only applies to the envoy data plane");
     }
+    c.check(args.authorization === undefined, "authorization", args.authorization, APPMESH_AUTHZ_RULE);
     c.done();
     return { spec, dataPlane, appMesh: appMeshVirtualNode(spec), warnings: appMeshFederationWarnings(spec) };
   }

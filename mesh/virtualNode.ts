@@ -7,6 +7,7 @@ import { Checker, isDnsLabel, isPort } from "../core/validation";
 import { federatedMemberDomain } from "../spire/federation";
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
+import { type Authorization, type AuthorizationArgs, checkAuthorization } from "./authorization";
 import { checkCallers } from "./callers";
 
 /** Listener TLS modes of App Mesh. */
@@ -71,6 +72,11 @@ export interface VirtualNodeArgs {
    * federate with them too, so that the agent delivers their bundles (MeshWorkload does both).
    */
   readonly federatesWith?: readonly string[];
+  /**
+   * Who of `allowedCallers` may do what (paths, methods, a header on HTTP; connect on tcp), by SPIFFE ID.
+   * STRICT only; envoy data plane only. Unset: every allowed caller may do anything.
+   */
+  readonly authorization?: AuthorizationArgs;
 }
 
 export interface VirtualNodeSpec {
@@ -89,6 +95,7 @@ export interface VirtualNodeSpec {
   readonly hostname: string;
   /** Federated trust domains (bare names, sorted); non-empty means peers are validated per trust domain. */
   readonly federatesWith: readonly string[];
+  readonly authorization?: Authorization;
 }
 
 /**
@@ -182,6 +189,13 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     trustDomain,
     federated: federatesWith,
   }).ids;
+  const authorization = checkAuthorization(c, args.authorization, {
+    protocol,
+    tlsMode: args.tlsMode,
+    callers,
+    trustDomain,
+    federated: federatesWith,
+  });
   const servers = [...(args.allowedServers ?? [])];
   const backends = [...(args.backends ?? [])];
   for (const [i, id] of servers.entries()) peer(`allowedServers[${i}]`, id);
@@ -260,6 +274,7 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     allowedServers: servers,
     hostname,
     federatesWith,
+    ...(authorization ? { authorization } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
  * PolicyPack (and so starts its gRPC server): tests and other packs import this module instead.
  */
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { authorizationRulesPolicy } from "./rules/authorizationRules";
 import { awsTaggedPolicy } from "./rules/awsTagged";
 import { eksStandardSupportPolicy } from "./rules/eksStandardSupport";
 import { hostAccessPolicy } from "./rules/hostAccess";
@@ -14,6 +15,7 @@ import { pinnedImagesPolicy } from "./rules/pinnedImages";
 import { rbacLeastPrivilegePolicy } from "./rules/rbacLeastPrivilege";
 import { svidLifetimesPolicy } from "./rules/svidLifetimes";
 
+export { AUTHORIZATION_RULES, AUTHORIZATION_RULES_DEFAULTS } from "./rules/authorizationRules";
 export { AWS_TAGGED, AWS_TAGGED_DEFAULTS } from "./rules/awsTagged";
 export { EKS_STANDARD_SUPPORT, EKS_STANDARD_SUPPORT_DEFAULTS } from "./rules/eksStandardSupport";
 export { HOST_ACCESS, HOST_ACCESS_DEFAULTS } from "./rules/hostAccess";
@@ -48,4 +50,6 @@ export const policies: SpireMeshPolicy[] = [
   imdsHopLimitPolicy,
   eksStandardSupportPolicy,
   awsTaggedPolicy,
+  // Who may do what (issue 26): advisory by default, mandatory where the pack config says so.
+  authorizationRulesPolicy,
 ];

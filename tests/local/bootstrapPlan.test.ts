@@ -236,15 +236,15 @@ describe("local sidecar: the bootstrap fields it models", () => {
       /bootstrap\.admin\.ignore_global_conn_limit: undefined must be true with a connection cap/,
     ],
     [
-      "an HTTP filter of another type (RBAC)",
+      "an HTTP filter of another type (CORS)",
       blue,
       (b) => {
         b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.unshift({
-          name: "envoy.filters.http.rbac",
-          typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC" },
+          name: "envoy.filters.http.cors",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" },
         });
       },
-      /http_filters\[0\]\.typed_config: @type type\.googleapis\.com\/envoy\.extensions\.filters\.http\.rbac\.v3\.RBAC is not modelled/,
+      /http_filters\[0\]\.typed_config: @type type\.googleapis\.com\/envoy\.extensions\.filters\.http\.cors\.v3\.Cors is not modelled/,
     ],
     [
       "a TLS parameter (cipher suites)",
@@ -343,7 +343,7 @@ describe("local sidecar: the bootstrap fields it models", () => {
         const chain = listener(b, "lds_ingress_").filter_chains[0];
         chain.filters.push(structuredClone(chain.filters[0]));
       },
-      /filter_chains\[0\]\.filters: 2 elements/,
+      /filter_chains\[0\]\.filters\[0\]: "envoy\.filters\.network\.http_connection_manager" must be network RBAC before tcp_proxy/,
     ],
     [
       "a second lb_endpoint",

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import Ajv from "ajv";
 import { parse } from "yaml";
 import {
+  AUTHORIZATION_RULES_DEFAULTS,
   AWS_TAGGED_DEFAULTS,
   EKS_STANDARD_SUPPORT_DEFAULTS,
   HOST_ACCESS_DEFAULTS,
@@ -27,7 +28,7 @@ const REPO = path.resolve(__dirname, "../..");
 const read = (file: string) => fs.readFileSync(path.join(REPO, file), "utf8");
 
 describe("spire-mesh policy pack", () => {
-  it("has ten rules with stable names and default levels, each described", () => {
+  it("has eleven rules with stable names and default levels, each described", () => {
     assert.deepEqual(
       policies.map((p) => [p.name, p.enforcementLevel]),
       [
@@ -41,6 +42,7 @@ describe("spire-mesh policy pack", () => {
         ["imds-hop-limit", "advisory"],
         ["eks-standard-support", "advisory"],
         ["aws-resources-tagged", "advisory"],
+        ["authorization-rules", "advisory"],
       ],
     );
     for (const p of policies) assert.ok(p.description.length > 40, p.name);
@@ -60,6 +62,7 @@ describe("spire-mesh policy pack", () => {
         "imds-hop-limit",
         "eks-standard-support",
         "aws-resources-tagged",
+        "authorization-rules",
       ],
     );
   });
@@ -76,6 +79,7 @@ describe("spire-mesh policy pack", () => {
       "imds-hop-limit": IMDS_HOP_LIMIT_DEFAULTS,
       "eks-standard-support": EKS_STANDARD_SUPPORT_DEFAULTS,
       "aws-resources-tagged": AWS_TAGGED_DEFAULTS,
+      "authorization-rules": AUTHORIZATION_RULES_DEFAULTS,
     };
     for (const p of policies) {
       const properties = p.configSchema?.properties ?? {};

@@ -10,10 +10,12 @@ import (
 
 	accessfilev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	accessstreamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	httprbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	networkrbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	downstreamconnectionsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
@@ -50,9 +52,11 @@ var extensionCategories = map[protoreflect.FullName][]category{
 	fullName(&rawbufferv3.RawBuffer{}):                               {downstreamSocket, upstreamSocket},
 	fullName(&hcmv3.HttpConnectionManager{}):                         {networkFilter},
 	fullName(&tcpproxyv3.TcpProxy{}):                                 {networkFilter},
+	fullName(&networkrbacv3.RBAC{}):                                  {networkFilter},
 	fullName(&tlsinspectorv3.TlsInspector{}):                         {listenerFilter},
 	fullName(&originaldstv3.OriginalDst{}):                           {listenerFilter},
 	fullName(&routerv3.Router{}):                                     {httpFilter},
+	fullName(&httprbacv3.RBAC{}):                                     {httpFilter},
 	fullName(&accessstreamv3.StdoutAccessLog{}):                      {accessLogger},
 	fullName(&accessstreamv3.StderrAccessLog{}):                      {accessLogger},
 	fullName(&accessfilev3.FileAccessLog{}):                          {accessLogger},
