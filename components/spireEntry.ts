@@ -1,8 +1,15 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
+import {
+  deriveEntryId,
+  type EntrySpec,
+  entryCommands,
+  entryPlans,
+  type ResolvedEntry,
+  resolveEntry,
+} from "../spire/entries";
 import { type EntryOutcome, entryOutcome } from "../spire/entryOutcome";
-import { entryTarget } from "../spire/entryTarget";
+import { type EntryTarget, entryTarget } from "../spire/entryTarget";
 import { runnerInterpreter } from "../spire/runners";
 import { secretEnvironment } from "./commandEnvironment";
 import type { SpireInstallation } from "./spireInstallation";
@@ -88,15 +95,25 @@ export class SpireEntry extends pulumi.ComponentResource {
    * @param name The _unique_ name of the entry within the stack; the entry ID derives from it.
    * @param args The entry and the SPIRE server that holds it.
    * @param opts A bag of options that control this resource's behavior.
+   * @param planned Internal: the target and entry a meshed component's builder already resolved from `args`.
    */
-  constructor(name: string, args: SpireEntryArgs, opts?: pulumi.ComponentResourceOptions) {
-    const target = entryTarget(`SpireEntry ${name}`, { ...args, settings: args.installation?.settings });
-    const entry = resolveEntry(
-      `SpireEntry ${name}`,
-      deriveEntryId(pulumi.getProject(), pulumi.getStack(), name),
-      args,
-      target,
-    );
+  constructor(
+    name: string,
+    args: SpireEntryArgs,
+    opts?: pulumi.ComponentResourceOptions,
+    planned?: { readonly target: EntryTarget; readonly entry: ResolvedEntry },
+  ) {
+    const target =
+      planned?.target ??
+      entryTarget(`SpireEntry ${name}`, { ...args, settings: args.installation?.settings });
+    const entry =
+      planned?.entry ??
+      resolveEntry(
+        `SpireEntry ${name}`,
+        deriveEntryId(pulumi.getProject(), pulumi.getStack(), name),
+        args,
+        target,
+      );
     const commands = entryCommands(target.prefix, entry, target.socketPath);
     const plans = entryPlans(commands, entry, { deleteWithoutServer: args.deleteWithoutServer === true });
     super("spire-mesh:index:SpireEntry", name, {}, opts);

@@ -7,6 +7,7 @@ import { checkImage } from "../core/images";
 import { Checker, isAbsolutePath, isDnsLabel, isDnsSubdomain, isPort } from "../core/validation";
 import { SPIFFE_CSI_DRIVER } from "../spire/csiDriver";
 import type { K8sObject } from "../spire/k8s";
+import type { CheckedCallers } from "./callers";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
 import {
   DataPlane,
@@ -74,8 +75,9 @@ export interface MeshNodePlan {
   readonly warnings: readonly string[];
 }
 
-export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
-  const spec = virtualNodeSpec(args);
+/** The node checked and rendered for its data plane; `checkedCallers` as virtualNodeSpec takes them. */
+export function meshNodePlan(args: MeshNodeArgs, checkedCallers?: CheckedCallers): MeshNodePlan {
+  const spec = virtualNodeSpec(args, checkedCallers);
   const dataPlane = args.dataPlane ?? DataPlane.Envoy;
   const c = new Checker(`MtlsVirtualNode ${args.name}`);
   const planes = Object.values(DataPlane) as string[];

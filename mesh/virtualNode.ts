@@ -7,14 +7,10 @@ import { Checker, isDnsLabel, isPort } from "../core/validation";
 import { federatedMemberDomain } from "../spire/federation";
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
-import { checkCallers } from "./callers";
+import { type CheckedCallers, checkCallers, checkListenerCallers } from "./callers";
+import { TlsMode } from "./tlsMode";
 
-/** Listener TLS modes of App Mesh. */
-export enum TlsMode {
-  Strict = "STRICT",
-  Permissive = "PERMISSIVE",
-  Disabled = "DISABLED",
-}
+export { TlsMode } from "./tlsMode";
 
 export enum ListenerProtocol {
   Http = "http",
@@ -120,7 +116,11 @@ const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const inRange = (n: unknown, min: number, max: number) =>
   Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
 
-export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
+/**
+ * The node's arguments, checked. `checkedCallers`: its `allowedCallers` as a MeshWorkload's plan already checked
+ * them (under its own field names), so they are not checked twice.
+ */
+export function virtualNodeSpec(args: VirtualNodeArgs, checkedCallers?: CheckedCallers): VirtualNodeSpec {
   const c = new Checker(`MtlsVirtualNode ${args?.name}`);
   c.check(isDnsLabel(args.name), "name", args.name, "must be a Kubernetes name (RFC 1123 label)");
   c.check(isDnsLabel(args.namespace), "namespace", args.namespace, "must be a Kubernetes namespace name");
@@ -177,11 +177,14 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     c.check(inRange(value, min, max), `healthCheck.${key}`, value, `must be an integer in ${min}-${max}`);
   }
 
-  const callers = checkCallers(c, args.allowedCallers ?? [], {
-    at: (i) => `allowedCallers[${i}]`,
-    trustDomain,
-    federated: federatesWith,
-  }).ids;
+  const callers = (
+    checkedCallers ??
+    checkCallers(c, args.allowedCallers ?? [], {
+      at: (i) => `allowedCallers[${i}]`,
+      trustDomain,
+      federated: federatesWith,
+    })
+  ).ids;
   const servers = [...(args.allowedServers ?? [])];
   const backends = [...(args.backends ?? [])];
   for (const [i, id] of servers.entries()) peer(`allowedServers[${i}]`, id);
@@ -192,14 +195,7 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
   const modes = Object.values(TlsMode) as string[];
   if (args.tlsMode !== undefined) {
     c.check(modes.includes(args.tlsMode), "tlsMode", args.tlsMode, `must be one of ${modes.join(", ")}`);
-    if (args.tlsMode === TlsMode.Disabled) {
-      c.check(
-        callers.length === 0,
-        "allowedCallers",
-        callers,
-        "conflicts with tlsMode DISABLED (no TLS, so no peer check)",
-      );
-    } else {
+    if (args.tlsMode !== TlsMode.Disabled) {
       c.check(
         args.identity !== undefined,
         "identity",
@@ -207,27 +203,8 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
         `is required by tlsMode ${args.tlsMode}: it is the listener's certificate`,
       );
     }
-    if (args.tlsMode === TlsMode.Permissive) {
-      // The plaintext side forwards with no identity, so a SAN list would bind only callers who choose TLS.
-      c.check(
-        callers.length === 0,
-        "allowedCallers",
-        callers,
-        "conflicts with tlsMode PERMISSIVE: plaintext callers skip the SAN check, so it restricts nobody; " +
-          "use STRICT to admit only these callers",
-      );
-    }
-    if (args.tlsMode === TlsMode.Strict) {
-      c.check(
-        callers.length > 0,
-        "allowedCallers",
-        callers,
-        "STRICT needs validation: at least one allowed caller SPIFFE ID",
-      );
-    }
-  } else {
-    c.check(callers.length === 0, "allowedCallers", callers, "needs listener TLS (set tlsMode)");
   }
+  checkListenerCallers(c, "allowedCallers", args.tlsMode, callers);
   if (servers.length > 0) {
     c.check(
       args.identity !== undefined,

@@ -23,28 +23,19 @@ import { ListenerProtocol } from "./virtualNode";
 /** A Kubernetes container spec, as the user writes it. */
 export type Container = { readonly name: string; readonly image: string } & Readonly<Record<string, unknown>>;
 
+/** The workload fields of MeshWorkloadArgs, which documents each field, its default and its rule. */
 export interface WorkloadArgs {
   readonly name: string;
   readonly namespace: string;
-  /** The app: one or more containers. None may be named `envoy` (the sidecar's name, which SPIRE selects). */
   readonly containers: readonly Container[];
-  /** Default 1. */
   readonly replicas?: number;
-  /** Its own ServiceAccount, created with no token mounted. Default: the workload's name. */
   readonly serviceAccount?: string;
-  /** The app's port: where the sidecar sends mesh traffic, and the Service's port. Default 8080. */
   readonly port?: number;
-  /** Protocol the app speaks on `port` (http, http2, grpc, tcp). Default http. */
   readonly protocol?: ListenerProtocol;
-  /** Labels of its pods; its SVID is bound to them. Default `{ app: <name> }`. */
   readonly podLabels?: Readonly<Record<string, string>>;
-  /** Its Service's name. Default: the workload's name. */
   readonly serviceName?: string;
-  /** Pod-level additions the app needs: volumes (e.g. its code) and annotations. */
   readonly volumes?: readonly Readonly<Record<string, unknown>>[];
-  /** Annotations of its pods. Default none; on a clash the data plane's own annotations win. */
   readonly podAnnotations?: Readonly<Record<string, string>>;
-  /** Seconds the app keeps serving after deletion starts while its endpoint goes away. Default 5. */
   readonly drainSeconds?: number;
 }
 
