@@ -34,7 +34,10 @@ export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   readonly serviceAccount?: string;
   /** Labels of its pods; its SVID is bound to them. Default `{ app: <name> }`. */
   readonly podLabels?: Readonly<Record<string, string>>;
-  /** Port (default 8088) and TLS: STRICT with callers (workloads or SPIFFE IDs) or an edge Secret, PERMISSIVE, none. */
+  /**
+   * Port and TLS: STRICT with callers (workloads or SPIFFE IDs) or an edge Secret, PERMISSIVE, none. Default:
+   * port 8088, plaintext, no callers (see GatewayListenerArgs for each field's).
+   */
   readonly listener?: Omit<GatewayListenerArgs, "callers"> & {
     readonly callers?: readonly (MeshWorkload | string)[];
   };
@@ -44,7 +47,10 @@ export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   readonly routes: readonly GatewayRouteArgs[];
   /** Pods of its Deployment. Default 1. */
   readonly replicas?: number;
-  /** ClusterIP (default), NodePort or LoadBalancer. */
+  /**
+   * ClusterIP, NodePort or LoadBalancer. Default: ClusterIP. The last two need a STRICT listener or
+   * `listener.allowPlaintextExternal`.
+   */
   readonly serviceType?: ServiceType;
 }
 

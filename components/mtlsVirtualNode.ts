@@ -11,7 +11,8 @@ export { ListenerProtocol, TlsMode } from "../mesh/virtualNode";
 export interface MtlsVirtualNodeArgs extends MeshNodeArgs {
   /**
    * SPIFFE IDs that have a SPIRE entry in this stack. When given, the node warns at preview about its own or a
-   * peer's identity that is missing: mTLS to or from that workload fails until it is registered.
+   * peer's identity that is missing: mTLS to or from that workload fails until it is registered. Default: none
+   * given, and no such warning.
    */
   readonly registeredIdentities?: readonly string[];
 }

@@ -15,18 +15,28 @@ import { secretEnvironment } from "./commandEnvironment";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
-  /** The installation whose server registers the entry. Or give `serverExecPrefix` and `trustDomain`. */
+  /**
+   * The installation whose server registers the entry. Default: none, then `serverExecPrefix` and `trustDomain`
+   * name the server. Conflicts with `serverExecPrefix` and `trustDomain`.
+   */
   readonly installation?: SpireInstallation;
-  /** argv that runs the server CLI, for a SPIRE this stack does not manage. Conflicts with `installation`. */
+  /**
+   * argv that runs the server CLI, for a SPIRE this stack does not manage. Default: none, the installation's.
+   * Conflicts with `installation`.
+   */
   readonly serverExecPrefix?: readonly string[];
-  /** Trust domain of that server; required with `serverExecPrefix`. */
+  /**
+   * Trust domain of that server; required with `serverExecPrefix`. Default: none, the installation's. Conflicts
+   * with `installation`.
+   */
   readonly trustDomain?: string;
-  /** Admin socket of that server, when not SPIRE's default. */
+  /** Admin socket of that server. Default: none, SPIRE's own (the CLI is given no `-socketPath`). */
   readonly serverSocketPath?: string;
   /**
    * Environment for the commands: KUBECONFIG (a path) and SPIRE_MESH_KUBE_CONTEXT (a context name). Kubernetes
    * access never goes into argv or into the command text kept in state. SPIRE_MESH_CLI_TIMEOUT_SECONDS (default
-   * 300) bounds each CLI call: a stuck `kubectl exec` is killed and fails the step, naming the entry.
+   * 300) bounds each CLI call: a stuck `kubectl exec` is killed and fails the step, naming the entry. Default:
+   * none, kubectl's own (its default kubeconfig and current context).
    */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
@@ -37,7 +47,8 @@ export interface SpireEntryArgs extends EntrySpec {
   readonly deleteWithoutServer?: boolean;
   /**
    * Any string: changing it re-runs the update, which re-creates the entry if it is missing from the server.
-   * Drift that `pulumi refresh` cannot see (the command provider has no read) is repaired this way.
+   * Drift that `pulumi refresh` cannot see (the command provider has no read) is repaired this way. Default:
+   * none, only a change of the entry or of the installation's server re-asserts it.
    */
   readonly reassertOn?: pulumi.Input<string>;
 }

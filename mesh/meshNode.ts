@@ -48,20 +48,27 @@ export interface EgressServiceArgs {
 }
 
 export interface MeshNodeArgs extends VirtualNodeArgs {
-  /** Data plane. Default envoy. */
+  /**
+   * Data plane: `envoy` or `appmesh`. Default: envoy. Conflicts with `envoyImage`, `egress` and `workloadApi` when
+   * appmesh.
+   */
   readonly dataPlane?: DataPlane;
   /** Mesh name, used in Envoy's App Mesh-style cluster names. Default: the namespace. */
   readonly meshName?: string;
-  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.39.5. */
+  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.39.5. Conflicts with `dataPlane` appmesh. */
   readonly envoyImage?: string;
   /** envoy: the SPIRE agent socket the sidecar fetches secrets from. Default /run/spire/sockets/agent.sock. */
   readonly sdsSocketPath?: string;
-  /** envoy: how each backend is reached. Required for every backend on the envoy data plane. */
+  /**
+   * envoy: how each backend is reached; one for every backend on the envoy data plane. Default: none, for a
+   * node without backends. Conflicts with `dataPlane` appmesh.
+   */
   readonly egress?: readonly EgressServiceArgs[];
   /**
    * envoy: how the sidecar mounts the agent socket directory: through a SPIFFE CSI driver (its name: with a
    * SpireInstallation, its `settings.csiDriverName`), or `{ hostPath: true }` as an explicit choice. Default the
    * CSI driver csi.spiffe.io, so the pod needs no hostPath volume (Pod Security `restricted` admits it).
+   * Conflicts with `dataPlane` appmesh.
    */
   readonly workloadApi?: WorkloadApiVolume;
 }

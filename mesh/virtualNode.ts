@@ -43,28 +43,38 @@ export interface VirtualNodeArgs {
   readonly trustDomain: string;
   /**
    * The node's SPIFFE ID: its SDS certificate secret name, and what peers see in its certificate. Needed for
-   * listener TLS and for client TLS to backends.
+   * listener TLS and for client TLS to backends. Default: none, for a plaintext node that calls no one over mTLS.
    */
   readonly identity?: string;
   /** Listener port. Default 8080. */
   readonly port?: number;
   /** Listener protocol. Default http. */
   readonly protocol?: ListenerProtocol;
-  /** Active health check on the listener. Defaults are the walkthrough's. */
+  /** Active health check on the listener. Default: the walkthrough's (see HealthCheckArgs). */
   readonly healthCheck?: HealthCheckArgs;
-  /** Listener TLS. Unset: plaintext, as the walkthrough's front. */
+  /**
+   * Listener TLS. Default: none, plaintext, as the walkthrough's front. STRICT needs `allowedCallers`; conflicts
+   * with `allowedCallers` when PERMISSIVE, DISABLED or unset.
+   */
   readonly tlsMode?: TlsMode;
-  /** SPIFFE IDs allowed to call this node (listener SAN exact match). STRICT requires at least one. */
+  /**
+   * SPIFFE IDs allowed to call this node (listener SAN exact match). STRICT requires at least one. Default:
+   * none. Conflicts with `tlsMode` PERMISSIVE, DISABLED or unset.
+   */
   readonly allowedCallers?: readonly string[];
-  /** Names of the virtual services this node calls. */
+  /** Names of the virtual services this node calls. Default: none. */
   readonly backends?: readonly string[];
-  /** SPIFFE IDs this node accepts from its backends (client SAN exact match). Enables client TLS. */
+  /**
+   * SPIFFE IDs this node accepts from its backends (client SAN exact match). Enables client TLS. Default: none,
+   * no client TLS.
+   */
   readonly allowedServers?: readonly string[];
   /** DNS name the mesh resolves the node by. Default `<name>.<namespace>.svc.cluster.local`. */
   readonly hostname?: string;
   /**
    * Federated trust domains whose workloads may be among its callers and servers. The node's SPIRE entry must
-   * federate with them too, so that the agent delivers their bundles (MeshWorkload does both).
+   * federate with them too, so that the agent delivers their bundles (MeshWorkload does both). Default: none,
+   * peers of its own trust domain only.
    */
   readonly federatesWith?: readonly string[];
 }
