@@ -4,7 +4,7 @@ import type { PodGroup } from "../mesh/networkPolicy";
 import type { RemoteBackend } from "../mesh/remoteBackend";
 import type { HealthCheckArgs, ListenerProtocol, TlsMode, VirtualNodeArgs } from "../mesh/virtualNode";
 import { type Container, workloadObjects } from "../mesh/workload";
-import { type RoutedBackendNode, WorkloadNode } from "../mesh/workloadGraph";
+import { type RoutedBackendOf, WorkloadNode } from "../mesh/workloadGraph";
 import type { EntrySetMember } from "../spire/entrySet";
 import { kubernetesObject } from "./kubernetesObject";
 import type { MeshMemberArgs } from "./meshMemberArgs";
@@ -18,23 +18,8 @@ export type { PodGroup } from "../mesh/networkPolicy";
 export type { RemoteBackend } from "../mesh/remoteBackend";
 export type { Container } from "../mesh/workload";
 
-/** A virtual service in front of several workloads: header routes, in priority order (first match wins). */
-export interface RoutedBackend {
-  /** Name of the virtual service (its Envoy cluster and App Mesh VirtualService). */
-  readonly virtualService: string;
-  /** Host name callers dial. Default: `<virtualService>.<namespace>.svc.cluster.local`. */
-  readonly hostname?: string;
-  /** Port callers dial. Default: 8080. */
-  readonly port?: number;
-  readonly routes: readonly {
-    readonly name: string;
-    /** Header the route matches. Default: none, the route takes everything (last route only). */
-    readonly header?: string;
-    /** The header's exact value; required with `header`. */
-    readonly value?: string;
-    readonly target: MeshWorkload;
-  }[];
-}
+/** A virtual service in front of several workloads, each route to a MeshWorkload. */
+export type RoutedBackend = RoutedBackendOf<MeshWorkload>;
 
 /** What a workload calls: another workload (its Service), a virtual service routing to several, or a remote one. */
 export type Backend = MeshWorkload | RoutedBackend | RemoteBackend;
@@ -114,13 +99,13 @@ export const graphNodeOf = (x: unknown): unknown =>
   x instanceof MeshWorkload ? new WorkloadNode(x.identityValue, x.allowedCallers, x.nodeArgs) : x;
 
 /** A routed backend with its route targets as graph nodes. */
-export const routedNodeOf = (b: RoutedBackend): RoutedBackendNode => ({
+export const routedNodeOf = (b: RoutedBackend): RoutedBackendOf<unknown> => ({
   ...b,
   routes: (b.routes ?? []).map((r) => ({ ...r, target: graphNodeOf(r.target) })),
 });
 
 /** A backend with its workloads (itself, or its route targets) as graph nodes. */
-const backendNodeOf = (b: Backend): WorkloadNode | RoutedBackendNode | RemoteBackend =>
+const backendNodeOf = (b: Backend): WorkloadNode | RoutedBackendOf<unknown> | RemoteBackend =>
   b instanceof MeshWorkload
     ? (graphNodeOf(b) as WorkloadNode)
     : typeof b === "object" && b !== null && "routes" in b

@@ -5,7 +5,7 @@
  * Callers, backends and route targets that are MeshWorkloads arrive as WorkloadNodes. Pure.
  */
 import { Checker } from "../core/validation";
-import { deriveEntryId, type ResolvedEntry, resolveEntry } from "../spire/entries";
+import { deriveEntryId, type EntrySpec, type ResolvedEntry, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { type EntryTarget, entryTarget } from "../spire/entryTarget";
 import { federatedMemberDomain } from "../spire/federation";
@@ -17,7 +17,7 @@ import { type MeshNodeArgs, type MeshNodePlan, meshNodePlan } from "./meshNode";
 import { checkNamesFree } from "./nameClaims";
 import type { EgressPeer } from "./networkPolicy";
 import { type RemoteBackend, remoteEgress } from "./remoteBackend";
-import { type HealthCheckArgs, TlsMode, type VirtualNodeArgs } from "./virtualNode";
+import { TlsMode, type VirtualNodeArgs } from "./virtualNode";
 import {
   type WorkloadArgs,
   type WorkloadSpec,
@@ -25,25 +25,26 @@ import {
   workloadEntry,
   workloadSpec,
 } from "./workload";
-import { egressOf, type RoutedBackendNode, WorkloadNode } from "./workloadGraph";
+import { egressOf, type RoutedBackendOf, WorkloadNode } from "./workloadGraph";
 
-/** MeshWorkloadArgs (components/meshWorkload.ts documents each field) as plain values, plus the installation's. */
-export interface MeshWorkloadPlanArgs extends WorkloadArgs {
+/**
+ * MeshWorkloadArgs (components/meshWorkload.ts documents each field) as plain values, plus the installation's:
+ * the node's fields typed as its virtual node takes them, the entry's as SpireEntry does.
+ */
+export interface MeshWorkloadPlanArgs
+  extends WorkloadArgs,
+    Pick<
+      MeshNodeArgs,
+      "tlsMode" | "identity" | "federatesWith" | "healthCheck" | "dataPlane" | "envoyImage" | "meshName"
+    >,
+    Pick<EntrySpec, "x509SvidTtl"> {
   /** Names the component in every message, e.g. "MeshWorkload ledger". */
   readonly subject: string;
   /** WorkloadNodes, local callers `{ identity, pods }`, or SPIFFE IDs; anything else is reported. */
   readonly callers?: readonly unknown[];
   /** WorkloadNodes, routed virtual services, or remote backends. */
-  readonly backends?: readonly (WorkloadNode | RoutedBackendNode | RemoteBackend)[];
-  readonly tlsMode?: TlsMode;
-  readonly identity?: string;
-  readonly federatesWith?: readonly string[];
-  readonly healthCheck?: HealthCheckArgs;
-  readonly dataPlane?: DataPlane;
-  readonly envoyImage?: string;
-  readonly meshName?: string;
+  readonly backends?: readonly (WorkloadNode | RoutedBackendOf<unknown> | RemoteBackend)[];
   readonly entryName?: string;
-  readonly x509SvidTtl?: string;
   readonly register?: boolean;
   readonly registeredIdentities?: readonly string[];
   /** The installation's checked settings. */

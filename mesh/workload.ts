@@ -23,22 +23,6 @@ import { ListenerProtocol } from "./virtualNode";
 /** A Kubernetes container spec, as the user writes it. */
 export type Container = { readonly name: string; readonly image: string } & Readonly<Record<string, unknown>>;
 
-/** The workload fields of MeshWorkloadArgs, which documents each field, its default and its rule. */
-export interface WorkloadArgs {
-  readonly name: string;
-  readonly namespace: string;
-  readonly containers: readonly Container[];
-  readonly replicas?: number;
-  readonly serviceAccount?: string;
-  readonly port?: number;
-  readonly protocol?: ListenerProtocol;
-  readonly podLabels?: Readonly<Record<string, string>>;
-  readonly serviceName?: string;
-  readonly volumes?: readonly Readonly<Record<string, unknown>>[];
-  readonly podAnnotations?: Readonly<Record<string, string>>;
-  readonly drainSeconds?: number;
-}
-
 export interface WorkloadSpec {
   readonly name: string;
   readonly namespace: string;
@@ -55,6 +39,26 @@ export interface WorkloadSpec {
   readonly podAnnotations: Readonly<Record<string, string>>;
   readonly drainSeconds: number;
 }
+
+/**
+ * The workload fields of MeshWorkloadArgs (which documents each, its default and its rule): the spec's, those with
+ * a default optional.
+ */
+export type WorkloadArgs = Pick<WorkloadSpec, "name" | "namespace" | "containers"> &
+  Partial<
+    Pick<
+      WorkloadSpec,
+      | "replicas"
+      | "serviceAccount"
+      | "port"
+      | "protocol"
+      | "podLabels"
+      | "serviceName"
+      | "volumes"
+      | "podAnnotations"
+      | "drainSeconds"
+    >
+  >;
 
 /** The sidecar's own ports, on either data plane; the app may use none of them. */
 const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness, APPMESH_ADMIN_PORT];

@@ -26,16 +26,24 @@ export class WorkloadNode {
   }
 }
 
-/** A virtual service in front of several workloads, its route targets resolved (anything else is kept to report). */
-export interface RoutedBackendNode {
+/**
+ * A virtual service in front of several workloads: header routes, in priority order (first match wins). Its
+ * targets are MeshWorkloads as users write it (RoutedBackend), WorkloadNodes once resolved for a builder.
+ */
+export interface RoutedBackendOf<Target> {
+  /** Name of the virtual service (its Envoy cluster and App Mesh VirtualService). */
   readonly virtualService: string;
+  /** Host name callers dial. Default: `<virtualService>.<namespace>.svc.cluster.local`. */
   readonly hostname?: string;
+  /** Port callers dial. Default: 8080. */
   readonly port?: number;
   readonly routes: readonly {
     readonly name: string;
+    /** Header the route matches. Default: none, the route takes everything (last route only). */
     readonly header?: string;
+    /** The header's exact value; required with `header`. */
     readonly value?: string;
-    readonly target: WorkloadNode | unknown;
+    readonly target: Target;
   }[];
 }
 
@@ -46,7 +54,7 @@ export const notAdmittedRule = (caller: string): string =>
 
 /** How a backend is reached on the envoy data plane; every target must admit `self` among its callers. */
 export function egressOf(
-  b: WorkloadNode | RoutedBackendNode,
+  b: WorkloadNode | RoutedBackendOf<unknown>,
   self: string,
   namespace: string,
   c: Checker,

@@ -40,6 +40,18 @@ export class Gadget extends Resource {
 }
 `;
 
+/** What the generator makes of `source` as a library entry of its own. */
+function fixtureDocs(source: string): ComponentDocsResult {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "component-docs-"));
+  try {
+    const entry = path.join(dir, "index.ts");
+    fs.writeFileSync(entry, source);
+    return componentDocs(entry);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("docs/components.md", () => {
   let library: ComponentDocsResult;
   before(function () {
@@ -74,34 +86,20 @@ describe("docs/components.md", () => {
   });
 
   it("reports a field without TSDoc and an export that is no component or Args type", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "component-docs-"));
-    try {
-      const entry = path.join(dir, "index.ts");
-      fs.writeFileSync(entry, FIXTURE);
-      const fixture = componentDocs(entry);
-      assert.deepEqual(
-        fixture.components.map((c) => [c.name, c.typeToken]),
-        [["Widget", "fixture:index:Widget"]],
-      );
-      assert.deepEqual(fixture.undocumented, ["Widget.colour"]);
-      assert.deepEqual(fixture.unexpectedExports, ["widgetInternals"]);
-      assert.match(fixture.markdown, /\| `size` \| `number` \| yes \| Documented\. \|/);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const fixture = fixtureDocs(FIXTURE);
+    assert.deepEqual(
+      fixture.components.map((c) => [c.name, c.typeToken]),
+      [["Widget", "fixture:index:Widget"]],
+    );
+    assert.deepEqual(fixture.undocumented, ["Widget.colour"]);
+    assert.deepEqual(fixture.unexpectedExports, ["widgetInternals"]);
+    assert.match(fixture.markdown, /\| `size` \| `number` \| yes \| Documented\. \|/);
   });
 
   it("reports an optional field without a Default sentence and a conflict stated on one side only", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "component-docs-"));
-    try {
-      const entry = path.join(dir, "index.ts");
-      fs.writeFileSync(entry, DEFAULTS_FIXTURE);
-      const fixture = componentDocs(entry);
-      // "the default is TCP" mentions a default but states none as the convention asks.
-      assert.deepEqual(fixture.undefaulted, ["Gadget.socket"]);
-      assert.deepEqual(fixture.oneSidedConflicts, ["Gadget.port -> socket", "Gadget.name -> label"]);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const fixture = fixtureDocs(DEFAULTS_FIXTURE);
+    // "the default is TCP" mentions a default but states none as the convention asks.
+    assert.deepEqual(fixture.undefaulted, ["Gadget.socket"]);
+    assert.deepEqual(fixture.oneSidedConflicts, ["Gadget.port -> socket", "Gadget.name -> label"]);
   });
 });
