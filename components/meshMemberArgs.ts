@@ -1,7 +1,15 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { DataPlane } from "../mesh/envoySidecar";
+import type { ResolvedEntry } from "../spire/entries";
+import type { EntrySetMember } from "../spire/entrySet";
+import type { EntryTarget } from "../spire/entryTarget";
+import { SpireEntry } from "./spireEntry";
+import type { SpireInstallation } from "./spireInstallation";
 
-/** What every meshed member (MeshWorkload, MtlsVirtualGateway) takes for its data plane and its SPIRE entry. */
+/**
+ * What every meshed member (MeshWorkload, MtlsVirtualGateway) takes for its data plane and its SPIRE entry, and
+ * how it creates that entry.
+ */
 export interface MeshMemberArgs {
   /**
    * What carries its mTLS: `envoy`, an Envoy sidecar the component renders and configures over SDS; or
@@ -47,4 +55,21 @@ export interface MeshMemberArgs {
    * a change of the entry or of the installation's server re-asserts it.
    */
   readonly reassertOn?: pulumi.Input<string>;
+}
+
+/** A member's own SpireEntry, from the entry its builder already resolved; none with `register: false`. */
+export function memberEntry(
+  parent: pulumi.Resource,
+  member: EntrySetMember,
+  args: MeshMemberArgs & { readonly installation: SpireInstallation },
+  planned: { readonly target: EntryTarget; readonly entry: ResolvedEntry },
+): SpireEntry | undefined {
+  if (args.register === false) return undefined;
+  const { installation, environment, deleteWithoutServer, reassertOn } = args;
+  return new SpireEntry(
+    member.name,
+    { ...member, installation, environment, deleteWithoutServer, reassertOn },
+    { parent },
+    planned,
+  );
 }

@@ -7,10 +7,9 @@ import { type Container, workloadObjects } from "../mesh/workload";
 import { type RoutedBackendOf, WorkloadNode } from "../mesh/workloadGraph";
 import type { EntrySetMember } from "../spire/entrySet";
 import { kubernetesObject } from "./kubernetesObject";
-import type { MeshMemberArgs } from "./meshMemberArgs";
+import { type MeshMemberArgs, memberEntry } from "./meshMemberArgs";
 import { MtlsVirtualNode } from "./mtlsVirtualNode";
 import { podSecurityLevel, warnUnlabelledNamespace } from "./podSecurityNotice";
-import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 import { takeNames, takenNames } from "./workloadNames";
 
@@ -170,21 +169,7 @@ export class MeshWorkload extends pulumi.ComponentResource {
     );
 
     this.virtualNode = new MtlsVirtualNode(name, plan.node.args, { parent: this }, plan.node.plan);
-    const registered =
-      args.register === false
-        ? undefined
-        : new SpireEntry(
-            plan.entry.name,
-            {
-              ...plan.entry,
-              installation: args.installation,
-              environment: args.environment,
-              deleteWithoutServer: args.deleteWithoutServer,
-              reassertOn: args.reassertOn,
-            },
-            { parent: this },
-            plan.resolvedEntry,
-          );
+    const registered = memberEntry(this, plan.entry, args, plan.resolvedEntry);
     const objects = workloadObjects(w, plan.dataPlane, plan.traffic, this.virtualNode.podAdditions);
     const make = (suffix: string, object: typeof objects.service, dependsOn: pulumi.Resource[] = []) =>
       kubernetesObject(`${name}-${suffix}`, object, { parent: this, dependsOn });

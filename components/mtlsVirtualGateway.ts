@@ -10,10 +10,9 @@ import { deriveEntryId, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
 import { kubernetesObject } from "./kubernetesObject";
-import type { MeshMemberArgs } from "./meshMemberArgs";
+import { type MeshMemberArgs, memberEntry } from "./meshMemberArgs";
 import { graphNodeOf, MeshWorkload, type RoutedBackend, routedNodeOf } from "./meshWorkload";
 import { unregisteredWarnings } from "./mtlsVirtualNode";
-import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 import { claimNames } from "./workloadNames";
 
@@ -177,21 +176,7 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
       ...(gateway ? [gateway] : []),
       args.installation,
     ]);
-    const registered =
-      args.register === false
-        ? undefined
-        : new SpireEntry(
-            entryName,
-            {
-              ...entry,
-              installation: args.installation,
-              environment: args.environment,
-              deleteWithoutServer: args.deleteWithoutServer,
-              reassertOn: args.reassertOn,
-            },
-            { parent: this },
-            { target, entry: resolved },
-          );
+    const registered = memberEntry(this, entry, args, { target, entry: resolved });
     if (args.registeredIdentities) {
       const known = [...args.registeredIdentities, ...(registered ? [identity] : [])];
       for (const message of unregisteredWarnings(
