@@ -18,18 +18,27 @@ import type { SpireInstallation } from "./spireInstallation";
 export interface ColorAppArgs extends Omit<ColorAppSpecArgs, "trustDomain" | "registeredIdentities"> {
   /** The SPIRE whose agents and trust domain the apps' identities come from. */
   readonly installation: SpireInstallation;
-  /** Entry names left without an entry (the walkthrough's green, `colorgreen`, until its registerGreen step). */
+  /**
+   * Entry names left without an entry (the walkthrough's green, `colorgreen`, until its registerGreen step).
+   * Default: none, every app is registered.
+   */
   readonly unregistered?: readonly string[];
   /**
-   * Each workload creates its own SpireEntry (default), or none: `entries` then holds the members for a
-   * SpireEntrySet of the stack.
+   * Each workload creates its own SpireEntry (true), or none (false): `entries` then holds the members for a
+   * SpireEntrySet of the stack. Default: true.
    */
   readonly register?: boolean;
-  /** Other SPIFFE IDs the stack registers, for the preview warning about peers without an entry. */
+  /**
+   * Other SPIFFE IDs the stack registers, for the preview warning about peers without an entry. Default: none
+   * given, and no such warning.
+   */
   readonly registeredIdentities?: readonly string[];
   /** X.509-SVID lifetime of the apps' entries. Default: the server's. */
   readonly x509SvidTtl?: string;
-  /** Environment of the entries' commands (KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT): see SpireEntryArgs. */
+  /**
+   * Environment of the entries' commands (KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT): see SpireEntryArgs. Default:
+   * none, kubectl's own (its default kubeconfig and current context).
+   */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** On delete, count the entries as deleted when the server's pod is gone. Default false: see SpireEntryArgs. */
   readonly deleteWithoutServer?: boolean;

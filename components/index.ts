@@ -17,7 +17,6 @@ export {
   type PodGroup,
   type RemoteBackend,
   type RoutedBackend,
-  type WorkloadArgs,
 } from "./meshWorkload";
 export {
   type GatewayListenerArgs,

@@ -1,19 +1,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Checker } from "../core/validation";
-import { checkCallers } from "../mesh/callers";
 import { DataPlane } from "../mesh/envoySidecar";
 import type { GatewaySpec, ServiceType } from "../mesh/gateway";
 import type { GatewayListenerArgs } from "../mesh/gatewayListener";
 import { gatewayEntry, gatewayPlan } from "../mesh/gatewayObjects";
 import type { GatewayRouteArgs } from "../mesh/gatewayRoutes";
+import { egressOf, type WorkloadNode } from "../mesh/workloadGraph";
 import { deriveEntryId, resolveEntry } from "../spire/entries";
 import type { EntrySetMember } from "../spire/entrySet";
 import { entryTarget } from "../spire/entryTarget";
 import { kubernetesObject } from "./kubernetesObject";
-import type { MeshMemberArgs } from "./meshMemberArgs";
-import { egressOf, MeshWorkload, type RoutedBackend } from "./meshWorkload";
+import { type MeshMemberArgs, memberEntry } from "./meshMemberArgs";
+import { graphNodeOf, MeshWorkload, type RoutedBackend, routedNodeOf } from "./meshWorkload";
 import { unregisteredWarnings } from "./mtlsVirtualNode";
-import { SpireEntry } from "./spireEntry";
 import type { SpireInstallation } from "./spireInstallation";
 import { claimNames } from "./workloadNames";
 
@@ -34,7 +33,10 @@ export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   readonly serviceAccount?: string;
   /** Labels of its pods; its SVID is bound to them. Default `{ app: <name> }`. */
   readonly podLabels?: Readonly<Record<string, string>>;
-  /** Port (default 8088) and TLS: STRICT with callers (workloads or SPIFFE IDs) or an edge Secret, PERMISSIVE, none. */
+  /**
+   * Port and TLS: STRICT with callers (workloads or SPIFFE IDs) or an edge Secret, PERMISSIVE, none. Default:
+   * port 8088, plaintext, no callers (see GatewayListenerArgs for each field's).
+   */
   readonly listener?: Omit<GatewayListenerArgs, "callers"> & {
     readonly callers?: readonly (MeshWorkload | string)[];
   };
@@ -44,11 +46,12 @@ export interface MtlsVirtualGatewayArgs extends MeshMemberArgs {
   readonly routes: readonly GatewayRouteArgs[];
   /** Pods of its Deployment. Default 1. */
   readonly replicas?: number;
-  /** ClusterIP (default), NodePort or LoadBalancer. */
+  /**
+   * ClusterIP, NodePort or LoadBalancer. Default: ClusterIP. The last two need a STRICT listener or
+   * `listener.allowPlaintextExternal`.
+   */
   readonly serviceType?: ServiceType;
 }
-
-const isWorkload = (x: unknown): x is MeshWorkload => x instanceof MeshWorkload;
 
 /**
  * An ingress gateway with mTLS to the mesh: traffic enters at its listener and leaves over mTLS with its own
@@ -96,17 +99,17 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
     const identity =
       args.identity ?? MtlsVirtualGateway.identityOf(args.installation, { ...args, name: k8sName });
     const c = new Checker(subject);
-    // Checked here, where a MeshWorkload becomes its identity; the listener's check then finds them valid.
-    const callers = checkCallers(
-      c,
-      (args.listener?.callers ?? []).map((x) => (isWorkload(x) ? x.identityValue : x)),
-      { at: (i) => `listener.callers[${i}]`, trustDomain: settings.trustDomain },
-    ).ids;
+    // Its listener's rules check the callers (gatewayPlan); a MeshWorkload among them joins as its identity.
+    const callers = (args.listener?.callers ?? []).map((x) =>
+      x instanceof MeshWorkload ? x.identityValue : x,
+    );
     const egress = (args.backends ?? []).flatMap((b, i) => {
       // Remote (federated) backends are MeshWorkload's: a gateway routes to what this stack deploys.
-      const known = isWorkload(b) || (typeof b === "object" && b !== null && Array.isArray(b.routes));
+      const known =
+        b instanceof MeshWorkload || (typeof b === "object" && b !== null && Array.isArray(b.routes));
       if (!c.check(known, `backends[${i}]`, b, "must be a MeshWorkload or a RoutedBackend")) return [];
-      return [egressOf(b, identity, args.namespace, c, `backends[${i}]`)];
+      const node = b instanceof MeshWorkload ? (graphNodeOf(b) as WorkloadNode) : routedNodeOf(b);
+      return [egressOf(node, identity, args.namespace, c, `backends[${i}]`)];
     });
     const entryName = args.entryName ?? k8sName;
     const takeNames = claimNames(
@@ -128,7 +131,7 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
       identity,
       serviceAccount: args.serviceAccount,
       podLabels: args.podLabels,
-      listener: { ...args.listener, callers },
+      listener: { ...args.listener, callers: callers as string[] },
       backends: egress,
       routes: args.routes,
       replicas: args.replicas,
@@ -145,11 +148,13 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
       name: entryName,
       ...gatewayEntry(spec, args.installation.nodeAlias.spiffeId, args.x509SvidTtl),
     };
-    resolveEntry(
+    // SpireEntry takes the entry resolved here, before anything is registered, rather than resolving it again.
+    const target = entryTarget(subject, { settings });
+    const resolved = resolveEntry(
       subject,
       deriveEntryId(pulumi.getProject(), pulumi.getStack(), entryName),
       entry,
-      entryTarget(subject, { settings }),
+      target,
     );
     takeNames();
     super("spire-mesh:index:MtlsVirtualGateway", name, {}, opts);
@@ -171,20 +176,7 @@ export class MtlsVirtualGateway extends pulumi.ComponentResource {
       ...(gateway ? [gateway] : []),
       args.installation,
     ]);
-    const registered =
-      args.register === false
-        ? undefined
-        : new SpireEntry(
-            entryName,
-            {
-              ...entry,
-              installation: args.installation,
-              environment: args.environment,
-              deleteWithoutServer: args.deleteWithoutServer,
-              reassertOn: args.reassertOn,
-            },
-            { parent: this },
-          );
+    const registered = memberEntry(this, entry, args, { target, entry: resolved });
     if (args.registeredIdentities) {
       const known = [...args.registeredIdentities, ...(registered ? [identity] : [])];
       for (const message of unregisteredWarnings(

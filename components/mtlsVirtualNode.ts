@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PodAdditions } from "../mesh/envoySidecar";
-import { type MeshNodeArgs, meshNodePlan } from "../mesh/meshNode";
+import { type MeshNodeArgs, type MeshNodePlan, meshNodePlan } from "../mesh/meshNode";
 import { kubernetesObject } from "./kubernetesObject";
 
 export type { AuthorizationArgs, AuthorizationRuleArgs, HeaderMatch, PathMatch } from "../mesh/authorization";
@@ -13,7 +13,8 @@ export { ListenerProtocol, TlsMode } from "../mesh/virtualNode";
 export interface MtlsVirtualNodeArgs extends MeshNodeArgs {
   /**
    * SPIFFE IDs that have a SPIRE entry in this stack. When given, the node warns at preview about its own or a
-   * peer's identity that is missing: mTLS to or from that workload fails until it is registered.
+   * peer's identity that is missing: mTLS to or from that workload fails until it is registered. Default: none
+   * given, and no such warning.
    */
   readonly registeredIdentities?: readonly string[];
 }
@@ -39,9 +40,15 @@ export class MtlsVirtualNode extends pulumi.ComponentResource {
    * @param name The _unique_ name of this component; children are named after it.
    * @param args The node's identity, listener, TLS policy and backends.
    * @param opts A bag of options that control this resource's behavior.
+   * @param planned Internal: the plan of `args` that MeshWorkload's builder already made and checked.
    */
-  constructor(name: string, args: MtlsVirtualNodeArgs, opts?: pulumi.ComponentResourceOptions) {
-    const plan = meshNodePlan(args);
+  constructor(
+    name: string,
+    args: MtlsVirtualNodeArgs,
+    opts?: pulumi.ComponentResourceOptions,
+    planned?: MeshNodePlan,
+  ) {
+    const plan = planned ?? meshNodePlan(args);
     const spec = plan.spec;
     super("spire-mesh:index:MtlsVirtualNode", name, {}, opts);
 

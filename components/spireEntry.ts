@@ -1,25 +1,42 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { deriveEntryId, type EntrySpec, entryCommands, entryPlans, resolveEntry } from "../spire/entries";
+import {
+  deriveEntryId,
+  type EntrySpec,
+  entryCommands,
+  entryPlans,
+  type ResolvedEntry,
+  resolveEntry,
+} from "../spire/entries";
 import { type EntryOutcome, entryOutcome } from "../spire/entryOutcome";
-import { entryTarget } from "../spire/entryTarget";
+import { type EntryTarget, entryTarget } from "../spire/entryTarget";
 import { runnerInterpreter } from "../spire/runners";
 import { secretEnvironment } from "./commandEnvironment";
 import type { SpireInstallation } from "./spireInstallation";
 
 export interface SpireEntryArgs extends EntrySpec {
-  /** The installation whose server registers the entry. Or give `serverExecPrefix` and `trustDomain`. */
+  /**
+   * The installation whose server registers the entry. Default: none, then `serverExecPrefix` and `trustDomain`
+   * name the server. Conflicts with `serverExecPrefix` and `trustDomain`.
+   */
   readonly installation?: SpireInstallation;
-  /** argv that runs the server CLI, for a SPIRE this stack does not manage. Conflicts with `installation`. */
+  /**
+   * argv that runs the server CLI, for a SPIRE this stack does not manage. Default: none, the installation's.
+   * Conflicts with `installation`.
+   */
   readonly serverExecPrefix?: readonly string[];
-  /** Trust domain of that server; required with `serverExecPrefix`. */
+  /**
+   * Trust domain of that server; required with `serverExecPrefix`. Default: none, the installation's. Conflicts
+   * with `installation`.
+   */
   readonly trustDomain?: string;
-  /** Admin socket of that server, when not SPIRE's default. */
+  /** Admin socket of that server. Default: none, SPIRE's own (the CLI is given no `-socketPath`). */
   readonly serverSocketPath?: string;
   /**
    * Environment for the commands: KUBECONFIG (a path) and SPIRE_MESH_KUBE_CONTEXT (a context name). Kubernetes
    * access never goes into argv or into the command text kept in state. SPIRE_MESH_CLI_TIMEOUT_SECONDS (default
-   * 300) bounds each CLI call: a stuck `kubectl exec` is killed and fails the step, naming the entry.
+   * 300) bounds each CLI call: a stuck `kubectl exec` is killed and fails the step, naming the entry. Default:
+   * none, kubectl's own (its default kubeconfig and current context).
    */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
@@ -30,7 +47,8 @@ export interface SpireEntryArgs extends EntrySpec {
   readonly deleteWithoutServer?: boolean;
   /**
    * Any string: changing it re-runs the update, which re-creates the entry if it is missing from the server.
-   * Drift that `pulumi refresh` cannot see (the command provider has no read) is repaired this way.
+   * Drift that `pulumi refresh` cannot see (the command provider has no read) is repaired this way. Default:
+   * none, only a change of the entry or of the installation's server re-asserts it.
    */
   readonly reassertOn?: pulumi.Input<string>;
 }
@@ -88,15 +106,25 @@ export class SpireEntry extends pulumi.ComponentResource {
    * @param name The _unique_ name of the entry within the stack; the entry ID derives from it.
    * @param args The entry and the SPIRE server that holds it.
    * @param opts A bag of options that control this resource's behavior.
+   * @param planned Internal: the target and entry a meshed component's builder already resolved from `args`.
    */
-  constructor(name: string, args: SpireEntryArgs, opts?: pulumi.ComponentResourceOptions) {
-    const target = entryTarget(`SpireEntry ${name}`, { ...args, settings: args.installation?.settings });
-    const entry = resolveEntry(
-      `SpireEntry ${name}`,
-      deriveEntryId(pulumi.getProject(), pulumi.getStack(), name),
-      args,
-      target,
-    );
+  constructor(
+    name: string,
+    args: SpireEntryArgs,
+    opts?: pulumi.ComponentResourceOptions,
+    planned?: { readonly target: EntryTarget; readonly entry: ResolvedEntry },
+  ) {
+    const target =
+      planned?.target ??
+      entryTarget(`SpireEntry ${name}`, { ...args, settings: args.installation?.settings });
+    const entry =
+      planned?.entry ??
+      resolveEntry(
+        `SpireEntry ${name}`,
+        deriveEntryId(pulumi.getProject(), pulumi.getStack(), name),
+        args,
+        target,
+      );
     const commands = entryCommands(target.prefix, entry, target.socketPath);
     const plans = entryPlans(commands, entry, { deleteWithoutServer: args.deleteWithoutServer === true });
     super("spire-mesh:index:SpireEntry", name, {}, opts);

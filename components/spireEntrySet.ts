@@ -12,24 +12,38 @@ export type { EntrySetMember } from "../spire/entrySet";
 export interface SpireEntrySetArgs {
   /** The entries; each one's name makes its entry ID, as a SpireEntry of that name would have. */
   readonly entries: readonly EntrySetMember[];
-  /** The installation whose server registers them. Or give `serverExecPrefix` and `trustDomain`. */
+  /**
+   * The installation whose server registers them. Default: none, then `serverExecPrefix` and `trustDomain` name
+   * the server. Conflicts with `serverExecPrefix` and `trustDomain`.
+   */
   readonly installation?: SpireInstallation;
-  /** argv that runs the server CLI, for a SPIRE this stack does not manage. Conflicts with `installation`. */
+  /**
+   * argv that runs the server CLI, for a SPIRE this stack does not manage. Default: none, the installation's.
+   * Conflicts with `installation`.
+   */
   readonly serverExecPrefix?: readonly string[];
-  /** Trust domain of that server; required with `serverExecPrefix`. */
+  /**
+   * Trust domain of that server; required with `serverExecPrefix`. Default: none, the installation's. Conflicts
+   * with `installation`.
+   */
   readonly trustDomain?: string;
-  /** Admin socket of that server, when not SPIRE's default. */
+  /** Admin socket of that server. Default: none, SPIRE's own (the CLI is given no `-socketPath`). */
   readonly serverSocketPath?: string;
   /**
    * Environment for the commands (KUBECONFIG, SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT,
-   * SPIRE_MESH_CLI_TIMEOUT_SECONDS), as SpireEntry's.
+   * SPIRE_MESH_CLI_TIMEOUT_SECONDS), as SpireEntry's. Default: none, kubectl's own (its default kubeconfig and
+   * current context).
    */
   readonly environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** On delete, count the set as deleted when the server's pod or namespace is gone (see SpireEntry). */
+  /**
+   * On delete, count the set as deleted when the server's pod or namespace is gone (see SpireEntry). Default:
+   * false.
+   */
   readonly deleteWithoutServer?: boolean;
   /**
    * Any string: changing it re-runs the update, which re-creates every entry missing from the server. Drift that
-   * `pulumi refresh` cannot see (the command provider has no read) is repaired this way.
+   * `pulumi refresh` cannot see (the command provider has no read) is repaired this way. Default: none, only a
+   * change of the entries or of the installation's server re-asserts them.
    */
   readonly reassertOn?: pulumi.Input<string>;
 }

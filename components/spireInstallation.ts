@@ -23,7 +23,10 @@ export type {
 
 /** How the federation commands (bundle show, bundle set) reach the server; as SpireEntry's. */
 export interface FederationCommandArgs {
-  /** Environment of the bundle commands: KUBECONFIG or SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT. */
+  /**
+   * Environment of the bundle commands: KUBECONFIG or SPIRE_MESH_KUBECONFIG, SPIRE_MESH_KUBE_CONTEXT. Default:
+   * none, kubectl's own (its default kubeconfig and current context).
+   */
   readonly commandEnvironment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
    * On destroy, a peer's bundle counts as deleted when the server's pod or namespace is gone. Default false, as

@@ -1,15 +1,33 @@
 /**
- * Names each meshed component takes under one installation (its Deployment, Service and entry), and which
- * component took them: two given the same name would overwrite each other's objects, or share one entry ID.
+ * Which names each meshed component took under one installation (its Deployment, Service and entry), and by
+ * whom; the rule that two may not share one is mesh/nameClaims.ts.
  */
 import type { Checker } from "../core/validation";
+import { checkNamesFree } from "../mesh/nameClaims";
 import type { SpireInstallation } from "./spireInstallation";
 
 const claimedNames = new WeakMap<SpireInstallation, Map<string, string>>();
 
+/** The names taken under `installation` so far (`"<Kind> <name>"` -> the component that took it). */
+export function takenNames(installation: SpireInstallation): Map<string, string> {
+  const claimed = claimedNames.get(installation) ?? new Map<string, string>();
+  claimedNames.set(installation, claimed);
+  return claimed;
+}
+
+/** Takes the names (`field -> "<Kind> <name>"`) for `owner` (e.g. "MeshWorkload ledger"), once all checks passed. */
+export function takeNames(
+  installation: SpireInstallation,
+  owner: string,
+  names: Record<string, string>,
+): void {
+  const claimed = takenNames(installation);
+  for (const key of Object.values(names)) claimed.set(key, owner);
+}
+
 /**
- * Checks that the names (`field -> "<Kind> <name>"`) are free; the returned function takes them for `owner`
- * (e.g. "MeshWorkload ledger"), once every other check has passed.
+ * Checks that the names are free; the returned function takes them for `owner`, once every other check has
+ * passed.
  */
 export function claimNames(
   installation: SpireInstallation,
@@ -17,12 +35,6 @@ export function claimNames(
   names: Record<string, string>,
   c: Checker,
 ): () => void {
-  const claimed = claimedNames.get(installation) ?? new Map<string, string>();
-  claimedNames.set(installation, claimed);
-  for (const [field, key] of Object.entries(names)) {
-    c.check(!claimed.has(key), field, key.split(" ")[1], `is already taken by ${claimed.get(key)}`);
-  }
-  return () => {
-    for (const key of Object.values(names)) claimed.set(key, owner);
-  };
+  checkNamesFree(c, takenNames(installation), names);
+  return () => takeNames(installation, owner, names);
 }

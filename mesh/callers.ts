@@ -7,6 +7,7 @@ import { type Checker, isDnsLabel } from "../core/validation";
 import { federatedMemberDomain } from "../spire/federation";
 import { checkWorkloadId } from "../spire/spiffeId";
 import type { PodGroup } from "./networkPolicy";
+import { TlsMode } from "./tlsMode";
 
 /** A caller whose pods are known (a local caller, or a workload resolved by its component). */
 export interface PodCaller {
@@ -20,6 +21,15 @@ export const CALLER_REPEAT_RULE = "repeats a caller";
 export const CALLER_NAMESPACE_RULE = "must be a Kubernetes namespace name";
 export const CALLER_POD_LABELS_RULE =
   "must hold at least one label (an empty selector would admit every pod of the namespace)";
+
+export const CALLERS_NEED_TLS_RULE = "need listener TLS (set tlsMode STRICT)";
+export const CALLERS_PERMISSIVE_RULE =
+  "conflict with tlsMode PERMISSIVE: plaintext callers skip the SAN check, so they restrict nobody; use STRICT " +
+  "to admit only these callers";
+export const CALLERS_DISABLED_RULE = "conflict with tlsMode DISABLED: without TLS there is no peer to check";
+/** `alternative`: what else a STRICT listener may take instead (a gateway's edge certificate). */
+export const strictNeedsCallersRule = (alternative?: string): string =>
+  `STRICT needs callers: at least one SPIFFE ID to admit${alternative ? ` (or ${alternative})` : ""}`;
 
 export interface CallerRules {
   /** The field of the i-th caller, e.g. `listener.callers[0]`. */
@@ -77,4 +87,30 @@ export function checkCallers(c: Checker, callers: readonly unknown[], rules: Cal
     pods = withPods && pods ? [...pods, caller.pods] : undefined;
   }
   return { ids, pods, foreignDomains };
+}
+
+/**
+ * A listener's TLS mode against its (checked) callers: STRICT admits exactly them, so it needs at least one; with
+ * PERMISSIVE, DISABLED or no TLS a caller list would restrict nobody. An unknown mode is its own field's problem.
+ */
+export function checkListenerCallers(
+  c: Checker,
+  field: string,
+  tlsMode: TlsMode | undefined,
+  callers: readonly string[],
+  strictAlternative?: string,
+): void {
+  if (tlsMode === TlsMode.Strict) {
+    c.check(callers.length > 0, field, callers, strictNeedsCallersRule(strictAlternative));
+    return;
+  }
+  const rule =
+    tlsMode === undefined
+      ? CALLERS_NEED_TLS_RULE
+      : tlsMode === TlsMode.Permissive
+        ? CALLERS_PERMISSIVE_RULE
+        : tlsMode === TlsMode.Disabled
+          ? CALLERS_DISABLED_RULE
+          : undefined;
+  if (rule) c.check(callers.length === 0, field, callers, rule);
 }

@@ -35,18 +35,21 @@ export interface ColorAppArgs {
   readonly routeHeader?: string;
   /** Stock Node.js image that runs the apps from a ConfigMap. Default "node:20-alpine". */
   readonly nodeImage?: string;
-  /** A custom front image instead (runs its own command; the ConfigMap code is not mounted). */
+  /**
+   * A custom front image instead (runs its own command; the ConfigMap code is not mounted). Default: none,
+   * `nodeImage` runs the walkthrough's front.
+   */
   readonly frontImage?: string;
-  /** A custom colour-app image instead. */
+  /** A custom colour-app image instead. Default: none, `nodeImage` runs the walkthrough's colour app. */
   readonly colorImage?: string;
   /**
    * SPIFFE IDs that have a SPIRE entry in this stack. Nodes whose own or peer identity is missing warn at
-   * preview: mTLS to or from them fails until it is registered.
+   * preview: mTLS to or from them fails until it is registered. Default: none given, and no such warning.
    */
   readonly registeredIdentities?: readonly string[];
   /** Data plane. Default envoy (self-managed sidecars); appmesh renders App Mesh custom resources. */
   readonly dataPlane?: DataPlane;
-  /** envoy: sidecar image. */
+  /** envoy: sidecar image. Default: envoyproxy/envoy:v1.39.5. */
   readonly envoyImage?: string;
   /**
    * An ingress gateway routing `/color` to the virtual service `color` over mTLS (true for the defaults).

@@ -4,7 +4,7 @@
  * (trusted proxy hops, header and idle timeouts, the connection limit). Pure.
  */
 import { type Checker, isDnsSubdomain, isPort } from "../core/validation";
-import { checkCallers } from "./callers";
+import { checkCallers, checkListenerCallers } from "./callers";
 import { envoyPorts } from "./envoyBootstrap";
 import { TlsMode } from "./virtualNode";
 
@@ -110,24 +110,9 @@ export function checkGatewayListener(
       "conflict with edgeTlsSecret: edge clients present no SVID, so there is no SAN to check",
     );
   }
-  if (mode === TlsMode.Strict && edge === undefined) {
-    c.check(
-      callers.length > 0,
-      at("callers"),
-      callers,
-      "STRICT needs callers: at least one SPIFFE ID to admit (or edgeTlsSecret for clients outside the mesh)",
-    );
-  }
-  if (mode === TlsMode.Permissive) {
-    c.check(
-      callers.length === 0,
-      at("callers"),
-      callers,
-      "conflict with tlsMode PERMISSIVE: plaintext callers skip the SAN check; use STRICT to admit only these",
-    );
-  }
-  if (mode === undefined) {
-    c.check(callers.length === 0, at("callers"), callers, "need listener TLS (set tlsMode STRICT)");
+  // STRICT with an edge certificate takes no callers (checked above); DISABLED is no gateway mode at all.
+  if (mode !== TlsMode.Disabled && !(mode === TlsMode.Strict && edge !== undefined)) {
+    checkListenerCallers(c, at("callers"), mode, callers, "edgeTlsSecret for clients outside the mesh");
   }
   const hops = l.xffNumTrustedHops ?? EDGE_DEFAULTS.xffNumTrustedHops;
   c.check(isCount(hops, 16), at("xffNumTrustedHops"), hops, "must be an integer in 0-16");

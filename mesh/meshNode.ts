@@ -7,6 +7,7 @@ import { checkImage } from "../core/images";
 import { Checker, isAbsolutePath, isDnsLabel, isDnsSubdomain, isPort } from "../core/validation";
 import { SPIFFE_CSI_DRIVER } from "../spire/csiDriver";
 import type { K8sObject } from "../spire/k8s";
+import type { CheckedCallers } from "./callers";
 import { type EgressService, envoyPorts } from "./envoyBootstrap";
 import {
   DataPlane,
@@ -47,20 +48,27 @@ export interface EgressServiceArgs {
 }
 
 export interface MeshNodeArgs extends VirtualNodeArgs {
-  /** Data plane. Default envoy. */
+  /**
+   * Data plane: `envoy` or `appmesh`. Default: envoy. Conflicts with `envoyImage`, `egress` and `workloadApi` when
+   * appmesh.
+   */
   readonly dataPlane?: DataPlane;
   /** Mesh name, used in Envoy's App Mesh-style cluster names. Default: the namespace. */
   readonly meshName?: string;
-  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.39.5. */
+  /** envoy: the sidecar image. Default envoyproxy/envoy:v1.39.5. Conflicts with `dataPlane` appmesh. */
   readonly envoyImage?: string;
   /** envoy: the SPIRE agent socket the sidecar fetches secrets from. Default /run/spire/sockets/agent.sock. */
   readonly sdsSocketPath?: string;
-  /** envoy: how each backend is reached. Required for every backend on the envoy data plane. */
+  /**
+   * envoy: how each backend is reached; one for every backend on the envoy data plane. Default: none, for a
+   * node without backends. Conflicts with `dataPlane` appmesh.
+   */
   readonly egress?: readonly EgressServiceArgs[];
   /**
    * envoy: how the sidecar mounts the agent socket directory: through a SPIFFE CSI driver (its name: with a
    * SpireInstallation, its `settings.csiDriverName`), or `{ hostPath: true }` as an explicit choice. Default the
    * CSI driver csi.spiffe.io, so the pod needs no hostPath volume (Pod Security `restricted` admits it).
+   * Conflicts with `dataPlane` appmesh.
    */
   readonly workloadApi?: WorkloadApiVolume;
 }
@@ -78,8 +86,9 @@ export interface MeshNodePlan {
   readonly warnings: readonly string[];
 }
 
-export function meshNodePlan(args: MeshNodeArgs): MeshNodePlan {
-  const spec = virtualNodeSpec(args);
+/** The node checked and rendered for its data plane; `checkedCallers` as virtualNodeSpec takes them. */
+export function meshNodePlan(args: MeshNodeArgs, checkedCallers?: CheckedCallers): MeshNodePlan {
+  const spec = virtualNodeSpec(args, checkedCallers);
   const dataPlane = args.dataPlane ?? DataPlane.Envoy;
   const c = new Checker(`MtlsVirtualNode ${args.name}`);
   const planes = Object.values(DataPlane) as string[];

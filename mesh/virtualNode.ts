@@ -8,14 +8,10 @@ import { federatedMemberDomain } from "../spire/federation";
 import type { K8sObject } from "../spire/k8s";
 import { checkWorkloadId, parseTrustDomain, trustDomainId } from "../spire/spiffeId";
 import { type Authorization, type AuthorizationArgs, checkAuthorization } from "./authorization";
-import { checkCallers } from "./callers";
+import { type CheckedCallers, checkCallers, checkListenerCallers } from "./callers";
+import { TlsMode } from "./tlsMode";
 
-/** Listener TLS modes of App Mesh. */
-export enum TlsMode {
-  Strict = "STRICT",
-  Permissive = "PERMISSIVE",
-  Disabled = "DISABLED",
-}
+export { TlsMode } from "./tlsMode";
 
 export enum ListenerProtocol {
   Http = "http",
@@ -48,33 +44,43 @@ export interface VirtualNodeArgs {
   readonly trustDomain: string;
   /**
    * The node's SPIFFE ID: its SDS certificate secret name, and what peers see in its certificate. Needed for
-   * listener TLS and for client TLS to backends.
+   * listener TLS and for client TLS to backends. Default: none, for a plaintext node that calls no one over mTLS.
    */
   readonly identity?: string;
   /** Listener port. Default 8080. */
   readonly port?: number;
   /** Listener protocol. Default http. */
   readonly protocol?: ListenerProtocol;
-  /** Active health check on the listener. Defaults are the walkthrough's. */
+  /** Active health check on the listener. Default: the walkthrough's (see HealthCheckArgs). */
   readonly healthCheck?: HealthCheckArgs;
-  /** Listener TLS. Unset: plaintext, as the walkthrough's front. */
+  /**
+   * Listener TLS. Default: none, plaintext, as the walkthrough's front. STRICT needs `allowedCallers`; conflicts
+   * with `allowedCallers` when PERMISSIVE, DISABLED or unset.
+   */
   readonly tlsMode?: TlsMode;
-  /** SPIFFE IDs allowed to call this node (listener SAN exact match). STRICT requires at least one. */
+  /**
+   * SPIFFE IDs allowed to call this node (listener SAN exact match). STRICT requires at least one. Default:
+   * none. Conflicts with `tlsMode` PERMISSIVE, DISABLED or unset.
+   */
   readonly allowedCallers?: readonly string[];
-  /** Names of the virtual services this node calls. */
+  /** Names of the virtual services this node calls. Default: none. */
   readonly backends?: readonly string[];
-  /** SPIFFE IDs this node accepts from its backends (client SAN exact match). Enables client TLS. */
+  /**
+   * SPIFFE IDs this node accepts from its backends (client SAN exact match). Enables client TLS. Default: none,
+   * no client TLS.
+   */
   readonly allowedServers?: readonly string[];
   /** DNS name the mesh resolves the node by. Default `<name>.<namespace>.svc.cluster.local`. */
   readonly hostname?: string;
   /**
    * Federated trust domains whose workloads may be among its callers and servers. The node's SPIRE entry must
-   * federate with them too, so that the agent delivers their bundles (MeshWorkload does both).
+   * federate with them too, so that the agent delivers their bundles (MeshWorkload does both). Default: none,
+   * peers of its own trust domain only.
    */
   readonly federatesWith?: readonly string[];
   /**
    * Who of `allowedCallers` may do what (paths, methods, a header on HTTP; connect on tcp), by SPIFFE ID.
-   * STRICT only; envoy data plane only. Unset: every allowed caller may do anything.
+   * STRICT only; envoy data plane only. Default: none, every allowed caller may do anything.
    */
   readonly authorization?: AuthorizationArgs;
 }
@@ -127,7 +133,11 @@ const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const inRange = (n: unknown, min: number, max: number) =>
   Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
 
-export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
+/**
+ * The node's arguments, checked. `checkedCallers`: its `allowedCallers` as a MeshWorkload's plan already checked
+ * them (under its own field names), so they are not checked twice.
+ */
+export function virtualNodeSpec(args: VirtualNodeArgs, checkedCallers?: CheckedCallers): VirtualNodeSpec {
   const c = new Checker(`MtlsVirtualNode ${args?.name}`);
   c.check(isDnsLabel(args.name), "name", args.name, "must be a Kubernetes name (RFC 1123 label)");
   c.check(isDnsLabel(args.namespace), "namespace", args.namespace, "must be a Kubernetes namespace name");
@@ -184,11 +194,14 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
     c.check(inRange(value, min, max), `healthCheck.${key}`, value, `must be an integer in ${min}-${max}`);
   }
 
-  const callers = checkCallers(c, args.allowedCallers ?? [], {
-    at: (i) => `allowedCallers[${i}]`,
-    trustDomain,
-    federated: federatesWith,
-  }).ids;
+  const callers = (
+    checkedCallers ??
+    checkCallers(c, args.allowedCallers ?? [], {
+      at: (i) => `allowedCallers[${i}]`,
+      trustDomain,
+      federated: federatesWith,
+    })
+  ).ids;
   const authorization = checkAuthorization(c, args.authorization, {
     protocol,
     tlsMode: args.tlsMode,
@@ -206,14 +219,7 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
   const modes = Object.values(TlsMode) as string[];
   if (args.tlsMode !== undefined) {
     c.check(modes.includes(args.tlsMode), "tlsMode", args.tlsMode, `must be one of ${modes.join(", ")}`);
-    if (args.tlsMode === TlsMode.Disabled) {
-      c.check(
-        callers.length === 0,
-        "allowedCallers",
-        callers,
-        "conflicts with tlsMode DISABLED (no TLS, so no peer check)",
-      );
-    } else {
+    if (args.tlsMode !== TlsMode.Disabled) {
       c.check(
         args.identity !== undefined,
         "identity",
@@ -221,27 +227,8 @@ export function virtualNodeSpec(args: VirtualNodeArgs): VirtualNodeSpec {
         `is required by tlsMode ${args.tlsMode}: it is the listener's certificate`,
       );
     }
-    if (args.tlsMode === TlsMode.Permissive) {
-      // The plaintext side forwards with no identity, so a SAN list would bind only callers who choose TLS.
-      c.check(
-        callers.length === 0,
-        "allowedCallers",
-        callers,
-        "conflicts with tlsMode PERMISSIVE: plaintext callers skip the SAN check, so it restricts nobody; " +
-          "use STRICT to admit only these callers",
-      );
-    }
-    if (args.tlsMode === TlsMode.Strict) {
-      c.check(
-        callers.length > 0,
-        "allowedCallers",
-        callers,
-        "STRICT needs validation: at least one allowed caller SPIFFE ID",
-      );
-    }
-  } else {
-    c.check(callers.length === 0, "allowedCallers", callers, "needs listener TLS (set tlsMode)");
   }
+  checkListenerCallers(c, "allowedCallers", args.tlsMode, callers);
   if (servers.length > 0) {
     c.check(
       args.identity !== undefined,

@@ -23,31 +23,6 @@ import { ListenerProtocol } from "./virtualNode";
 /** A Kubernetes container spec, as the user writes it. */
 export type Container = { readonly name: string; readonly image: string } & Readonly<Record<string, unknown>>;
 
-export interface WorkloadArgs {
-  readonly name: string;
-  readonly namespace: string;
-  /** The app: one or more containers. None may be named `envoy` (the sidecar's name, which SPIRE selects). */
-  readonly containers: readonly Container[];
-  /** Default 1. */
-  readonly replicas?: number;
-  /** Its own ServiceAccount, created with no token mounted. Default: the workload's name. */
-  readonly serviceAccount?: string;
-  /** The app's port: where the sidecar sends mesh traffic, and the Service's port. Default 8080. */
-  readonly port?: number;
-  /** Protocol the app speaks on `port` (http, http2, grpc, tcp). Default http. */
-  readonly protocol?: ListenerProtocol;
-  /** Labels of its pods; its SVID is bound to them. Default `{ app: <name> }`. */
-  readonly podLabels?: Readonly<Record<string, string>>;
-  /** Its Service's name. Default: the workload's name. */
-  readonly serviceName?: string;
-  /** Pod-level additions the app needs: volumes (e.g. its code) and annotations. */
-  readonly volumes?: readonly Readonly<Record<string, unknown>>[];
-  /** Annotations of its pods. Default none; on a clash the data plane's own annotations win. */
-  readonly podAnnotations?: Readonly<Record<string, string>>;
-  /** Seconds the app keeps serving after deletion starts while its endpoint goes away. Default 5. */
-  readonly drainSeconds?: number;
-}
-
 export interface WorkloadSpec {
   readonly name: string;
   readonly namespace: string;
@@ -64,6 +39,26 @@ export interface WorkloadSpec {
   readonly podAnnotations: Readonly<Record<string, string>>;
   readonly drainSeconds: number;
 }
+
+/**
+ * The workload fields of MeshWorkloadArgs (which documents each, its default and its rule): the spec's, those with
+ * a default optional.
+ */
+export type WorkloadArgs = Pick<WorkloadSpec, "name" | "namespace" | "containers"> &
+  Partial<
+    Pick<
+      WorkloadSpec,
+      | "replicas"
+      | "serviceAccount"
+      | "port"
+      | "protocol"
+      | "podLabels"
+      | "serviceName"
+      | "volumes"
+      | "podAnnotations"
+      | "drainSeconds"
+    >
+  >;
 
 /** The sidecar's own ports, on either data plane; the app may use none of them. */
 const SIDECAR_PORTS = [envoyPorts.ingress, envoyPorts.readiness, APPMESH_ADMIN_PORT];

@@ -2,8 +2,9 @@
  * Generates docs/components.md from the library's own types: per component its type token and a table of its
  * Args fields (name, type, required, TSDoc), read with the TypeScript compiler so the reference cannot drift
  * from the code. `npx ts-node scripts/componentDocs.ts` rewrites the file; tests/docs/components.test.ts fails
- * when it is stale, when a field has no TSDoc, or when components/index.ts exports anything that is not a
- * component, its Args or a type they name.
+ * when it is stale, when a field has no TSDoc, when an optional field states no default (statesDefault), when a
+ * conflict is stated on one side only (conflictsNamed), or when components/index.ts exports anything that is not
+ * a component, its Args or a type they name.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -23,6 +24,8 @@ export interface ArgsField {
   readonly type: string;
   readonly required: boolean;
   readonly doc: string;
+  /** The file that declares it, relative to the repository. */
+  readonly declaredIn: string;
 }
 
 export interface ComponentDoc {
@@ -38,11 +41,40 @@ export interface ComponentDocsResult {
   readonly components: readonly ComponentDoc[];
   /** `Component.field` for every Args field without TSDoc. */
   readonly undocumented: readonly string[];
+  /** `Component.field` for every optional Args field whose TSDoc has no sentence that begins `Default`. */
+  readonly undefaulted: readonly string[];
+  /**
+   * `Component.field -> other` for every "Conflicts with `other`" that names no field of the same Args, or whose
+   * other field does not state the conflict back.
+   */
+  readonly oneSidedConflicts: readonly string[];
   /** Names the entry exports that are no component, Args, type named by them, or listed helper. */
   readonly unexpectedExports: readonly string[];
 }
 
 const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ").trim();
+
+/**
+ * The convention for optional fields: a sentence that begins `Default`, giving the value (`Default: 8080.`) or
+ * what absence means (`Default: none, plaintext.`).
+ */
+export const statesDefault = (doc: string): boolean => /(^|[.!?]\s+)Default\b/.test(doc);
+
+/** The fields a doc says its field conflicts with: the backticked names after "Conflicts with", up to the period. */
+export const conflictsNamed = (doc: string): string[] =>
+  [...oneLine(doc).matchAll(/Conflicts with ([^.]*)/gi)].flatMap((m) =>
+    [...m[1].matchAll(/`([A-Za-z]\w*)/g)].map((n) => n[1]),
+  );
+
+/** Each stated conflict must name a field of the same Args that states it back. */
+function oneSidedConflictsOf(component: string, fields: readonly ArgsField[]): string[] {
+  const named = new Map(fields.map((f) => [f.name, conflictsNamed(f.doc)]));
+  return fields.flatMap((f) =>
+    (named.get(f.name) ?? [])
+      .filter((other) => !named.get(other)?.includes(f.name))
+      .map((other) => `${component}.${f.name} -> ${other}`),
+  );
+}
 const cell = (text: string): string => oneLine(text).replace(/\|/g, "\\|");
 
 /** The `type` argument of the class's `super(type, name, …)` call, e.g. "spire-mesh:index:SpireEntry". */
@@ -76,6 +108,7 @@ function fieldsOf(checker: ts.TypeChecker, argsType: ts.Type, at: ts.Node): Args
       type: oneLine(type),
       required: (property.flags & ts.SymbolFlags.Optional) === 0,
       doc: ts.displayPartsToString(property.getDocumentationComment(checker)).trim(),
+      declaredIn: path.relative(path.join(__dirname, ".."), declaration?.getSourceFile().fileName ?? ""),
     };
   });
 }
@@ -86,6 +119,8 @@ function renderMarkdown(components: readonly ComponentDoc[], helpers: readonly s
     "",
     `Generated from the TSDoc of \`components/\` by \`${REGENERATE_COMMAND}\`; do not edit by hand.`,
     "Every argument is a plain value unless its type says `pulumi.Input`: it is checked at construction.",
+    "Every optional field states its default in a sentence that begins `Default` (`Default: none` says what its",
+    'absence means), and a conflict between two fields is stated on both ("Conflicts with `field`").',
     "",
   ];
   for (const c of components) {
@@ -123,6 +158,8 @@ export function componentDocs(entry: string = LIBRARY_ENTRY): ComponentDocsResul
 
   const components: ComponentDoc[] = [];
   const undocumented: string[] = [];
+  const undefaulted: string[] = [];
+  const oneSidedConflicts: string[] = [];
   const referenced: string[] = [];
   for (const alias of exported) {
     const symbol = alias.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(alias) : alias;
@@ -134,6 +171,10 @@ export function componentDocs(entry: string = LIBRARY_ENTRY): ComponentDocsResul
     const argsType = checker.getTypeAtLocation(argsParameter.type);
     const fields = fieldsOf(checker, argsType, argsParameter);
     for (const f of fields) if (!f.doc) undocumented.push(`${alias.name}.${f.name}`);
+    for (const f of fields) {
+      if (f.doc && !f.required && !statesDefault(f.doc)) undefaulted.push(`${alias.name}.${f.name}`);
+    }
+    oneSidedConflicts.push(...oneSidedConflictsOf(alias.name, fields));
     const publicTypes = declaration.members
       .filter(ts.isPropertyDeclaration)
       .map((p) => p.type?.getText() ?? "");
@@ -179,6 +220,8 @@ export function componentDocs(entry: string = LIBRARY_ENTRY): ComponentDocsResul
     markdown: renderMarkdown(components, helpers.sort()),
     components,
     undocumented,
+    undefaulted,
+    oneSidedConflicts,
     unexpectedExports,
   };
 }
@@ -188,6 +231,12 @@ if (require.main === module) {
   fs.writeFileSync(DOCS_FILE, result.markdown);
   const problems = [
     ...result.undocumented.map((f) => `${f}: Args field without TSDoc`),
+    ...result.undefaulted.map(
+      (f) => `${f}: optional Args field whose TSDoc has no sentence beginning "Default"`,
+    ),
+    ...result.oneSidedConflicts.map(
+      (f) => `${f}: a conflict the other field does not state back, or no field`,
+    ),
     ...result.unexpectedExports.map(
       (n) => `${n}: exported by components/index.ts but no component, Args or their type`,
     ),

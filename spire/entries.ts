@@ -10,19 +10,23 @@ import { checkEntryId, checkMemberId, checkWorkloadId, parseTrustDomain } from "
 export interface EntrySpec {
   /** The workload's (or node alias's) SPIFFE ID. */
   readonly spiffeId: string;
-  /** Parent ID; required unless `node` is set. */
+  /** Parent ID; required unless `node` is set. Default: none. Conflicts with `node`. */
   readonly parentId?: string;
-  /** A node entry: an alias that agents matching the selectors take on; its parent is the server. */
+  /**
+   * A node entry: an alias that agents matching the selectors take on; its parent is the server. Default: false.
+   * Conflicts with `parentId`.
+   */
   readonly node?: boolean;
   /** `type:value` selectors, e.g. `k8s:ns:default`. All must match. */
   readonly selectors: readonly string[];
   /** X.509-SVID lifetime, e.g. "1h". Default: the server's default_x509_svid_ttl. */
   readonly x509SvidTtl?: string;
-  /** DNS SANs added to the SVID. */
+  /** DNS SANs added to the SVID. Default: none. */
   readonly dnsNames?: readonly string[];
   /**
    * Federated trust domains whose bundles the workload receives (`-federatesWith`), e.g. "east.example" or
    * "spiffe://east.example": its peers in those domains then validate. Each must be federated by the server.
+   * Default: none, its own trust domain's bundle only.
    */
   readonly federatesWith?: readonly string[];
 }

@@ -47,7 +47,10 @@ export interface SpireInstallationArgs extends ProductionArgs {
   readonly trustDomain: string;
   /** Name agents attest with (k8s_psat `cluster`); it appears in node selectors. Default "k8s-cluster". */
   readonly clusterName?: string;
-  /** Adopt a running SPIRE instead of installing one. Conflicts with every install-only argument. */
+  /**
+   * Adopt a running SPIRE instead of installing one. Default: none, SpireInstallation installs SPIRE. Conflicts
+   * with every install-only argument.
+   */
   readonly existing?: ExistingSpireArgs;
   /** Namespace to install into. Default "spire". */
   readonly namespace?: string;
@@ -104,9 +107,9 @@ export interface SpireInstallationArgs extends ProductionArgs {
   /** Agent container requests. Default 50m CPU, 128Mi memory. */
   readonly agentResources?: ResourceSettings;
   /**
-   * How meshed pods reach the agent's Workload API socket: `csi` (default) through the SPIFFE CSI driver
-   * (csi.spiffe.io), which SpireInstallation installs, so app pods need no hostPath and can run under Pod Security
-   * `restricted`; or `hostPath` (the walkthrough's way, and what App Mesh's injector mounts).
+   * How meshed pods reach the agent's Workload API socket: `csi` through the SPIFFE CSI driver (csi.spiffe.io),
+   * which SpireInstallation installs, so app pods need no hostPath and can run under Pod Security `restricted`;
+   * or `hostPath` (the walkthrough's way, and what App Mesh's injector mounts). Default: csi.
    */
   readonly workloadApi?: WorkloadApi;
   /** SPIFFE CSI driver image. Default ghcr.io/spiffe/spiffe-csi-driver:0.2.12. */
@@ -122,7 +125,7 @@ export interface SpireInstallationArgs extends ProductionArgs {
   readonly protectData?: boolean;
   /**
    * SPIFFE federation with other trust domains (other clusters): this server's bundle endpoint and the domains
-   * it federates with. See README "Multi-cluster".
+   * it federates with. See README "Multi-cluster". Default: none, one trust domain alone.
    */
   readonly federation?: FederationArgs;
 }

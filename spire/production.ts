@@ -75,7 +75,7 @@ export interface ProductionArgs {
   readonly datastore?: DatastoreArgs;
   /** Number of server replicas. Default 1; more than 1 requires `datastore` postgres. */
   readonly replicas?: number;
-  /** With replicas: spread them across `nodes` (default) or also across availability `zones`. */
+  /** With replicas: spread them across `nodes` or also across availability `zones`. Default: nodes. */
   readonly spreadAcross?: "nodes" | "zones";
   /** The CA the servers' own CAs chain to. Default `{ type: "none" }`: each server signs its own root. */
   readonly upstreamAuthority?: UpstreamAuthorityArgs;

@@ -24,6 +24,34 @@ export class Widget extends Resource {
 export function widgetInternals(): number { return 1; }
 `;
 
+/** Optional fields: one states its default, one does not; one states a conflict the other does not state back. */
+const DEFAULTS_FIXTURE = `
+class Resource { constructor(_type: string, _name: string) {} }
+export interface GadgetArgs {
+  /** Port. Default: 8080. Conflicts with \`socket\`. */
+  readonly port?: number;
+  /** A Unix socket instead; the default is TCP. */
+  readonly socket?: string;
+  /** Name. Default: none, the component's. Conflicts with \`label\`. */
+  readonly name?: string;
+}
+export class Gadget extends Resource {
+  constructor(name: string, args: GadgetArgs) { super("fixture:index:Gadget", name); void args; }
+}
+`;
+
+/** What the generator makes of `source` as a library entry of its own. */
+function fixtureDocs(source: string): ComponentDocsResult {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "component-docs-"));
+  try {
+    const entry = path.join(dir, "index.ts");
+    fs.writeFileSync(entry, source);
+    return componentDocs(entry);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("docs/components.md", () => {
   let library: ComponentDocsResult;
   before(function () {
@@ -43,25 +71,35 @@ describe("docs/components.md", () => {
     assert.deepEqual(library.undocumented, []);
   });
 
+  it("states the default of every optional Args field, in a sentence that begins Default", () => {
+    const optional = library.components.flatMap((c) => c.fields.filter((f) => !f.required));
+    assert.ok(optional.length >= 100, `only ${optional.length} optional fields found`);
+    assert.deepEqual(library.undefaulted, []);
+  });
+
+  it("states each conflict between two fields on both of them", () => {
+    assert.deepEqual(library.oneSidedConflicts, []);
+  });
+
   it("comes from an index that exports only components, their Args and the types those name", () => {
     assert.deepEqual(library.unexpectedExports, []);
   });
 
   it("reports a field without TSDoc and an export that is no component or Args type", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "component-docs-"));
-    try {
-      const entry = path.join(dir, "index.ts");
-      fs.writeFileSync(entry, FIXTURE);
-      const fixture = componentDocs(entry);
-      assert.deepEqual(
-        fixture.components.map((c) => [c.name, c.typeToken]),
-        [["Widget", "fixture:index:Widget"]],
-      );
-      assert.deepEqual(fixture.undocumented, ["Widget.colour"]);
-      assert.deepEqual(fixture.unexpectedExports, ["widgetInternals"]);
-      assert.match(fixture.markdown, /\| `size` \| `number` \| yes \| Documented\. \|/);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const fixture = fixtureDocs(FIXTURE);
+    assert.deepEqual(
+      fixture.components.map((c) => [c.name, c.typeToken]),
+      [["Widget", "fixture:index:Widget"]],
+    );
+    assert.deepEqual(fixture.undocumented, ["Widget.colour"]);
+    assert.deepEqual(fixture.unexpectedExports, ["widgetInternals"]);
+    assert.match(fixture.markdown, /\| `size` \| `number` \| yes \| Documented\. \|/);
+  });
+
+  it("reports an optional field without a Default sentence and a conflict stated on one side only", () => {
+    const fixture = fixtureDocs(DEFAULTS_FIXTURE);
+    // "the default is TCP" mentions a default but states none as the convention asks.
+    assert.deepEqual(fixture.undefaulted, ["Gadget.socket"]);
+    assert.deepEqual(fixture.oneSidedConflicts, ["Gadget.port -> socket", "Gadget.name -> label"]);
   });
 });

@@ -108,7 +108,7 @@ const cases: BadCase[] = [
     without(blue, "allowedCallers"),
     "allowedCallers",
     "[]",
-    /STRICT needs validation/,
+    /STRICT needs callers: at least one SPIFFE ID to admit$/,
   ),
   node(
     "STRICT without identity (no certificate)",
@@ -129,21 +129,21 @@ const cases: BadCase[] = [
     { ...blue, tlsMode: TlsMode.Permissive },
     "allowedCallers",
     '["spiffe://howto-k8s-mtls-sds-based.aws/front"]',
-    /conflicts with tlsMode PERMISSIVE: plaintext callers skip the SAN check/,
+    /conflict with tlsMode PERMISSIVE: plaintext callers skip the SAN check/,
   ),
   node(
     "allowedCallers with tlsMode DISABLED",
     { ...blue, tlsMode: TlsMode.Disabled },
     "allowedCallers",
     '["spiffe://howto-k8s-mtls-sds-based.aws/front"]',
-    /conflicts with tlsMode DISABLED/,
+    /conflict with tlsMode DISABLED/,
   ),
   node(
     "allowedCallers without tlsMode",
     without(blue, "tlsMode"),
     "allowedCallers",
     '["spiffe://howto-k8s-mtls-sds-based.aws/front"]',
-    /needs listener TLS \(set tlsMode\)/,
+    /need listener TLS \(set tlsMode STRICT\)/,
   ),
   node(
     "tlsMode outside STRICT, PERMISSIVE, DISABLED",
