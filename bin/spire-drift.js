@@ -14,8 +14,8 @@
  * the set runner's delete step for the unexpected entries; then checks again. The state is not changed, so a
  * `pulumi preview` afterwards still shows no changes.
  *
- * Exit status: 0 no drift (after --repair: none left), 1 drift, 2 the check could not run. What to compare and
- * how to print it: spire/drift.ts (its build, dist/spire/drift.js).
+ * Exit status: 0 no drift (after --repair: none left), 1 drift, 2 the check could not run. What the stack declares:
+ * spire/declaredEntries.ts; what to compare and how to print it: spire/drift.ts (their build, in dist/spire/).
  */
 
 const { spawn, spawnSync } = require("node:child_process");
@@ -23,9 +23,10 @@ const path = require("node:path");
 const { builtSpireModule } = require("./lib/built");
 const { run } = require("./lib/serverCli");
 
+/** @type {typeof import("../spire/declaredEntries")} */
+const { stackView } = builtSpireModule("declaredEntries");
 /** @type {typeof import("../spire/drift")} */
-const { classifyDrift, formatDrift, hasDrift, repairCalls, serverName, stackView } =
-  builtSpireModule("drift");
+const { classifyDrift, formatDrift, hasDrift, repairCalls, serverName } = builtSpireModule("drift");
 /** @type {typeof import("../spire/entryDiff")} */
 const { shownEntry } = builtSpireModule("entryDiff");
 
@@ -60,7 +61,7 @@ function exportedState(/** @type {string} */ stack) {
 }
 
 /** Each server's entries against what the stack declares there, index for index with view.servers. */
-async function check(/** @type {import("../spire/drift").StackView} */ view) {
+async function check(/** @type {import("../spire/declaredEntries").StackView} */ view) {
   const drifts = [];
   for (const server of view.servers) {
     /** @type {any} */
@@ -79,7 +80,7 @@ async function check(/** @type {import("../spire/drift").StackView} */ view) {
 }
 
 /** Starts a runner as the command provider does: its argument, the plan on stdin, the command's environment. */
-function runRunner(/** @type {import("../spire/drift").RunnerCall} */ call) {
+function runRunner(/** @type {import("../spire/declaredEntries").RunnerCall} */ call) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(__dirname, call.runner), call.argument], {
       env: { ...process.env, ...call.environment },

@@ -5,15 +5,8 @@
  */
 import * as assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import {
-  classifyDrift,
-  type Declared,
-  type Drift,
-  formatDrift,
-  repairCalls,
-  type StackView,
-  stackView,
-} from "../../spire/drift";
+import { type StackView, stackView } from "../../spire/declaredEntries";
+import { classifyDrift, type Declared, type Drift, formatDrift, repairCalls } from "../../spire/drift";
 import { deriveEntryId, entryIdPrefix } from "../../spire/entries";
 import { declaredEntry, ENTRY_FIELDS, type Entry, type EntryField } from "../../spire/entryDiff";
 import { renderStack } from "../support/render";
