@@ -110,6 +110,8 @@ export const registeredIdentities = [agentAlias.spiffeId, ...app.entries.map((e)
 export const showEntriesCommand = spire.serverExecPrefix.apply((prefix) =>
   [...prefix, "entry", "show"].join(" "),
 );
+// What SPIRE holds against what this stack declares, every field of every entry; `-- --repair` puts it back.
+export const driftCheckCommand = `npm run drift -- --stack ${pulumi.getStack()}`;
 export const appNamespace = app.namespace;
 export const identities = app.identities;
 export const dataPlane = demo.dataPlane;

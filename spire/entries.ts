@@ -184,13 +184,24 @@ function federatedDomains(c: Checker, spec: EntrySpec, ctx: EntryContext): strin
   return domains.sort();
 }
 
+/** Characters SPIRE accepts in an entry ID are kept; any other becomes "_". */
+const idCharacters = (text: string) => text.replace(/[^A-Za-z0-9._-]/g, "_");
+
+/**
+ * What every entry ID of a stack starts with (deriveEntryId): the stack's share of a server's entries, by which
+ * the drift check finds entries the stack does not declare.
+ */
+export function entryIdPrefix(project: string, stack: string): string {
+  return idCharacters(`${project}.${stack}.`);
+}
+
 /**
  * A deterministic entry ID from the project, stack and entry name. Readable when it can be; when characters had
  * to be replaced or the ID shortened, a hash of the original keeps distinct names distinct.
  */
 export function deriveEntryId(project: string, stack: string, name: string): string {
   const original = `${project}.${stack}.${name}`;
-  const cleaned = original.replace(/[^A-Za-z0-9._-]/g, "_");
+  const cleaned = `${entryIdPrefix(project, stack)}${idCharacters(name)}`;
   if (cleaned === original && cleaned.length <= 200) return cleaned;
   const hash = createHash("sha256").update(original).digest("hex").slice(0, 12);
   return `${cleaned.slice(0, 200)}-${hash}`;

@@ -147,7 +147,15 @@ export function entrySetCommand(
     data: entries.map(registrationJson),
     ...(options.deleteWithoutServer ? { deleteWithoutServer: true } : {}),
   });
-  const planSha256 = createHash("sha256").update(plan).digest("hex");
-  const step = (name: string) => JSON.stringify({ step: name, planSha256 });
-  return { stdin: plan, create: step("create"), update: step("update"), delete: step("delete") };
+  return {
+    stdin: plan,
+    create: planStep(plan, "create"),
+    update: planStep(plan, "update"),
+    delete: planStep(plan, "delete"),
+  };
+}
+
+/** A step's argument for a plan that goes on stdin: the step and the plan's SHA-256, which the runner checks. */
+export function planStep(plan: string, step: "create" | "update" | "delete"): string {
+  return JSON.stringify({ step, planSha256: createHash("sha256").update(plan).digest("hex") });
 }

@@ -24,8 +24,8 @@ const DEFAULT_TIMEOUT_SECONDS = 300;
 const TIMEOUT_VARIABLE = "SPIRE_MESH_CLI_TIMEOUT_SECONDS";
 
 /** How long one CLI call may run, in milliseconds, from SPIRE_MESH_CLI_TIMEOUT_SECONDS. */
-function timeoutMs() {
-  const raw = process.env[TIMEOUT_VARIABLE];
+function timeoutMs(/** @type {NodeJS.ProcessEnv} */ environment) {
+  const raw = environment[TIMEOUT_VARIABLE];
   if (raw === undefined || raw === "") return DEFAULT_TIMEOUT_SECONDS * 1000;
   const seconds = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(seconds > 0)) {
@@ -71,13 +71,14 @@ function spawnJson(
   /** @type {readonly string[]} */ argv,
   /** @type {string | undefined} */ kubeconfigPath,
   /** @type {string | undefined} */ stdin,
+  /** @type {NodeJS.ProcessEnv} */ environment,
 ) {
   const [file, ...args] = argv;
-  const env = { ...process.env };
+  const env = { ...environment };
   delete env.SPIRE_MESH_KUBECONFIG;
   delete env.SPIRE_MESH_KUBE_CONTEXT;
   if (kubeconfigPath !== undefined) env.KUBECONFIG = kubeconfigPath;
-  const limit = timeoutMs();
+  const limit = timeoutMs(environment);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       env,
@@ -143,9 +144,10 @@ function spawnWithKubeconfig(
   /** @type {readonly string[]} */ argv,
   /** @type {string | undefined} */ kubeconfig,
   /** @type {string | undefined} */ stdin,
+  /** @type {NodeJS.ProcessEnv} */ environment,
 ) {
-  if (kubeconfig === undefined) return spawnJson(argv, undefined, stdin);
-  return serveThroughFifo(kubeconfig, (fifo) => spawnJson(argv, fifo, stdin));
+  if (kubeconfig === undefined) return spawnJson(argv, undefined, stdin, environment);
+  return serveThroughFifo(kubeconfig, (fifo) => spawnJson(argv, fifo, stdin, environment));
 }
 
 /**
@@ -153,12 +155,17 @@ function spawnWithKubeconfig(
  * SPIRE_MESH_KUBE_CONTEXT, the same config flattened with that context made current, so the context is chosen
  * without putting it into any argv.
  */
-async function kubeconfigFor(/** @type {string} */ kubectl) {
-  const inline = process.env.SPIRE_MESH_KUBECONFIG;
-  const context = process.env.SPIRE_MESH_KUBE_CONTEXT;
+async function kubeconfigFor(/** @type {string} */ kubectl, /** @type {NodeJS.ProcessEnv} */ environment) {
+  const inline = environment.SPIRE_MESH_KUBECONFIG;
+  const context = environment.SPIRE_MESH_KUBE_CONTEXT;
   if (!context) return inline;
   const config = /** @type {any} */ (
-    await spawnWithKubeconfig([kubectl, "config", "view", "--raw", "--flatten", "-o", "json"], inline)
+    await spawnWithKubeconfig(
+      [kubectl, "config", "view", "--raw", "--flatten", "-o", "json"],
+      inline,
+      undefined,
+      environment,
+    )
   );
   if (!(config.contexts ?? []).some((/** @type {any} */ c) => c.name === context)) {
     throw new Error(`kubeconfig has no context ${JSON.stringify(context)}`);
@@ -166,10 +173,17 @@ async function kubeconfigFor(/** @type {string} */ kubectl) {
   return JSON.stringify({ ...config, "current-context": context });
 }
 
-/** Runs one step's argv (stdin: JSON for a batch call); kubectl gets the kubeconfig from the environment. */
-async function run(/** @type {readonly string[]} */ argv, /** @type {string | undefined} */ stdin) {
-  const kubeconfig = argv[0]?.endsWith("kubectl") ? await kubeconfigFor(argv[0]) : undefined;
-  return spawnWithKubeconfig(argv, kubeconfig, stdin);
+/**
+ * Runs one step's argv (stdin: JSON for a batch call); kubectl gets the kubeconfig from the environment: the
+ * runner's own, or (the drift check, which reaches each server as its entry commands do) theirs.
+ */
+async function run(
+  /** @type {readonly string[]} */ argv,
+  /** @type {string | undefined} */ stdin,
+  environment = process.env,
+) {
+  const kubeconfig = argv[0]?.endsWith("kubectl") ? await kubeconfigFor(argv[0], environment) : undefined;
+  return spawnWithKubeconfig(argv, kubeconfig, stdin, environment);
 }
 
 /** kubectl's answer when the server pod, or its whole namespace, no longer exists. */

@@ -171,9 +171,10 @@ const PULUMI_INPUTS = new Set([
 ]);
 
 describe("GitHub workflows", () => {
-  it("has the test, preview and deploy workflows", () => {
+  it("has the test, preview, deploy and drift workflows", () => {
     const files = workflowFiles();
-    for (const file of ["deploy.yml", "preview.yml", "test.yml"]) assert.ok(files.includes(file), file);
+    for (const file of ["deploy.yml", "drift.yml", "preview.yml", "test.yml"])
+      assert.ok(files.includes(file), file);
   });
 
   describe("actionlint", () => {
@@ -553,6 +554,126 @@ describe("GitHub workflows", () => {
     });
   });
 
+  describe("drift.yml", () => {
+    const wf = () => workflow("drift.yml");
+    /** The step that runs the check and writes the summary. */
+    const checkStep = () => {
+      const steps = allSteps(wf()).filter((s) => /\bnpm run --silent drift\b/.test(s.run ?? ""));
+      assert.equal(steps.length, 1, "one step runs the drift check");
+      return steps[0];
+    };
+
+    it("runs on a schedule and by hand, never on a push", () => {
+      const on = triggers(wf());
+      assert.deepEqual(Object.keys(on).sort(), ["schedule", "workflow_dispatch"]);
+      assert.equal((on.schedule as { cron: string }[]).length, 1);
+    });
+
+    it("only reads the repository (and takes an OIDC token for the AWS role)", () => {
+      assert.deepEqual(wf().permissions, { contents: "read", "id-token": "write" });
+    });
+
+    it("checks each stack in its own drift environment; one stack's drift does not cancel the other's check", () => {
+      const { job } = jobUsing(wf(), "pulumi/actions");
+      assert.deepEqual(job.strategy?.matrix, { stack: ["dev", "eks"] });
+      assert.equal(job.strategy?.["fail-fast"], false);
+      assert.equal(job.environment, `drift-${expr("matrix.stack")}`);
+      assert.equal(checkStep().env?.STACK, expr("matrix.stack"));
+    });
+
+    it("installs, builds the runners' spire/ and sets up the credentials before the check", () => {
+      expectCredentialSetup(wf());
+      const steps = [...jobUsing(wf(), "pulumi/actions").job.steps];
+      const build = steps.findIndex((s) => s.run?.trim() === "npm run build");
+      const login = steps.findIndex((s) => /^pulumi login "\$BACKEND_URL"$/.test(s.run?.trim() ?? ""));
+      const check = steps.findIndex((s) => s.run === checkStep().run);
+      assert.ok(build >= 0 && build < check, "npm run build before the check");
+      assert.ok(login >= 0 && login < check, "pulumi login before the check");
+      // The CLI only: pulumi/actions without a command installs it and runs nothing.
+      assert.deepEqual(jobUsing(wf(), "pulumi/actions").step.with, undefined);
+    });
+
+    /** Runs the check step's script as GitHub does, with a stub `npm` printing `output` and exiting `status`. */
+    function runCheck(output: string, status: number) {
+      const dir = mkdtempSync(path.join(tmpdir(), "drift-check-"));
+      try {
+        const bin = path.join(dir, "bin");
+        mkdirSync(bin);
+        writeFileSync(path.join(dir, "output"), output);
+        writeFileSync(
+          path.join(bin, "npm"),
+          `#!/bin/sh\necho "$@" >"${dir}/npm-args"\ncat "${dir}/output"\nexit ${status}\n`,
+          { mode: 0o755 },
+        );
+        const script = path.join(dir, "step.sh");
+        writeFileSync(script, checkStep().run ?? "");
+        const summary = path.join(dir, "summary.md");
+        writeFileSync(summary, "");
+        const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", script], {
+          encoding: "utf8",
+          env: {
+            ...process.env,
+            PATH: `${bin}:${process.env.PATH}`,
+            RUNNER_TEMP: dir,
+            GITHUB_STEP_SUMMARY: summary,
+            STACK: "eks",
+          },
+        });
+        return {
+          status: r.status,
+          log: r.stdout,
+          npmArgs: readFileSync(path.join(dir, "npm-args"), "utf8").trim(),
+          summary: readFileSync(summary, "utf8"),
+        };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    it("fails a drifted stack's job with the difference in the job summary, and only checks", () => {
+      const report = [
+        "spire-mesh/eks: entries under spire-mesh.eks. on kubectl exec -i -n spire spire-server-0 -c spire-server -- /opt/spire/bin/spire-server",
+        "  changed     spire-mesh.eks.front (spiffe://howto-k8s-mtls-sds-based.aws/front), declared by SpireEntry front",
+        "                admin: true → false",
+        "spire-mesh/eks: drift: 0 missing, 1 changed, 0 unexpected; 3 of 4 declared entries on 1 server as declared",
+      ].join("\n");
+      const drifted = runCheck(`${report}\n`, 1);
+      assert.equal(drifted.status, 1, "the job fails");
+      assert.equal(drifted.npmArgs, "run --silent drift -- --stack eks", "a check, never --repair");
+      assert.equal(drifted.log, `${report}\n`, "the log shows the report too");
+      assert.equal(
+        drifted.summary,
+        [
+          "#### :warning: eks drifted: SPIRE does not hold what the stack declares",
+          "",
+          "Read the difference; to put the stack's view back: `npm run drift -- --stack eks --repair`",
+          "",
+          "```",
+          report,
+          "```",
+          "",
+        ].join("\n"),
+      );
+
+      const clean = runCheck("spire-mesh/eks: no drift: all 4 declared entries on 1 server as declared\n", 0);
+      assert.equal(clean.status, 0);
+      assert.match(
+        clean.summary,
+        /^#### :white_check_mark: eks: SPIRE holds what the stack declares\n\n```\nspire-mesh\/eks: no drift/,
+      );
+
+      const broken = runCheck(
+        "spire-drift: pulumi stack export --stack eks exited 255: no stack named eks\n",
+        2,
+      );
+      assert.equal(broken.status, 2, "a check that could not run fails too");
+      assert.match(
+        broken.summary,
+        /^#### :x: the drift check of eks could not run \(exit 2\)\n\n```\nspire-drift: pulumi stack export/,
+      );
+    });
+  });
+
   it("gives secrets only to jobs in a GitHub environment", () => {
     let jobsWithSecrets = 0;
     for (const file of workflowFiles()) {
@@ -562,8 +683,8 @@ describe("GitHub workflows", () => {
         assert.ok(job.environment, `${file}: job ${name} uses secrets outside any environment`);
       }
     }
-    // preview and deploy both use secrets: a floor, so that a parse that finds no job passes nothing.
-    assert.ok(jobsWithSecrets >= 2, `only ${jobsWithSecrets} jobs use secrets`);
+    // preview, deploy and drift use secrets: a floor, so that a parse that finds no job passes nothing.
+    assert.ok(jobsWithSecrets >= 3, `only ${jobsWithSecrets} jobs use secrets`);
   });
 });
 

@@ -72,3 +72,11 @@ export const entriesOn = (cluster: E2eCluster, namespace?: string) =>
   serverEntries(cluster.state, namespace)
     .map(entryView)
     .sort((a, b) => a.id.localeCompare(b.id));
+
+/** A drift report's entries (bin/spire-drift.js), each with the lines of its differing fields, in a stable order. */
+export const driftReported = (out: string): string[][] =>
+  out
+    .split(/\n(?= {2}\S)/)
+    .slice(1)
+    .map((block) => block.split("\n").filter((l) => l.startsWith("  ")))
+    .sort((a, b) => a[0].localeCompare(b[0]));

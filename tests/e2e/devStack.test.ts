@@ -21,9 +21,27 @@ import {
   stackLocks,
 } from "../../local/pulumiCli";
 import { kubernetesObjects, renderStack } from "../support/render";
-import { changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries, withGateway } from "./devEntries";
+import {
+  AGENT_ALIAS,
+  changes,
+  driftReported,
+  entriesOn,
+  type Json,
+  REPO_ROOT,
+  TD,
+  walkthroughEntries,
+  withGateway,
+} from "./devEntries";
 import { CASES, type Interrupted, interruptedUp } from "./interruptedUp";
-import { changesSince, type E2eCluster, inventory, startE2eCluster, workloadStatus } from "./support";
+import {
+  changesSince,
+  type E2eCluster,
+  inventory,
+  serverCli,
+  serverEntries,
+  startE2eCluster,
+  workloadStatus,
+} from "./support";
 
 /**
  * The documented exceptions to Pod Security `restricted` (docs/security.md, "Pod Security"): what the real API server
@@ -241,7 +259,92 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     }
   });
 
-  it("3. a second preview shows no changes (--expect-no-changes)", async () => {
+  let driftCommand: string[] | undefined;
+  /**
+   * The drift check as the stack's driftCheckCommand output spells it (npm run drift -- --stack dev), run in the
+   * project with the stack's environment, plus `extra` arguments.
+   */
+  const driftCheck = async (...extra: string[]) => {
+    if (!driftCommand) {
+      const output = await pulumiOk(stack, ["stack", "output", "driftCheckCommand", "--json"]);
+      driftCommand = String(JSON.parse(output.stdout)).split(" ");
+    }
+    const [file, ...args] = driftCommand;
+    const r = spawnSync(file, [...args, ...extra], {
+      cwd: REPO_ROOT,
+      env: stack.env,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.ifError(r.error);
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  };
+  it("2d. drift made out of band is reported exactly; --repair puts the stack's view back through the runners", async () => {
+    // Out of band, on the server's admin socket: one entry deleted, one's selectors changed, one made an admin,
+    // and a stray planted under the stack's prefix.
+    const before = entries();
+    assert.deepEqual(before, walkthroughEntries(3600), "precondition: dev as its up left it");
+    const byId = (name: string) => before.find((e) => e.id === `spire-mesh.dev.${name}`) as Json;
+    const register = (verb: string, e: Json, ...extra: string[]) =>
+      serverCli(cluster.state, [
+        "entry",
+        verb,
+        "-entryID",
+        e.id,
+        "-spiffeID",
+        e.spiffeId,
+        "-parentID",
+        e.parentId,
+        ...e.selectors.flatMap((s: string) => ["-selector", s]),
+        "-x509SVIDTTL",
+        String(e.ttl),
+        ...extra,
+      ]);
+    serverCli(cluster.state, ["entry", "delete", "-entryID", "spire-mesh.dev.colorred"]);
+    const blue = byId("colorblue");
+    const intruded = [...blue.selectors.filter((s: string) => s !== "k8s:sa:blue"), "k8s:sa:intruder"].sort();
+    register("update", { ...blue, selectors: intruded });
+    register("update", byId("front"), "-admin");
+    const stray = { id: "spire-mesh.dev.stray", spiffeId: `${TD}/stray`, parentId: AGENT_ALIAS, ttl: 3600 };
+    register("create", { ...stray, selectors: ["k8s:ns:stray"] });
+
+    const drifted = await driftCheck();
+    assert.equal(drifted.status, 1, drifted.out);
+    assert.deepEqual(driftReported(drifted.out), [
+      [
+        `  changed     spire-mesh.dev.colorblue (${TD}/colorblue), declared by SpireEntry colorblue`,
+        `                selectors: [${intruded.join(", ")}] → [${blue.selectors.join(", ")}]`,
+      ],
+      [
+        `  changed     spire-mesh.dev.front (${TD}/front), declared by SpireEntry front`,
+        "                admin: true → false",
+      ],
+      [`  missing     spire-mesh.dev.colorred (${TD}/colorred), declared by SpireEntry colorred`],
+      [`  unexpected  spire-mesh.dev.stray (${TD}/stray), declared by no resource of the stack`],
+    ]);
+    assert.match(
+      drifted.out,
+      /spire-mesh\/dev: drift: 1 missing, 2 changed, 1 unexpected; 1 of 4 declared entries on 1 server as declared/,
+    );
+
+    const repaired = await driftCheck("--repair");
+    assert.equal(repaired.status, 0, repaired.out);
+    assert.deepEqual(repaired.out.match(/^repair: .*$/gm)?.sort(), [
+      "repair: SpireEntry colorblue: its update step",
+      "repair: SpireEntry colorred: its update step",
+      "repair: SpireEntry front: its update step",
+      "repair: delete 1 unexpected entry (spire-mesh.dev.stray)",
+    ]);
+    assert.deepEqual(entries(), walkthroughEntries(3600));
+    const admins = serverEntries(cluster.state).filter((e) => (e as Json).admin === true);
+    assert.deepEqual(admins, [], "no entry is an admin any more");
+    const after = await driftCheck();
+    assert.equal(after.status, 0, after.out);
+    assert.match(after.out, /spire-mesh\/dev: no drift: all 4 declared entries on 1 server as declared/);
+    // Step 3's preview, right after this one, shows that the repair left the state as up wrote it.
+  });
+
+  it("3. a second preview shows no changes (--expect-no-changes), 2d's repair notwithstanding", async () => {
     const r = await pulumi(stack, ["preview", "--expect-no-changes"]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });

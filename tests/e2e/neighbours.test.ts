@@ -8,15 +8,24 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import * as path from "node:path";
-import { binary, serverSocketOf } from "../../local/cluster/cluster";
 import { initStack, type PulumiStack, pulumi, pulumiOk } from "../../local/pulumiCli";
 import { spireManifests } from "../../spire/manifests";
 import { spireSettings } from "../../spire/settings";
-import { AGENT_ALIAS, changes, entriesOn, type Json, REPO_ROOT, TD, walkthroughEntries } from "./devEntries";
+import {
+  AGENT_ALIAS,
+  changes,
+  driftReported,
+  entriesOn,
+  type Json,
+  REPO_ROOT,
+  TD,
+  walkthroughEntries,
+} from "./devEntries";
 import {
   changesSince,
   type E2eCluster,
   inventory,
+  serverCli,
   startE2eCluster,
   waitUntil,
   workloadStatus,
@@ -48,14 +57,6 @@ async function csiDriverOf(cluster: E2eCluster, namespace: string, deployment: s
   const r = await cluster.api.get(`/apis/apps/v1/namespaces/${namespace}/deployments/${deployment}`);
   const volumes: Json[] = r.body.spec.template.spec.volumes;
   return volumes.find((v) => v.name === "spire-agent-socket").csi.driver;
-}
-
-/** Runs the real server CLI on a server pod's admin socket; stdout stays in memory (mint prints a key). */
-function serverCli(cluster: E2eCluster, namespace: string, args: readonly string[]): string {
-  const socket = ["-socketPath", serverSocketOf(cluster.state.dir, namespace)];
-  const r = spawnSync(binary("spire-server"), [...args, ...socket], { encoding: "utf8", timeout: 20_000 });
-  assert.equal(r.status, 0, `spire-server ${args.join(" ")} on ${namespace}: ${r.stderr}`);
-  return r.stdout;
 }
 
 const certificates = (pem: string) =>
@@ -137,15 +138,15 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
     assert.notEqual(devClaims.csiDriver, consumerClaims.csiDriver);
     // Both servers issue, each under its own CA only: an SVID of one does not verify against the other's roots.
     const roots = {
-      spire: certificates(serverCli(cluster, "spire", ["bundle", "show"])),
-      identity: certificates(serverCli(cluster, "identity", ["bundle", "show"])),
+      spire: certificates(serverCli(cluster.state, ["bundle", "show"], "spire")),
+      identity: certificates(serverCli(cluster.state, ["bundle", "show"], "identity")),
     };
     for (const [namespace, id, other] of [
       ["spire", `${TD}/probe`, "identity"],
       ["identity", "spiffe://example.org/probe", "spire"],
     ] as const) {
       const [svid] = certificates(
-        serverCli(cluster, namespace, ["x509", "mint", "-spiffeID", id, "-ttl", "5m"]),
+        serverCli(cluster.state, ["x509", "mint", "-spiffeID", id, "-ttl", "5m"], namespace),
       );
       assert.equal(svid.subjectAltName, `URI:${id}`);
       assert.ok(
@@ -208,6 +209,70 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
     await configure({ first: 0, last: 99 });
     await pulumiOk(bulk, ["up", "--yes", "--skip-preview"]);
     assert.deepEqual(bulkEntries(), expected(0, 99));
+
+    // Drift in a set, on a server that also holds dev's entries: one member deleted, one made -downstream with a
+    // hint, a stray planted under the set's stack's prefix. The check reports those and none of dev's.
+    const drift = (...extra: string[]) => {
+      const r = spawnSync(
+        process.execPath,
+        [path.join(REPO_ROOT, "bin", "spire-drift.js"), "--stack", "e2e", ...extra],
+        {
+          cwd: bulk.projectDir,
+          env: bulk.env,
+          encoding: "utf8",
+          timeout: 120_000,
+        },
+      );
+      return { status: r.status, out: `${r.stdout}${r.stderr}` };
+    };
+    const member = (i: number) => expected(i, i)[0];
+    const register = (verb: string, e: ReturnType<typeof member>, ...extra: string[]) =>
+      serverCli(cluster.state, [
+        "entry",
+        verb,
+        "-entryID",
+        e.id,
+        "-spiffeID",
+        e.spiffeId,
+        "-parentID",
+        e.parentId,
+        ...e.selectors.flatMap((s) => ["-selector", s]),
+        "-x509SVIDTTL",
+        String(e.ttl),
+        ...extra,
+      ]);
+    serverCli(cluster.state, ["entry", "delete", "-entryID", member(5).id]);
+    register("update", member(7), "-downstream", "-hint", "planted");
+    const stray = { ...member(100), id: "entry-set.e2e.stray" };
+    register("create", stray);
+    const drifted = drift();
+    assert.equal(drifted.status, 1, drifted.out);
+    assert.deepEqual(driftReported(drifted.out), [
+      [
+        `  changed     ${member(7).id} (${member(7).spiffeId}), declared by SpireEntrySet bulk`,
+        "                downstream: true → false",
+        '                hint: "planted" → ""',
+      ],
+      [`  missing     ${member(5).id} (${member(5).spiffeId}), declared by SpireEntrySet bulk`],
+      [`  unexpected  entry-set.e2e.stray (${stray.spiffeId}), declared by no resource of the stack`],
+    ]);
+    assert.match(
+      drifted.out,
+      /entry-set\/e2e: drift: 1 missing, 1 changed, 1 unexpected; 98 of 100 declared/,
+    );
+    const repaired = drift("--repair");
+    assert.equal(repaired.status, 0, repaired.out);
+    assert.deepEqual(repaired.out.match(/^repair: .*$/gm), [
+      "repair: SpireEntrySet bulk: its update step",
+      "repair: delete 1 unexpected entry (entry-set.e2e.stray)",
+    ]);
+    assert.deepEqual(bulkEntries(), expected(0, 99));
+    assert.match(drift().out, /entry-set\/e2e: no drift: all 100 declared entries on 1 server as declared/);
+    assert.deepEqual(
+      entries().filter((e) => e.id.startsWith("spire-mesh.dev.")),
+      dev,
+      "dev's entries are untouched",
+    );
 
     await configure({ first: 10, last: 109, longerTtlFrom: 10, longerTtlTo: 19 });
     const preview = JSON.parse((await pulumiOk(bulk, ["preview", "--json"])).stdout);

@@ -59,19 +59,33 @@ export async function startE2eCluster(
   };
 }
 
+/**
+ * Runs the real server CLI on the admin socket of the server behind a spire-server pod; fails on a non-zero exit.
+ * Its stdout stays in memory (x509 mint prints a key).
+ */
+export function serverCli(
+  state: ClusterState,
+  args: readonly string[],
+  namespace = "spire",
+  pod = "spire-server-0",
+): string {
+  const r = spawnSync(
+    binary("spire-server"),
+    [...args, "-socketPath", serverSocketOf(state.dir, namespace, pod)],
+    { encoding: "utf8", timeout: 20_000 },
+  );
+  if (r.status !== 0) throw new Error(`spire-server ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
 /** The entries the real server behind a spire-server pod holds, asked on its admin socket directly. */
 export function serverEntries(
   state: ClusterState,
   namespace = "spire",
   pod = "spire-server-0",
 ): ShownEntry[] {
-  const r = spawnSync(
-    binary("spire-server"),
-    ["entry", "show", "-output", "json", "-socketPath", serverSocketOf(state.dir, namespace, pod)],
-    { encoding: "utf8", timeout: 20_000 },
-  );
-  if (r.status !== 0) throw new Error(`spire-server entry show exited ${r.status}: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as { entries?: ShownEntry[] }).entries ?? [];
+  const shown = serverCli(state, ["entry", "show", "-output", "json"], namespace, pod);
+  return (JSON.parse(shown) as { entries?: ShownEntry[] }).entries ?? [];
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read loosely.
