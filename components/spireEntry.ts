@@ -80,7 +80,8 @@ export function commandEnvironment(
  * duplicating, and changes to selectors or TTL update the entry in place.
  *
  * `pulumi refresh` cannot see drift: @pulumi/command has no read step. `pulumi up` repairs an entry deleted
- * out of band only when the entry's inputs change (update recreates a missing entry).
+ * out of band only when the entry's inputs change (update recreates a missing entry). `npm run drift -- --stack
+ * <name>` shows drift field by field and `--repair` puts the stack's view back.
  */
 export class SpireEntry extends pulumi.ComponentResource {
   /** The entry's ID, known once the command registered it: a preview of a new entry shows it unknown. */
