@@ -88,9 +88,10 @@ function report(m: ReturnType<typeof machine>, measured: readonly Measured[]): s
 }
 
 /**
- * Diagnostic, not part of the growth figures: the Pulumi SDK stores `new Error().stack` on every promise it
- * tracks (runtime/debuggable.js), and under ts-node (which `pulumi up` also uses for TypeScript programs) each
- * of those stacks goes through source-map-support. Rendering once more with V8's plain formatter shows that cost.
+ * Diagnostic, not part of the growth figures: the Pulumi SDK formats `new Error().stack` for every resource
+ * (Resource.callsites) and every promise it tracks (runtime/debuggable.js), and under ts-node (which `pulumi up`
+ * also uses for TypeScript programs) each frame goes through source-map-support. The render remembers each
+ * frame's mapped text (render/stackTraces.ts); rendering once more with V8's plain formatter shows what is left.
  */
 async function withoutSourceMappedStacks(services: number, runs: number): Promise<Measured> {
   const mapped = Error.prepareStackTrace;
@@ -109,7 +110,8 @@ function diagnostic(mapped: Measured, plain: Measured): string {
     `- Diagnostic: N=${plain.services} again with V8's plain stack formatter instead of ts-node's ` +
     `source-map-support (${plain.times.length} runs: ${plain.times.map((t) => fixed(t, 3)).join(", ")} s), ` +
     `median ${fixed(median(plain.times), 3)} s: ${fixed(share * 100, 0)}% of the render above is source-mapping ` +
-    "the stack trace the Pulumi SDK captures for every promise it tracks (runtime/debuggable.js)."
+    "the stack traces the Pulumi SDK captures for every resource and tracked promise, each frame mapped once " +
+    "(render/stackTraces.ts)."
   );
 }
 
