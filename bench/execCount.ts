@@ -8,8 +8,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { clusterDown, clusterUp, KUBERNETES_BIN_DIR, REPO_ROOT } from "../local/cluster/cluster";
+import { clusterDown, clusterUp, REPO_ROOT } from "../local/cluster/cluster";
 import { initStack, pulumiOk } from "../local/pulumiCli";
+import { countingKubectl, execCalls } from "./kubectlShim";
 import { describeMachine, fixed, machine, median, secondsSince, table, writeSection } from "./machine";
 
 const RUNS = 3;
@@ -18,25 +19,6 @@ const ADDED = 5;
 const MODES = ["perEntry", "batch"] as const;
 const STEPS = ["up", `up adding ${ADDED}`, "destroy"] as const;
 type Step = (typeof STEPS)[number];
-
-/** A kubectl that appends its argv to `log`, then becomes the real kubectl. */
-function countingKubectl(dir: string, log: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const real = path.join(KUBERNETES_BIN_DIR, "kubectl");
-  fs.writeFileSync(
-    path.join(dir, "kubectl"),
-    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`,
-    { mode: 0o755 },
-  );
-}
-
-const execCalls = (log: string) =>
-  fs.existsSync(log)
-    ? fs
-        .readFileSync(log, "utf8")
-        .split("\n")
-        .filter((l) => l.startsWith("exec ")).length
-    : 0;
 
 async function measure(mode: (typeof MODES)[number], run: number, workDir: string, kubeconfig: string) {
   const dir = path.join(workDir, `${mode}-${run}`);
