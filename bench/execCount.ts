@@ -1,6 +1,6 @@
 /**
  * npm run bench:exec — how many `kubectl exec` round trips a `pulumi up` makes for a 50-service stack
- * (bench/mesh-scale: 51 entries, the agents' alias included), per entry registration mode: `perEntry` (a
+ * (bench/mesh-scale: an entry per workload and gateway, and the agents' alias), per entry registration mode: `perEntry` (a
  * SpireEntry, one command, per entry) and `batch` (one SpireEntrySet). Real engine on the loopback cluster; a
  * `kubectl` first on the engine's PATH logs each call, then runs the real one. Counted for the first up, an up
  * that adds 5 services, and destroy; with wall times, median of several runs, each on a new stack.
@@ -79,7 +79,7 @@ async function main() {
   const body = [
     `Machine: ${describeMachine(m)}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     "",
-    `bench/mesh-scale with ${SERVICES} services (${SERVICES + 1} entries with the agents' alias), real Pulumi engine on the loopback cluster; every \`kubectl exec\` the engine's commands make is logged by a kubectl shim first on its PATH. ${RUNS} runs per mode, each on a new stack; calls are the same in every run unless several values are shown; times are medians of the whole CLI command.`,
+    `bench/mesh-scale with ${SERVICES} services (an entry per workload and gateway, and the agents' alias), real Pulumi engine on the loopback cluster; every \`kubectl exec\` the engine's commands make is logged by a kubectl shim first on its PATH. ${RUNS} runs per mode, each on a new stack; calls are the same in every run unless several values are shown; times are medians of the whole CLI command.`,
     "",
     table(["entryRegistration", "step", "kubectl exec calls", "wall time"], rows),
   ].join("\n");

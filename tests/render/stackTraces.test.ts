@@ -58,8 +58,8 @@ describe("memoized stack traces (render/stackTraces.ts)", () => {
     // Twice: the first pass fills the memo, the second reads it.
     for (const pass of [1, 2]) {
       for (const [i, frames] of stacks.entries()) {
-        for (const error of [new TypeError("boom"), coded]) {
-          const expected = String(sourceMapped(error, frames));
+        for (const error of [new TypeError("boom"), coded] as Error[]) {
+          const expected: string = String(sourceMapped(error, frames));
           assert.match(
             expected,
             /stackTraces\.test\.ts:\d+:\d+/,
@@ -89,7 +89,7 @@ describe("memoized stack traces (render/stackTraces.ts)", () => {
   it("wraps the installed formatter once and leaves V8's own formatting alone", () => {
     const saved = Error.prepareStackTrace;
     try {
-      Error.prepareStackTrace = undefined;
+      (Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;
       memoizeStackTraces();
       assert.equal(Error.prepareStackTrace, undefined);
       const calls = { count: 0 };
