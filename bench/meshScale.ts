@@ -327,10 +327,13 @@ function report(all: readonly RunFigures[], header: string): string {
         mode,
         s,
         `${fixed(seconds, 1)} s`,
-        fixed(
-          med((r) => r.steps[s].languageHostMiB),
-          0,
-        ),
+        // destroy does not run the program: there is no language host process to measure.
+        s === "destroy"
+          ? "-"
+          : fixed(
+              med((r) => r.steps[s].languageHostMiB),
+              0,
+            ),
         fixed(
           med((r) => r.steps[s].providerMiB),
           0,
