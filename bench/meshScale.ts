@@ -120,6 +120,17 @@ function watchPeaks(pid: () => number | undefined) {
   return { peaks, stop: () => clearInterval(timer) };
 }
 
+/**
+ * What a failed CLI run said about its failures: its error lines and the diagnostics after them (a 200-service
+ * run's output ends in pages of stack outputs, so its tail alone says nothing), then its summary.
+ */
+function failureLines(output: string): string {
+  const lines = output.split("\n");
+  const errors = lines.filter((l) => /error|failed|timed out/i.test(l)).slice(0, 40);
+  const summaryAt = lines.findIndex((l) => l.startsWith("Resources:"));
+  return [...errors, ...(summaryAt >= 0 ? lines.slice(summaryAt) : lines.slice(-20))].join("\n");
+}
+
 function availableMiB(): number {
   const info = fs.readFileSync("/proc/meminfo", "utf8");
   return Number(/^MemAvailable:\s+(\d+) kB/m.exec(info)?.[1] ?? 0) / 1024;
@@ -249,7 +260,7 @@ async function measure(
             ? `was killed (${r.signal})`
             : `exited ${r.status}`;
       throw new BenchStop(
-        `${label}: step "${name}" (pulumi ${args.join(" ")}) ${why}:\n${(r.stdout + r.stderr).slice(-3000)}`,
+        `${label}: step "${name}" (pulumi ${args.join(" ")}) ${why}:\n${failureLines(r.stdout + r.stderr)}`,
       );
     }
     const figures: StepFigures = { seconds, ...watch.peaks, execs: execCalls(log) };
