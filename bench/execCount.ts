@@ -1,6 +1,6 @@
 /**
  * npm run bench:exec — how many `kubectl exec` round trips a `pulumi up` makes for a 50-service stack
- * (bench/mesh-scale: 51 entries, the agents' alias included), per entry registration mode: `perEntry` (a
+ * (bench/mesh-scale: an entry per workload and gateway, and the agents' alias), per entry registration mode: `perEntry` (a
  * SpireEntry, one command, per entry) and `batch` (one SpireEntrySet). Real engine on the loopback cluster; a
  * `kubectl` first on the engine's PATH logs each call, then runs the real one. Counted for the first up, an up
  * that adds 5 services, and destroy; with wall times, median of several runs, each on a new stack.
@@ -8,8 +8,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { clusterDown, clusterUp, KUBERNETES_BIN_DIR, REPO_ROOT } from "../local/cluster/cluster";
+import { clusterDown, clusterUp, REPO_ROOT } from "../local/cluster/cluster";
 import { initStack, pulumiOk } from "../local/pulumiCli";
+import { countingKubectl, execCalls } from "./kubectlShim";
 import { describeMachine, fixed, machine, median, secondsSince, table, writeSection } from "./machine";
 
 const RUNS = 3;
@@ -18,25 +19,6 @@ const ADDED = 5;
 const MODES = ["perEntry", "batch"] as const;
 const STEPS = ["up", `up adding ${ADDED}`, "destroy"] as const;
 type Step = (typeof STEPS)[number];
-
-/** A kubectl that appends its argv to `log`, then becomes the real kubectl. */
-function countingKubectl(dir: string, log: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const real = path.join(KUBERNETES_BIN_DIR, "kubectl");
-  fs.writeFileSync(
-    path.join(dir, "kubectl"),
-    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`,
-    { mode: 0o755 },
-  );
-}
-
-const execCalls = (log: string) =>
-  fs.existsSync(log)
-    ? fs
-        .readFileSync(log, "utf8")
-        .split("\n")
-        .filter((l) => l.startsWith("exec ")).length
-    : 0;
 
 async function measure(mode: (typeof MODES)[number], run: number, workDir: string, kubeconfig: string) {
   const dir = path.join(workDir, `${mode}-${run}`);
@@ -97,7 +79,7 @@ async function main() {
   const body = [
     `Machine: ${describeMachine(m)}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     "",
-    `bench/mesh-scale with ${SERVICES} services (${SERVICES + 1} entries with the agents' alias), real Pulumi engine on the loopback cluster; every \`kubectl exec\` the engine's commands make is logged by a kubectl shim first on its PATH. ${RUNS} runs per mode, each on a new stack; calls are the same in every run unless several values are shown; times are medians of the whole CLI command.`,
+    `bench/mesh-scale with ${SERVICES} services (an entry per workload and gateway, and the agents' alias), real Pulumi engine on the loopback cluster; every \`kubectl exec\` the engine's commands make is logged by a kubectl shim first on its PATH. ${RUNS} runs per mode, each on a new stack; calls are the same in every run unless several values are shown; times are medians of the whole CLI command.`,
     "",
     table(["entryRegistration", "step", "kubectl exec calls", "wall time"], rows),
   ].join("\n");

@@ -1,6 +1,6 @@
 /**
- * npm run bench:render — how render time grows with the mesh: bench/mesh-scale (SPIRE, a node alias, and N
- * services each with a SpireEntry and an envoy MtlsVirtualNode) evaluated through renderProgram, the same mock
+ * npm run bench:render — how render time grows with the mesh: bench/mesh-scale (SPIRE, a node alias, N
+ * MeshWorkloads on a seeded graph and a gateway per namespace, each with its SpireEntry) evaluated through renderProgram, the same mock
  * runtime `npm run render` uses, for N = 4, 50 and 200. Renders run in this one process, one after another:
  * Pulumi's mock runtime is process-wide. One untimed warm-up render (N = 50) first, so module loading and JIT
  * do not land on the first timed size.
@@ -77,8 +77,9 @@ function report(m: ReturnType<typeof machine>, measured: readonly Measured[]): s
   return [
     `Machine: ${describeMachine(m)}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     "bench/mesh-scale rendered with `renderProgram` (Pulumi mock runtime, in-process, sequential) at " +
-      "`--config services=N`: SpireInstallation + node-alias SpireEntry + per service one SpireEntry and one " +
-      "envoy MtlsVirtualNode, chained svc-0 → svc-1 → … (STRICT, one caller and one backend each). " +
+      "`--config services=N` (perEntry registration): SpireInstallation + node-alias SpireEntry + N MeshWorkloads " +
+      "in 4 namespaces wired by the seeded graph (seed 1, 1-3 backends each, http/grpc/tcp) + one " +
+      "MtlsVirtualGateway per namespace in front of about a tenth of them, each member with its SpireEntry. " +
       `One untimed warm-up render at N=${WARM_UP} first; then the median of the runs shown.`,
     "",
     table(["services", "N runs", "runs (s)", "median (s)", "resources", "ms/service", "ms/resource"], rows),
@@ -88,9 +89,10 @@ function report(m: ReturnType<typeof machine>, measured: readonly Measured[]): s
 }
 
 /**
- * Diagnostic, not part of the growth figures: the Pulumi SDK stores `new Error().stack` on every promise it
- * tracks (runtime/debuggable.js), and under ts-node (which `pulumi up` also uses for TypeScript programs) each
- * of those stacks goes through source-map-support. Rendering once more with V8's plain formatter shows that cost.
+ * Diagnostic, not part of the growth figures: the Pulumi SDK formats `new Error().stack` for every resource
+ * (Resource.callsites) and every promise it tracks (runtime/debuggable.js), and under ts-node (which `pulumi up`
+ * also uses for TypeScript programs) each frame goes through source-map-support. The render remembers each
+ * frame's mapped text (render/stackTraces.ts); rendering once more with V8's plain formatter shows what is left.
  */
 async function withoutSourceMappedStacks(services: number, runs: number): Promise<Measured> {
   const mapped = Error.prepareStackTrace;
@@ -109,7 +111,8 @@ function diagnostic(mapped: Measured, plain: Measured): string {
     `- Diagnostic: N=${plain.services} again with V8's plain stack formatter instead of ts-node's ` +
     `source-map-support (${plain.times.length} runs: ${plain.times.map((t) => fixed(t, 3)).join(", ")} s), ` +
     `median ${fixed(median(plain.times), 3)} s: ${fixed(share * 100, 0)}% of the render above is source-mapping ` +
-    "the stack trace the Pulumi SDK captures for every promise it tracks (runtime/debuggable.js)."
+    "the stack traces the Pulumi SDK captures for every resource and tracked promise, each frame mapped once " +
+    "(render/stackTraces.ts)."
   );
 }
 

@@ -9,6 +9,7 @@ import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { readStackConfig } from "./stackConfig";
+import { memoizeStackTraces } from "./stackTraces";
 
 export interface RecordedResource {
   readonly type: string;
@@ -261,6 +262,9 @@ export async function record<T>(
   },
   body: () => T | Promise<T>,
 ): Promise<Recording<T>> {
+  // The SDK formats a stack per resource and per tracked promise; remembering each frame's mapped text keeps
+  // source-mapping off the render's critical path (render/stackTraces.ts).
+  memoizeStackTraces();
   const warnings: string[] = [];
   const invokes: RecordedInvoke[] = [];
   const monitor = new RecordingMonitor({

@@ -2,6 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
+import { describeCommand } from "./commands";
 import type { RecordedResource, RenderResult } from "./runtime";
 
 export const isKubernetesObject = (r: RecordedResource): boolean =>
@@ -14,40 +15,6 @@ export const isKubernetesObject = (r: RecordedResource): boolean =>
 export function kubernetesObject(r: RecordedResource): Record<string, unknown> {
   const { apiVersion, kind, metadata, ...rest } = r.inputs as Record<string, unknown>;
   return { apiVersion, kind, metadata, ...rest };
-}
-
-const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
-
-/** A command resource as text: for our entry runner, each step's argv; otherwise the raw command. */
-export function describeCommand(r: RecordedResource): string {
-  const inputs = r.inputs as {
-    interpreter?: string[];
-    create?: string;
-    update?: string;
-    delete?: string;
-    environment?: Record<string, unknown>;
-  };
-  const lines = [
-    `# ${r.type} ${r.name}`,
-    `interpreter: ${(inputs.interpreter ?? ["/bin/sh", "-c"]).join(" ")}`,
-  ];
-  for (const step of ["create", "update", "delete"] as const) {
-    const text = inputs[step];
-    if (text === undefined) continue;
-    lines.push("", `## ${step}`);
-    try {
-      const plan = JSON.parse(text) as Record<string, unknown>;
-      for (const [key, value] of Object.entries(plan)) {
-        if (Array.isArray(value)) lines.push(`${key}: ${value.map((a) => shellQuote(String(a))).join(" ")}`);
-      }
-      lines.push(`plan: ${text}`);
-    } catch {
-      lines.push(text);
-    }
-  }
-  // Only the names: values can be secrets (kubeconfig contents).
-  lines.push("", `environment: ${Object.keys(inputs.environment ?? {}).join(", ") || "(none)"}`);
-  return `${lines.join("\n")}\n`;
 }
 
 export function writeRender(result: RenderResult, outDir: string): void {

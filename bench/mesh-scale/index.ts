@@ -1,29 +1,39 @@
 /**
- * The program bench/renderScale.ts renders at growing sizes: SPIRE, the agents' node alias, and `services`
- * meshed services on the envoy data plane, each with its own SPIRE entry. The services form a chain (svc-0 calls
- * svc-1, which calls svc-2, ...): every node then has a constant-size policy (one caller, one backend), so the
- * render time per service should stay flat as the mesh grows; anything super-linear is ours.
- * No Deployments: the sidecar's pod additions are computed either way, and the components are what we measure.
+ * The mesh bench/renderScale.ts and bench/meshScale.ts build at growing sizes: SPIRE, the agents' node alias, and
+ * `services` MeshWorkloads in `namespaces` namespaces, wired by the seeded graph of ./graph.ts (1 to
+ * `maxBackends` backends each, http/grpc/tcp listeners, one MtlsVirtualGateway per namespace in front of about a
+ * tenth of the services). Every workload's callers are exact, so each listener with callers is STRICT.
+ * `entryRegistration`: `perEntry` gives each member its SpireEntry, `batch` registers all in one SpireEntrySet.
+ * `revision` is stamped on svc-0's pods only: changing it is the one-service change the bench measures.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
   type EntrySetMember,
-  MtlsVirtualNode,
+  ListenerProtocol,
+  MeshWorkload,
+  MtlsVirtualGateway,
   SpireEntry,
   SpireEntrySet,
   SpireInstallation,
-  TlsMode,
-  type VirtualNodeArgs,
 } from "../../components";
+import { checkGraphConfig, meshGraph, type Protocol } from "./graph";
 
 const config = new pulumi.Config();
-const services = config.requireNumber("services");
-if (!Number.isInteger(services) || services < 2)
-  throw new Error(`services must be an integer >= 2, got ${services}`);
+const graph = meshGraph(
+  checkGraphConfig({
+    services: config.get("services"),
+    namespaces: config.get("namespaces"),
+    seed: config.get("seed"),
+    maxBackends: config.get("maxBackends"),
+  }),
+);
+const registration = config.get("entryRegistration") ?? "perEntry";
+if (registration !== "perEntry" && registration !== "batch")
+  throw new Error(`entryRegistration = ${JSON.stringify(registration)}: must be perEntry or batch`);
+const batch = registration === "batch";
 const trustDomain = config.require("trustDomain");
-const td = `spiffe://${trustDomain}`;
-const namespace = "bench";
+const revision = config.get("revision");
 
 const provider = new k8s.Provider("cluster", {});
 const providers = { kubernetes: provider };
@@ -34,60 +44,87 @@ const spire = new SpireInstallation(
   { providers },
 );
 
-const agents = spire.nodeAlias.spiffeId;
-const names = Array.from({ length: services }, (_, i) => `svc-${i}`);
-const identity = (name: string) => `${td}/${name}`;
-const members: EntrySetMember[] = [
-  { name: "agents", ...spire.nodeAlias, node: true },
-  ...names.map((name) => ({
-    name,
-    spiffeId: identity(name),
-    parentId: agents,
-    selectors: [`k8s:ns:${namespace}`, `k8s:sa:${name}`, "k8s:container-name:envoy"],
-  })),
+const identityOf = (namespace: string, account: string) =>
+  `spiffe://${trustDomain}/ns/${namespace}/sa/${account}`;
+const gatewayName = (namespace: string) => `gw-${namespace}`;
+const gatewayIdentity = (namespace: string) => identityOf(namespace, gatewayName(namespace));
+const registeredIdentities = [
+  spire.nodeAlias.spiffeId,
+  ...graph.services.map((s) => identityOf(s.namespace, s.name)),
+  ...graph.gateways.map((g) => gatewayIdentity(g.namespace)),
 ];
-// perEntry: a SpireEntry (one command) per entry; batch: one SpireEntrySet for all of them.
-if (config.get("entryRegistration") === "batch")
-  new SpireEntrySet("entries", { installation: spire, entries: members });
-else for (const { name, ...entry } of members) new SpireEntry(name, { ...entry, installation: spire });
-const registeredIdentities = members.map((m) => m.spiffeId);
-
-/** A service's listener: svc-0 is the plaintext entry point (like the walkthrough's front), the rest STRICT. */
-const listener = (i: number): VirtualNodeArgs => ({
-  name: names[i],
-  namespace,
-  trustDomain,
-  podSelector: { app: names[i] },
-  identity: identity(names[i]),
-  ...(i > 0 ? { tlsMode: TlsMode.Strict, allowedCallers: [identity(names[i - 1])] } : {}),
-});
-
-/** How svc-i reaches svc-(i+1): client TLS that accepts only the next service's identity, and one route. */
-const callsNext = (i: number) => {
-  const next = names[i + 1];
-  if (next === undefined) return {};
-  return {
-    backends: [next],
-    allowedServers: [identity(next)],
-    egress: [
-      {
-        virtualService: next,
-        hostname: `${next}.${namespace}.svc.cluster.local`,
-        routes: [{ name: `${names[i]}-to-${next}`, header: "x_bench", value: "1", target: listener(i + 1) }],
-      },
-    ],
-  };
+const protocols: Record<Protocol, ListenerProtocol> = {
+  http: ListenerProtocol.Http,
+  grpc: ListenerProtocol.Grpc,
+  tcp: ListenerProtocol.Tcp,
 };
 
-const appNamespace = new k8s.core.v1.Namespace(namespace, { metadata: { name: namespace } }, { provider });
-const nodes = names.map(
-  (_, i) =>
-    new MtlsVirtualNode(
-      names[i],
-      { ...listener(i), ...callsNext(i), registeredIdentities },
-      { providers, dependsOn: [appNamespace, spire] },
+const namespaces = [...new Set(graph.services.map((s) => s.namespace))].map(
+  (name) => new k8s.core.v1.Namespace(name, { metadata: { name } }, { provider }),
+);
+const member = { installation: spire, register: !batch, registeredIdentities };
+const opts = { providers, dependsOn: [...namespaces, spire] };
+
+// In index order: every backend has a lower index, so it exists before its callers.
+const workloads: MeshWorkload[] = [];
+for (const s of graph.services) {
+  const callers = [
+    ...s.callers.map((i) => {
+      const caller = graph.services[i];
+      return {
+        identity: identityOf(caller.namespace, caller.name),
+        pods: { namespace: caller.namespace, podLabels: { app: caller.name } },
+      };
+    }),
+    ...(s.gated ? [gatewayIdentity(s.namespace)] : []),
+  ];
+  workloads.push(
+    new MeshWorkload(
+      s.name,
+      {
+        ...member,
+        namespace: s.namespace,
+        containers: [{ name: "app", image: "registry.k8s.io/pause:3.10" }],
+        protocol: protocols[s.protocol],
+        callers,
+        backends: s.backends.map((i) => workloads[i]),
+        ...(s.index === 0 && revision !== undefined
+          ? { podAnnotations: { "bench/revision": revision } }
+          : {}),
+      },
+      opts,
+    ),
+  );
+}
+
+const gateways = graph.gateways.map(
+  (g) =>
+    new MtlsVirtualGateway(
+      gatewayName(g.namespace),
+      {
+        ...member,
+        namespace: g.namespace,
+        backends: g.targets.map((i) => workloads[i]),
+        routes: g.targets.map((i) => ({
+          prefix: `/${graph.services[i].name}`,
+          virtualService: graph.services[i].name,
+        })),
+      },
+      opts,
     ),
 );
 
-export const serviceCount = services;
-export const identities = nodes.map((n) => n.identity);
+const members: EntrySetMember[] = [
+  { name: "agents", ...spire.nodeAlias, node: true },
+  ...workloads.map((w) => w.entry),
+  ...gateways.map((g) => g.entry),
+];
+// The agents' alias always; in batch mode every member joins it in one SpireEntrySet.
+if (batch) new SpireEntrySet("entries", { installation: spire, entries: members });
+else new SpireEntry("agents", { ...spire.nodeAlias, node: true, installation: spire });
+
+export const serviceCount = graph.services.length;
+export const gatewayCount = gateways.length;
+/** What the SPIRE server must hold after an up: the agents' alias, one entry per workload and per gateway. */
+export const expectedEntries = members.length;
+export const identities = workloads.map((w) => w.identity);
