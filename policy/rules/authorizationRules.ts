@@ -19,7 +19,7 @@ import {
   stringListSchema,
   subject,
 } from "../support";
-import { envoyListenerProblem } from "./mtlsStrict";
+import { EDGE_NODE, envoyListenerProblem } from "./mtlsStrict";
 
 export const AUTHORIZATION_RULES = "authorization-rules";
 
@@ -40,7 +40,6 @@ const description =
 
 const RULE =
   "STRICT listeners of HTTP workloads must authorize requests by SPIFFE ID (MeshWorkload authorization)";
-const EXEMPT_NODE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
 const HCM = ".HttpConnectionManager";
 const HTTP_RBAC = ".filters.http.rbac.v3.RBAC";
 const APP_MESH_NODE = /^kubernetes:appmesh\.k8s\.aws\/[^:]+:VirtualNode$/;
@@ -139,7 +138,7 @@ export const authorizationRulesPolicy: ResourceValidationPolicy = {
       exempt: stringListSchema(
         "Nodes whose STRICT listeners may go without authorization rules, as namespace/name.",
         AUTHORIZATION_RULES_DEFAULTS.exempt,
-        EXEMPT_NODE.source,
+        EDGE_NODE.source,
       ),
     },
   },

@@ -41,8 +41,8 @@ const description =
   "with a validation context. Mandatory in stacks matching mandatoryStacks (default prod*), advisory elsewhere; " +
   "edge nodes whose callers are outside the mesh are listed in plaintextIngress (namespace/name).";
 
-/** A plaintextIngress entry: the node's namespace, a slash, its name. */
-const EDGE_NODE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
+/** A node named in pack config (plaintextIngress, exempt): its namespace, a slash, its name. */
+export const EDGE_NODE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
 
 const RULE = "meshed listeners must be STRICT mTLS";
 const APP_MESH_TYPE = /^kubernetes:appmesh\.k8s\.aws\/[^:]+:(VirtualNode|VirtualGateway)$/;

@@ -37,6 +37,7 @@ import {
   changesSince,
   type E2eCluster,
   inventory,
+  plantEntry,
   serverCli,
   serverEntries,
   startE2eCluster,
@@ -285,28 +286,13 @@ describe("dev stack under the real engine on a loopback cluster", function () {
     const before = entries();
     assert.deepEqual(before, walkthroughEntries(3600), "precondition: dev as its up left it");
     const byId = (name: string) => before.find((e) => e.id === `spire-mesh.dev.${name}`) as Json;
-    const register = (verb: string, e: Json, ...extra: string[]) =>
-      serverCli(cluster.state, [
-        "entry",
-        verb,
-        "-entryID",
-        e.id,
-        "-spiffeID",
-        e.spiffeId,
-        "-parentID",
-        e.parentId,
-        ...e.selectors.flatMap((s: string) => ["-selector", s]),
-        "-x509SVIDTTL",
-        String(e.ttl),
-        ...extra,
-      ]);
     serverCli(cluster.state, ["entry", "delete", "-entryID", "spire-mesh.dev.colorred"]);
     const blue = byId("colorblue");
     const intruded = [...blue.selectors.filter((s: string) => s !== "k8s:sa:blue"), "k8s:sa:intruder"].sort();
-    register("update", { ...blue, selectors: intruded });
-    register("update", byId("front"), "-admin");
+    plantEntry(cluster.state, "update", { ...blue, selectors: intruded });
+    plantEntry(cluster.state, "update", byId("front"), "-admin");
     const stray = { id: "spire-mesh.dev.stray", spiffeId: `${TD}/stray`, parentId: AGENT_ALIAS, ttl: 3600 };
-    register("create", { ...stray, selectors: ["k8s:ns:stray"] });
+    plantEntry(cluster.state, "create", { ...stray, selectors: ["k8s:ns:stray"] });
 
     const drifted = await driftCheck();
     assert.equal(drifted.status, 1, drifted.out);

@@ -25,6 +25,7 @@ import {
   changesSince,
   type E2eCluster,
   inventory,
+  plantEntry,
   serverCli,
   startE2eCluster,
   waitUntil,
@@ -226,25 +227,10 @@ describe("stacks next to dev under the real engine on a loopback cluster", funct
       return { status: r.status, out: `${r.stdout}${r.stderr}` };
     };
     const member = (i: number) => expected(i, i)[0];
-    const register = (verb: string, e: ReturnType<typeof member>, ...extra: string[]) =>
-      serverCli(cluster.state, [
-        "entry",
-        verb,
-        "-entryID",
-        e.id,
-        "-spiffeID",
-        e.spiffeId,
-        "-parentID",
-        e.parentId,
-        ...e.selectors.flatMap((s) => ["-selector", s]),
-        "-x509SVIDTTL",
-        String(e.ttl),
-        ...extra,
-      ]);
     serverCli(cluster.state, ["entry", "delete", "-entryID", member(5).id]);
-    register("update", member(7), "-downstream", "-hint", "planted");
+    plantEntry(cluster.state, "update", member(7), "-downstream", "-hint", "planted");
     const stray = { ...member(100), id: "entry-set.e2e.stray" };
-    register("create", stray);
+    plantEntry(cluster.state, "create", stray);
     const drifted = drift();
     assert.equal(drifted.status, 1, drifted.out);
     assert.deepEqual(driftReported(drifted.out), [

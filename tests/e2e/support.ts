@@ -78,6 +78,38 @@ export function serverCli(
   return r.stdout;
 }
 
+/** An entry as the drift proofs plant it out of band: the fields `entry create|update` takes back. */
+export interface PlantedEntry {
+  readonly id: string;
+  readonly spiffeId: string;
+  readonly parentId: string;
+  readonly selectors: readonly string[];
+  readonly ttl: number;
+}
+
+/** Creates or updates an entry behind the stack's back, as an operator with the server CLI would; `extra` flags last. */
+export function plantEntry(
+  state: ClusterState,
+  verb: "create" | "update",
+  e: PlantedEntry,
+  ...extra: string[]
+): string {
+  return serverCli(state, [
+    "entry",
+    verb,
+    "-entryID",
+    e.id,
+    "-spiffeID",
+    e.spiffeId,
+    "-parentID",
+    e.parentId,
+    ...e.selectors.flatMap((s) => ["-selector", s]),
+    "-x509SVIDTTL",
+    String(e.ttl),
+    ...extra,
+  ]);
+}
+
 /** The entries the real server behind a spire-server pod holds, asked on its admin socket directly. */
 export function serverEntries(
   state: ClusterState,
