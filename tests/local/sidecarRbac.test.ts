@@ -7,16 +7,12 @@ import * as assert from "node:assert/strict";
 import { sidecarPlan } from "../../local/bootstrapPlan";
 import { allows, authorize, type RbacPlan, type RbacRequest } from "../../local/sidecarRbac";
 import { type AuthorizationArgs, AuthorizationMode } from "../../mesh/authorization";
-import { DataPlane } from "../../mesh/envoySidecar";
 import { type MeshNodeArgs, meshNodePlan } from "../../mesh/meshNode";
-import { ListenerProtocol, TlsMode } from "../../mesh/virtualNode";
+import { ListenerProtocol } from "../../mesh/virtualNode";
+import { blueNode, FRONT, RED, TD } from "../support/authorizedNode";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are edited as plain JSON.
 type Json = any;
-
-const TD = "howto-k8s-mtls-sds-based.aws";
-const FRONT = `spiffe://${TD}/front`;
-const RED = `spiffe://${TD}/colorred`;
 
 const rules: AuthorizationArgs = {
   rules: [
@@ -25,20 +21,8 @@ const rules: AuthorizationArgs = {
   ],
 };
 
-function bootstrap(authorization: AuthorizationArgs, extra: Partial<MeshNodeArgs> = {}): Json {
-  return meshNodePlan({
-    name: "blue",
-    namespace: "mesh",
-    podSelector: { app: "blue" },
-    trustDomain: TD,
-    identity: `spiffe://${TD}/colorblue`,
-    tlsMode: TlsMode.Strict,
-    allowedCallers: [FRONT, RED],
-    dataPlane: DataPlane.Envoy,
-    authorization,
-    ...extra,
-  }).envoy?.bootstrap;
-}
+const bootstrap = (authorization: AuthorizationArgs, extra: Partial<MeshNodeArgs> = {}): Json =>
+  meshNodePlan(blueNode(authorization, extra)).envoy?.bootstrap;
 
 const ingressChain = (b: Json) =>
   b.static_resources.listeners.find((l: Json) => l.name.startsWith("lds_ingress_")).filter_chains[0];

@@ -26,30 +26,11 @@ import { CALLER_REPEAT_RULE } from "../../mesh/callers";
 import { DataPlane } from "../../mesh/envoySidecar";
 import { APPMESH_AUTHZ_RULE, type MeshNodeArgs, meshNodePlan } from "../../mesh/meshNode";
 import { ListenerProtocol, TlsMode } from "../../mesh/virtualNode";
+import { blueNode, FRONT, RED, TD } from "../support/authorizedNode";
 import { runEnvoyValidate, validateEnvoyBootstraps } from "../support/envoyValidator";
 
 // biome-ignore lint/suspicious/noExplicitAny: bootstraps are plain JSON.
 type Json = any;
-
-const TD = "howto-k8s-mtls-sds-based.aws";
-const FRONT = `spiffe://${TD}/front`;
-const RED = `spiffe://${TD}/colorred`;
-
-const blue = (
-  authorization: AuthorizationArgs | undefined,
-  extra: Partial<MeshNodeArgs> = {},
-): MeshNodeArgs => ({
-  name: "blue",
-  namespace: "mesh",
-  podSelector: { app: "blue" },
-  trustDomain: TD,
-  identity: `spiffe://${TD}/colorblue`,
-  tlsMode: TlsMode.Strict,
-  allowedCallers: [FRONT, RED],
-  dataPlane: DataPlane.Envoy,
-  ...(authorization ? { authorization } : {}),
-  ...extra,
-});
 
 const frontMayGetColor: AuthorizationArgs = {
   rules: [{ callers: [FRONT], path: { prefix: "/color" }, methods: ["GET", "HEAD"] }],
@@ -74,7 +55,7 @@ describe("authorization by SPIFFE ID", () => {
   describe("refused at construction", () => {
     it("lists every bad rule at once: a non-caller, an empty rule, a relative path, an unknown method, a bad header, a repeat", () => {
       const got = problems(
-        blue({
+        blueNode({
           mode: "audit" as AuthorizationMode,
           rules: [
             { callers: [`spiffe://${TD}/colorgreen`], path: { exact: "color" } },
@@ -104,15 +85,15 @@ describe("authorization by SPIFFE ID", () => {
 
     it("names the value in the message", () => {
       assert.throws(
-        () => meshNodePlan(blue({ rules: [{ callers: [FRONT], path: { prefix: "color/" } }] })),
+        () => meshNodePlan(blueNode({ rules: [{ callers: [FRONT], path: { prefix: "color/" } }] })),
         (e: Error) =>
           e.message.includes(`authorization.rules[0].path = {"prefix":"color/"}: ${AUTHZ_PATH_RULE}`),
       );
     });
 
     it("refuses no rules, and authorization on a listener that is not STRICT", () => {
-      assert.deepEqual(problems(blue({ rules: [] })), [["authorization.rules", AUTHZ_NO_RULES_RULE]]);
-      const permissive = blue(frontMayGetColor, { tlsMode: TlsMode.Permissive, allowedCallers: [] });
+      assert.deepEqual(problems(blueNode({ rules: [] })), [["authorization.rules", AUTHZ_NO_RULES_RULE]]);
+      const permissive = blueNode(frontMayGetColor, { tlsMode: TlsMode.Permissive, allowedCallers: [] });
       assert.deepEqual(problems(permissive), [
         ["authorization", AUTHZ_STRICT_RULE],
         ["authorization.rules[0].callers[0]", AUTHZ_NOT_CALLER_RULE],
@@ -120,7 +101,7 @@ describe("authorization by SPIFFE ID", () => {
     });
 
     it("refuses HTTP matchers on a tcp listener", () => {
-      const tcp = blue(frontMayGetColor, { protocol: ListenerProtocol.Tcp });
+      const tcp = blueNode(frontMayGetColor, { protocol: ListenerProtocol.Tcp });
       assert.deepEqual(problems(tcp), [
         ["authorization.rules[0].path", AUTHZ_TCP_RULE],
         ["authorization.rules[0].methods", AUTHZ_TCP_RULE],
@@ -128,17 +109,17 @@ describe("authorization by SPIFFE ID", () => {
     });
 
     it("the App Mesh data plane refuses authorization: it has no per-route authorization", () => {
-      assert.deepEqual(problems(blue(frontMayGetColor, { dataPlane: DataPlane.AppMesh })), [
+      assert.deepEqual(problems(blueNode(frontMayGetColor, { dataPlane: DataPlane.AppMesh })), [
         ["authorization", APPMESH_AUTHZ_RULE],
       ]);
       // The witness: the same node without it is accepted there.
-      assert.ok(meshNodePlan(blue(undefined, { dataPlane: DataPlane.AppMesh })).appMesh);
+      assert.ok(meshNodePlan(blueNode(undefined, { dataPlane: DataPlane.AppMesh })).appMesh);
     });
   });
 
   describe("rendered as Envoy RBAC", () => {
     it("HTTP: an RBAC filter before the router, ALLOW, exact principal_name, path and methods all required", () => {
-      const chain = ingress(bootstrapOf(blue(frontMayGetColor))).filter_chains[0];
+      const chain = ingress(bootstrapOf(blueNode(frontMayGetColor))).filter_chains[0];
       const filters = chain.filters[0].typed_config.http_filters;
       assert.deepEqual(
         filters.map((f: Json) => f.name),
@@ -175,8 +156,8 @@ describe("authorization by SPIFFE ID", () => {
     });
 
     it("shadow: the same policies as shadow_rules with the stat prefix, and no enforced rules", () => {
-      const shadow = ingress(bootstrapOf(blue({ ...frontMayGetColor, mode: AuthorizationMode.Shadow })));
-      const enforced = ingress(bootstrapOf(blue(frontMayGetColor)));
+      const shadow = ingress(bootstrapOf(blueNode({ ...frontMayGetColor, mode: AuthorizationMode.Shadow })));
+      const enforced = ingress(bootstrapOf(blueNode(frontMayGetColor)));
       const rbac = (l: Json) => l.filter_chains[0].filters[0].typed_config.http_filters[0].typed_config;
       assert.equal(rbac(shadow).rules, undefined);
       assert.equal(rbac(shadow).shadow_rules_stat_prefix, AUTHZ_SHADOW_STAT_PREFIX);
@@ -184,7 +165,7 @@ describe("authorization by SPIFFE ID", () => {
     });
 
     it("tcp: a network RBAC filter before tcp_proxy, any permission, stats under ingress_mtls.rbac.", () => {
-      const tcp = blue({ rules: [{ callers: [FRONT] }] }, { protocol: ListenerProtocol.Tcp });
+      const tcp = blueNode({ rules: [{ callers: [FRONT] }] }, { protocol: ListenerProtocol.Tcp });
       const filters = ingress(bootstrapOf(tcp)).filter_chains[0].filters;
       assert.deepEqual(
         filters.map((f: Json) => f.name),
@@ -198,7 +179,7 @@ describe("authorization by SPIFFE ID", () => {
     });
 
     it("without authorization nothing changes: the router alone", () => {
-      const filters = ingress(bootstrapOf(blue(undefined))).filter_chains[0].filters;
+      const filters = ingress(bootstrapOf(blueNode(undefined))).filter_chains[0].filters;
       assert.equal(filters.length, 1);
       assert.deepEqual(
         filters[0].typed_config.http_filters.map((f: Json) => f.name),
@@ -210,20 +191,23 @@ describe("authorization by SPIFFE ID", () => {
   describe("judged by go-control-plane (envoy-validate)", function () {
     this.timeout(60_000);
     const cases: Record<string, MeshNodeArgs> = {
-      "http enforce": blue({
+      "http enforce": blueNode({
         rules: [
           { callers: [FRONT], path: { prefix: "/color" }, methods: ["GET"] },
           { callers: [RED], path: { exact: "/ping" }, header: { name: "x-probe", exact: "yes" } },
           { callers: [FRONT, RED] },
         ],
       }),
-      "http shadow": blue({ ...frontMayGetColor, mode: AuthorizationMode.Shadow }),
-      grpc: blue(
+      "http shadow": blueNode({ ...frontMayGetColor, mode: AuthorizationMode.Shadow }),
+      grpc: blueNode(
         { rules: [{ callers: [FRONT], path: { prefix: "/color.Color/" }, methods: ["POST"] }] },
         { protocol: ListenerProtocol.Grpc },
       ),
-      "tcp enforce": blue({ rules: [{ callers: [FRONT] }] }, { protocol: ListenerProtocol.Tcp }),
-      "tcp shadow": blue({ mode: "shadow", rules: [{ callers: [RED] }] }, { protocol: ListenerProtocol.Tcp }),
+      "tcp enforce": blueNode({ rules: [{ callers: [FRONT] }] }, { protocol: ListenerProtocol.Tcp }),
+      "tcp shadow": blueNode(
+        { mode: "shadow", rules: [{ callers: [RED] }] },
+        { protocol: ListenerProtocol.Tcp },
+      ),
     };
 
     it("every rendered RBAC bootstrap is valid", () => {
