@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { AuthorizationArgs } from "../mesh/authorization";
+import { type AuthorizationArgs, resolveRuleCallers } from "../mesh/authorization";
 import { planMeshWorkload } from "../mesh/meshWorkloadPlan";
 import type { PodGroup } from "../mesh/networkPolicy";
 import type { RemoteBackend } from "../mesh/remoteBackend";
@@ -157,17 +157,10 @@ export class MeshWorkload extends pulumi.ComponentResource {
       name: args.name ?? name,
       callers: (args.callers ?? []).map(graphNodeOf),
       backends: (args.backends ?? []).map(backendNodeOf),
-      ...(args.authorization
-        ? {
-            authorization: {
-              ...args.authorization,
-              rules: (args.authorization.rules ?? []).map((r) => ({
-                ...r,
-                callers: (r?.callers ?? []).map(graphNodeOf),
-              })),
-            },
-          }
-        : {}),
+      // A workload in a rule stands for its exact SPIFFE ID, as it does among the callers.
+      authorization:
+        args.authorization &&
+        resolveRuleCallers(args.authorization, (x) => (x instanceof MeshWorkload ? x.identityValue : x)),
       settings,
       agentAliasId: args.installation.nodeAlias.spiffeId,
       takenNames: takenNames(args.installation),

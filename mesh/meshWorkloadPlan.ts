@@ -11,7 +11,7 @@ import { type EntryTarget, entryTarget } from "../spire/entryTarget";
 import { federatedMemberDomain } from "../spire/federation";
 import type { SpireSettings } from "../spire/settings";
 import { checkWorkloadId } from "../spire/spiffeId";
-import { type AuthorizationArgs, resolveRuleCallers } from "./authorization";
+import type { AuthorizationArgs } from "./authorization";
 import { checkCallers } from "./callers";
 import { DataPlane } from "./envoySidecar";
 import { type MeshNodeArgs, type MeshNodePlan, meshNodePlan } from "./meshNode";
@@ -43,8 +43,8 @@ export interface MeshWorkloadPlanArgs
   readonly subject: string;
   /** WorkloadNodes, local callers `{ identity, pods }`, or SPIFFE IDs; anything else is reported. */
   readonly callers?: readonly unknown[];
-  /** Authorization rules whose callers are WorkloadNodes, local callers or SPIFFE IDs, as `callers`. */
-  readonly authorization?: AuthorizationArgs<unknown>;
+  /** Authorization rules, their callers as SPIFFE IDs or local callers `{ identity }`. */
+  readonly authorization?: AuthorizationArgs;
   /** WorkloadNodes, routed virtual services, or remote backends. */
   readonly backends?: readonly (WorkloadNode | RoutedBackendOf<unknown> | RemoteBackend)[];
   readonly entryName?: string;
@@ -162,14 +162,7 @@ export function planMeshWorkload(args: MeshWorkloadPlanArgs): MeshWorkloadPlan {
     hostname: w.hostname,
     federatesWith,
     ...(args.healthCheck ? { healthCheck: args.healthCheck } : {}),
-    // A workload in a rule stands for its exact SPIFFE ID, as it does among the callers.
-    ...(args.authorization
-      ? {
-          authorization: resolveRuleCallers(args.authorization, (x) =>
-            x instanceof WorkloadNode ? x.identity : (x as string),
-          ),
-        }
-      : {}),
+    ...(args.authorization ? { authorization: args.authorization } : {}),
   };
   const entry: EntrySetMember = {
     name: entryName,
